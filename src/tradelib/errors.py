@@ -1,0 +1,120 @@
+"""Every exception tradelib raises, in one place.
+
+Each class carries a message template; IB error codes stay on the exceptions
+that carry them. Exceptions are for broken invariants and bad input: a risk
+denial is a value (see ``tradelib.risk``), never an exception.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class TradelibError(Exception):
+    """Base class: formats ``template`` with the keyword arguments given."""
+
+    template: ClassVar[str] = "{message}"
+
+    def __init__(self, message: str | None = None, **fields: Any) -> None:
+        self.fields = fields
+        if message is None:
+            try:
+                message = self.template.format(**fields)
+            except (KeyError, IndexError):
+                message = f"{type(self).__name__}: {fields}"
+        self.message = message
+        super().__init__(message)
+
+
+# --- configuration -----------------------------------------------------------
+class ConfigError(TradelibError):
+    """The configuration file or an override is invalid."""
+
+    template = "invalid configuration: {message}"
+
+
+class LiveTradingNotAllowed(ConfigError):
+    """Live trading was requested without the double opt-in."""
+
+    template = (
+        "live trading refused: it needs ib.allow_live: true in the config AND "
+        "TRADELIB_ALLOW_LIVE=1 in the environment ({missing})"
+    )
+
+
+# --- domain / market data ----------------------------------------------------
+class InvalidQuoteError(TradelibError):
+    """A quote that must not be traded on (NaN, -1, crossed, stale...)."""
+
+    template = "invalid quote for {symbol}: {reason}"
+
+
+class ContractError(TradelibError):
+    """A contract could not be resolved or is malformed."""
+
+    template = "contract error: {message}"
+
+
+# --- pricing -------------------------------------------------------------------
+class PricingInputError(TradelibError):
+    """Pricing inputs are malformed (shapes, negative vol, unknown right...)."""
+
+    template = "bad pricing input '{name}': {problem}"
+
+
+# --- lake ------------------------------------------------------------------------
+class LakeError(TradelibError):
+    """A Delta Lake operation failed."""
+
+    template = "lake error on table '{table}': {problem}"
+
+
+class UnknownTableError(LakeError):
+    template = "unknown lake table '{table}' (known: {known})"
+
+
+class SchemaMismatchError(LakeError):
+    """Data written to a table does not match its declared schema; nothing was written."""
+
+    template = "schema mismatch writing '{table}': {problem}; nothing was written"
+
+
+class CommitConflictError(LakeError):
+    """Commit conflicts persisted after all retries."""
+
+    template = "commit to '{table}' still conflicting after {attempts} attempts: {problem}"
+
+
+# --- broker ----------------------------------------------------------------------
+class BrokerError(TradelibError):
+    """An error reported by (or about) the broker. ``code`` is IB's error code if any."""
+
+    template = "broker error {code}: {message}"
+
+    def __init__(self, message: str | None = None, *, code: int | None = None, **fields: Any):
+        self.code = code
+        super().__init__(message, code=code, **fields)
+
+
+class NotConnectedError(BrokerError):
+    template = "not connected to the broker: {message}"
+
+
+class MarketDataLineLimitError(BrokerError):
+    """Streaming would exceed the market-data line budget (IB error 101 territory)."""
+
+    template = "market-data line budget exhausted: {in_use} of {budget} lines in use, {requested} requested"
+
+
+class OrderRejectedError(BrokerError):
+    template = "order {order_ref} rejected: {reason}"
+
+
+class ReadOnlyModeError(BrokerError):
+    """An order action was attempted while the broker runs read-only."""
+
+    template = "read-only mode: refused to {action}"
+
+
+class MarketClosedError(BrokerError):
+    template = "market closed at {when}: {message}"
