@@ -1,0 +1,146 @@
+"""Broker-neutral contract descriptions."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import date
+
+from tradelib.domain.enums import Right, SecType
+from tradelib.errors import ContractError
+
+_MULTIPLIERS = {SecType.STOCK: 1.0, SecType.INDEX: 1.0, SecType.OPTION: 100.0}
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """One tradable (or quotable) instrument.
+
+    ``symbol`` is the underlying symbol for options and the root for futures
+    (``ES``); ``local_symbol`` carries the exchange's own name (``ESZ6``).
+    ``con_id`` is the broker's id once the contract has been resolved.
+    """
+
+    sec_type: SecType
+    symbol: str
+    exchange: str = "SMART"
+    currency: str = "USD"
+    expiry: date | None = None
+    strike: float | None = None
+    right: Right | None = None
+    multiplier: float = 1.0
+    local_symbol: str = ""
+    trading_class: str = ""
+    con_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.symbol or not self.symbol.strip():
+            raise ContractError("contract symbol is empty")
+        if self.sec_type is SecType.OPTION:
+            missing = [
+                name
+                for name, value in (
+                    ("expiry", self.expiry),
+                    ("strike", self.strike),
+                    ("right", self.right),
+                )
+                if value is None
+            ]
+            if missing:
+                raise ContractError(f"option on {self.symbol} is missing {', '.join(missing)}")
+            assert self.strike is not None
+            if not math.isfinite(self.strike) or self.strike <= 0:
+                raise ContractError(
+                    f"option on {self.symbol}: strike must be > 0, got {self.strike}"
+                )
+        if self.sec_type is SecType.FUTURE and self.expiry is None:
+            raise ContractError(f"future {self.symbol} is missing its expiry")
+        if not math.isfinite(self.multiplier) or self.multiplier <= 0:
+            raise ContractError(f"{self.symbol}: multiplier must be > 0, got {self.multiplier}")
+
+    # --- constructors -------------------------------------------------------------
+    @classmethod
+    def stock(cls, symbol: str, exchange: str = "SMART", currency: str = "USD") -> Contract:
+        return cls(SecType.STOCK, symbol, exchange, currency)
+
+    @classmethod
+    def index(cls, symbol: str, exchange: str = "CBOE") -> Contract:
+        return cls(SecType.INDEX, symbol, exchange)
+
+    @classmethod
+    def future(
+        cls,
+        symbol: str,
+        expiry: date,
+        multiplier: float,
+        *,
+        local_symbol: str = "",
+        exchange: str = "CME",
+        con_id: int | None = None,
+    ) -> Contract:
+        return cls(
+            SecType.FUTURE,
+            symbol,
+            exchange,
+            expiry=expiry,
+            multiplier=multiplier,
+            local_symbol=local_symbol,
+            con_id=con_id,
+        )
+
+    @classmethod
+    def option(
+        cls,
+        symbol: str,
+        expiry: date,
+        strike: float,
+        right: Right | str,
+        *,
+        multiplier: float = 100.0,
+        exchange: str = "SMART",
+        trading_class: str = "",
+        con_id: int | None = None,
+    ) -> Contract:
+        return cls(
+            SecType.OPTION,
+            symbol,
+            exchange,
+            expiry=expiry,
+            strike=float(strike),
+            right=Right(right),
+            multiplier=multiplier,
+            trading_class=trading_class or symbol,
+            con_id=con_id,
+        )
+
+    # --- identity ---------------------------------------------------------------------
+    @property
+    def key(self) -> str:
+        """A stable, human-readable identity independent of the broker's con_id."""
+        if self.sec_type is SecType.OPTION:
+            assert self.expiry is not None and self.right is not None
+            return f"{self.symbol} {self.expiry:%Y%m%d} {self.strike:g} {self.right.value}"
+        if self.sec_type is SecType.FUTURE:
+            assert self.expiry is not None
+            return f"{self.symbol} FUT {self.local_symbol or f'{self.expiry:%Y%m}'}"
+        return f"{self.symbol} {self.sec_type.value}"
+
+    @property
+    def is_option(self) -> bool:
+        return self.sec_type is SecType.OPTION
+
+    def with_con_id(self, con_id: int) -> Contract:
+        return replace(self, con_id=con_id)
+
+    def dte(self, today: date) -> int:
+        """Calendar days to expiry (0 on expiry day); ContractError if no expiry."""
+        if self.expiry is None:
+            raise ContractError(f"{self.key} has no expiry")
+        return (self.expiry - today).days
+
+    def __str__(self) -> str:
+        return self.key
+
+
+def default_multiplier(sec_type: SecType) -> float:
+    return _MULTIPLIERS.get(sec_type, 1.0)
