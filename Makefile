@@ -1,0 +1,69 @@
+# tradelib — the two README commands (`make demo`, `make test`) do all set-up themselves.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+BENCH_VENV ?= .venv-bench
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help venv system-deps lint typecheck test test-fast demo bench bench-venv clean
+
+help:
+	@echo "make demo   - set up (if needed) and run the demo on the embedded simulated market"
+	@echo "make test   - set up (if needed) and run lint, type checks and the whole test suite"
+	@echo "make bench  - run the benchmarks and write docs/benchmarks.md"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian packages the browser and scheduler tests need (installed only when missing).
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v crontab >/dev/null 2>&1 || missing="$$missing cron"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "warning: missing$$missing (install them with your package manager)"; \
+	  fi; \
+	fi
+
+lint: venv
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: venv
+	$(BIN)/mypy
+
+test: venv system-deps lint typecheck
+	$(BIN)/pytest
+
+test-fast: venv
+	$(BIN)/pytest -x -q -m "not slow and not browser"
+
+demo: venv
+	$(BIN)/tradelib demo
+
+$(BENCH_VENV)/.installed:
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet py_vollib_vectorized py_vollib==1.0.1 py_lets_be_rational==1.0.1
+	touch $@
+
+bench-venv: $(BENCH_VENV)/.installed
+
+bench: venv bench-venv
+	$(BIN)/python benchmarks/run_all.py --out docs/benchmarks.md
+
+clean:
+	rm -rf data runs .pytest_cache .mypy_cache .ruff_cache
