@@ -1,0 +1,310 @@
+"""One configuration model per component (everything but IB and storage)."""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import date
+from typing import Annotated, Any, Self
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from tradelib.config.base import (
+    RULE_NAMES,
+    STRATEGY_NAMES,
+    ConfigModel,
+    RuleName,
+    StrategyName,
+)
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+
+
+def _merge_over(defaults: dict[str, Any], given: Any) -> Any:
+    """Merge a user mapping over defaults so naming one entry keeps the others."""
+    if not isinstance(given, dict):
+        return given  # let pydantic report the type error
+    return {**defaults, **given}
+
+
+class RefreshIntervals(ConfigModel):
+    """How often things are refreshed, in seconds."""
+
+    streaming_rebalance_s: float = Field(default=60.0, gt=0)
+    snapshot_near_trigger_s: float = Field(default=30.0, gt=0)
+    snapshot_normal_s: float = Field(default=120.0, gt=0)
+    snapshot_far_s: float = Field(default=300.0, gt=0)
+    account_s: float = Field(default=60.0, gt=0)
+    positions_s: float = Field(default=60.0, gt=0)
+
+
+class MarketDataConfig(ConfigModel):
+    """Streaming market-data line budget and quote freshness."""
+
+    line_budget: int = Field(default=100, gt=0)
+    # Kept back for futures / index streams; option legs never use them.
+    reserved_lines: int = Field(default=10, ge=0)
+    max_quote_age_s: float = Field(default=15.0, gt=0)
+
+    @field_validator("reserved_lines")
+    @classmethod
+    def _below_budget(cls, value: int, info: ValidationInfo) -> int:
+        budget = info.data.get("line_budget")
+        if budget is not None and value >= budget:
+            raise ValueError(f"must be < market_data.line_budget ({budget}), got {value}")
+        return value
+
+
+class TradingLimits(ConfigModel):
+    """Hard caps on how much the system may trade."""
+
+    max_positions: int = Field(default=20, ge=0)
+    max_new_entries_per_day: int = Field(default=5, ge=0)
+    max_contracts_per_order: int = Field(default=10, gt=0)
+    max_orders_per_minute: int = Field(default=10, gt=0)
+
+
+class RegimeProfitTargets(ConfigModel):
+    """Take-profit threshold per market regime, as a fraction of max profit."""
+
+    crash: Fraction = 0.40
+    high_vol: Fraction = 0.50
+    normal: Fraction = 0.80
+    low_vol: Fraction = 0.90
+    trending: Fraction = 0.85
+    range_bound: Fraction = 0.80
+
+
+class ProfitTargets(ConfigModel):
+    """Fixed and regime-dependent take-profit thresholds."""
+
+    fixed: Fraction = 0.50
+    dynamic_enabled: bool = True
+    regime: RegimeProfitTargets = Field(default_factory=RegimeProfitTargets)
+
+
+class RulesConfig(ConfigModel):
+    """Thresholds of the decision rules engine."""
+
+    stop_loss_multiple: float = Field(default=2.0, gt=0)  # loss as a multiple of credit
+    expiration_proximity_pct: Fraction = 0.01  # short strike within this of spot on 0 DTE
+    delta_breach: Fraction = 0.40  # abs(short-leg delta)
+    gamma_dte: int = Field(default=7, ge=0)
+    # Absolute position gamma: sum over legs of gamma x multiplier x quantity, i.e.
+    # shares of delta gained per $1 move of the underlying.
+    max_position_gamma: float = Field(default=50.0, gt=0)
+    dte_exit: int = Field(default=21, ge=0)
+    vol_expansion_pct: float = Field(default=0.50, gt=0)  # relative IV rise since entry
+    roll_min_credit: float = Field(default=0.05, ge=0)  # dollars per share
+    enabled: dict[RuleName, bool] = Field(default_factory=lambda: dict.fromkeys(RULE_NAMES, True))
+
+    @field_validator("enabled", mode="before")
+    @classmethod
+    def _merge_enabled(cls, value: Any) -> Any:
+        return _merge_over(dict.fromkeys(RULE_NAMES, True), value)
+
+    def is_enabled(self, rule: RuleName) -> bool:
+        """Return whether ``rule`` may fire."""
+        return self.enabled.get(rule, True)
+
+
+class SkewConfig(ConfigModel):
+    """Skew-aware strike selection: ratio = put IV / call IV at matching deltas."""
+
+    matching_delta: Fraction = 0.25
+    high_put: float = Field(default=1.2, gt=0)  # ratio above this = high put skew
+    high_call: float = Field(default=0.8, gt=0)  # ratio below this = high call skew
+    adjust_pct: float = Field(default=0.20, ge=0)  # raise the expensive side's delta by this
+    max_delta: Fraction = 0.30  # cap on the raised target delta
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.high_call >= self.high_put:
+            raise ValueError(f"high_call ({self.high_call}) must be < high_put ({self.high_put})")
+        return self
+
+
+class StrategiesConfig(ConfigModel):
+    """Which strategies to open, where, and the entry filters."""
+
+    enabled: list[StrategyName] = Field(default_factory=lambda: list(STRATEGY_NAMES))
+    underlyings: list[str] = Field(default_factory=lambda: ["SPY", "QQQ", "IWM"], min_length=1)
+    dte_min: int = Field(default=30, ge=0)
+    dte_max: int = Field(default=45, ge=0)
+    target_delta: Fraction = 0.16
+    # Spread wing width in strike points per underlying; entries merge over the defaults.
+    wing_widths: dict[str, PositiveFloat] = Field(
+        default_factory=lambda: {"SPY": 5.0, "QQQ": 5.0, "IWM": 3.0}
+    )
+    min_credit: float = Field(default=0.30, ge=0)  # dollars per share
+    max_bid_ask_width: float = Field(default=0.10, gt=0)  # dollars, absolute
+    max_bid_ask_width_pct: Fraction = 0.15  # of mid
+    skew: SkewConfig = Field(default_factory=SkewConfig)
+
+    @field_validator("enabled")
+    @classmethod
+    def _no_duplicate_strategies(cls, value: list[StrategyName]) -> list[StrategyName]:
+        dupes = sorted({s for s in value if value.count(s) > 1})
+        if dupes:
+            raise ValueError(f"strategies listed more than once: {dupes}")
+        return value
+
+    @field_validator("dte_max")
+    @classmethod
+    def _dte_window(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("dte_min")
+        if low is not None and value < low:
+            raise ValueError(f"must be >= strategies.dte_min ({low}), got {value}")
+        return value
+
+    @field_validator("wing_widths", mode="before")
+    @classmethod
+    def _merge_wings(cls, value: Any) -> Any:
+        return _merge_over({"SPY": 5.0, "QQQ": 5.0, "IWM": 3.0}, value)
+
+    @field_validator("wing_widths")
+    @classmethod
+    def _wing_per_underlying(
+        cls, value: dict[str, float], info: ValidationInfo
+    ) -> dict[str, float]:
+        missing = [u for u in info.data.get("underlyings", []) if u not in value]
+        if missing:
+            raise ValueError(f"no wing width for underlying(s) {missing}")
+        return value
+
+
+class CircuitBreakerConfig(ConfigModel):
+    """When to halt new entries (exits stay allowed)."""
+
+    daily_loss_limit: float = Field(default=2000.0, gt=0)  # dollars
+    max_consecutive_failures: int = Field(default=3, gt=0)
+    max_orders_per_minute: int = Field(default=10, gt=0)
+    cooldown_minutes: int = Field(default=60, ge=0)
+
+
+class RiskConfig(ConfigModel):
+    """Portfolio-level limits."""
+
+    # Beta-weighted delta in SPY-equivalent shares.
+    max_portfolio_delta: float = Field(default=500.0, gt=0)
+    max_underlying_concentration: Fraction = 0.40
+    max_correlated_exposure: Fraction = 0.60
+    correlation_threshold: Fraction = 0.70
+    correlation_lookback_days: int = Field(default=60, ge=2)
+    max_margin_use: Fraction = 0.50
+    circuit_breaker: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
+
+
+class ExecutionConfig(ConfigModel):
+    """Combo limit-order price walk from mid toward natural."""
+
+    price_walk_steps: int = Field(default=5, gt=0)
+    step_interval_s: float = Field(default=10.0, gt=0)
+    order_timeout_s: float = Field(default=120.0, gt=0)
+
+
+class VarianceAnalysisConfig(ConfigModel):
+    """Prediction-vs-actual analysis and the strategy weights derived from it."""
+
+    lookback_days: int = Field(default=30, gt=0)
+    min_predictions: int = Field(default=10, gt=0)
+    mae_scale: float = Field(default=0.40, gt=0)
+    min_weight: Fraction = 0.5
+    max_penalty: Fraction = 0.5
+    # Manual weights that replace the computed ones.
+    strategy_weights: dict[StrategyName, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict
+    )
+    # regime -> strategy -> weight multiplier.
+    regime_adjustments: dict[str, dict[str, Annotated[float, Field(ge=0)]]] = Field(
+        default_factory=dict
+    )
+
+
+class FuturesConfig(ConfigModel):
+    """Futures collection and futures-vs-spot analysis."""
+
+    symbols: list[str] = Field(default_factory=lambda: ["ES", "NQ", "RTY"])
+    bar_seconds: int = Field(default=1, gt=0)
+    flush_interval_s: int = Field(default=60, gt=0)
+    roll_days_before_expiry: int = Field(default=8, ge=0)
+    min_days_for_analysis: int = Field(default=7, gt=0)
+    asof_tolerance_s: int = Field(default=5, ge=0)
+    correlation_window_s: int = Field(default=300, gt=0)
+    max_lag_s: int = Field(default=30, ge=0)
+    # future -> spot ETF it leads; entries merge over the defaults.
+    spot_pairs: dict[str, str] = Field(
+        default_factory=lambda: {"ES": "SPY", "NQ": "QQQ", "RTY": "IWM"}
+    )
+
+    @field_validator("spot_pairs", mode="before")
+    @classmethod
+    def _merge_pairs(cls, value: Any) -> Any:
+        return _merge_over({"ES": "SPY", "NQ": "QQQ", "RTY": "IWM"}, value)
+
+
+class TaskSchedule(ConfigModel):
+    """How often a job runs and how long it may take."""
+
+    every_minutes: int = Field(default=5, gt=0)
+    market_hours_only: bool = True
+    timeout_minutes: int = Field(default=10, gt=0)
+    enabled: bool = True
+
+
+def _default_tasks() -> dict[str, dict[str, Any]]:
+    return {
+        "sync": {"every_minutes": 5, "market_hours_only": True, "timeout_minutes": 5},
+        "entry": {"every_minutes": 30, "market_hours_only": True, "timeout_minutes": 10},
+        "monitoring": {"every_minutes": 5, "market_hours_only": True, "timeout_minutes": 5},
+        "variance": {"every_minutes": 1440, "market_hours_only": False, "timeout_minutes": 10},
+        "maintenance": {
+            "every_minutes": 1440,
+            "market_hours_only": False,
+            "timeout_minutes": 20,
+        },
+    }
+
+
+class SchedulerConfig(ConfigModel):
+    """Initial job schedule (the runner's live copy is in the lake) and market calendar."""
+
+    # Jobs named here merge field by field over the defaults; the others keep theirs.
+    tasks: dict[str, TaskSchedule] = Field(
+        default_factory=lambda: {k: TaskSchedule(**v) for k, v in _default_tasks().items()}
+    )
+    calendar: str = Field(default="XNYS", min_length=1)  # exchange_calendars name
+    timezone: str = "America/New_York"
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _merge_tasks(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        merged: dict[str, Any] = _default_tasks()
+        for name, given in value.items():
+            if isinstance(given, TaskSchedule):
+                given = given.model_dump()
+            if isinstance(given, dict) and name in merged:
+                merged[name] = {**merged[name], **given}
+            else:
+                merged[name] = given
+        return merged
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class SimulationConfig(ConfigModel):
+    """The embedded simulated market."""
+
+    seed: int = 7
+    speed: float = Field(default=60.0, gt=0)  # simulated seconds per wall-clock second
+    start_date: date | None = None  # None: the simulation picks its own start
+    initial_cash: float = Field(default=100_000.0, gt=0)  # dollars
