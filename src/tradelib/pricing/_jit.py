@@ -1,0 +1,55 @@
+"""Numba compilation helpers: on-disk caching when possible, never a hard failure."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+import numba
+
+_KernelT = Callable[..., Any]
+
+
+def _ensure_cache_dir() -> None:
+    """Point numba at a writable cache dir when the package folder is read-only."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return
+    here = os.path.dirname(os.path.abspath(__file__))
+    if os.access(here, os.W_OK):
+        return
+    # A read-only install (site-packages owned by root, a container image...):
+    # numba would refuse cache=True at decoration time, so give it a user dir.
+    fallback = os.path.join(tempfile.gettempdir(), f"tradelib-numba-{os.getuid()}")
+    try:
+        os.makedirs(fallback, exist_ok=True)
+    except OSError:
+        return
+    os.environ["NUMBA_CACHE_DIR"] = fallback
+    # numba may already be imported (and read its env): set the live value too.
+    setattr(numba.config, "CACHE_DIR", fallback)  # noqa: B010
+
+
+_ensure_cache_dir()
+
+
+def njit_kernel(parallel: bool) -> Callable[[_KernelT], _KernelT]:
+    """Compile with ``cache=True``, or without cache if no cache location is writable."""
+
+    def wrap(func: _KernelT) -> _KernelT:
+        try:
+            return numba.njit(cache=True, parallel=parallel, nogil=True)(func)
+        except RuntimeError:
+            # "cannot cache function ...: no locator available": compile per process.
+            return numba.njit(cache=False, parallel=parallel, nogil=True)(func)
+
+    return wrap
+
+
+def njit_device(func: _KernelT) -> _KernelT:
+    """Compile a scalar helper that kernels inline; cached like the kernels."""
+    try:
+        return numba.njit(cache=True)(func)
+    except RuntimeError:
+        return numba.njit(cache=False)(func)

@@ -1,0 +1,100 @@
+"""Black-Scholes-Merton European prices and greeks with a continuous dividend yield.
+
+Units: ``t`` in years (ACT/365), ``vol``, ``rate`` and ``div_yield`` as decimals
+(0.2 = 20%), continuously compounded. Greeks are per trader convention: theta
+per calendar day, vega per vol point (0.01), rho per 1% of rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from tradelib.pricing import _bs_kernels as k
+from tradelib.pricing._inputs import PARALLEL_MIN_SIZE, broadcast_inputs
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class Greeks:
+    """Price and greeks, one float64 array each, all of the broadcast input shape.
+
+    ``theta`` is per calendar day, ``vega`` per vol point (0.01), ``rho`` per 1%
+    of rate (0.01); ``delta`` and ``gamma`` are per 1 unit of the underlying.
+    """
+
+    price: FloatArray
+    delta: FloatArray
+    gamma: FloatArray
+    theta: FloatArray
+    vega: FloatArray
+    rho: FloatArray
+
+    @classmethod
+    def from_rows(cls, rows: FloatArray, shape: tuple[int, ...]) -> Greeks:
+        """Build from a (6, n) array in field order, reshaped to ``shape``."""
+        return cls(*(rows[j].reshape(shape) for j in range(6)))
+
+
+def bs_price(
+    spot: npt.ArrayLike,
+    strike: npt.ArrayLike,
+    t: npt.ArrayLike,
+    vol: npt.ArrayLike,
+    rate: npt.ArrayLike,
+    div_yield: npt.ArrayLike,
+    is_call: npt.ArrayLike,
+) -> FloatArray:
+    """Price European options; arguments broadcast, bad elements give NaN.
+
+    NaN, ``spot <= 0``, ``strike <= 0``, ``vol <= 0`` or ``t < 0`` make that
+    element NaN. At ``t == 0`` the price is the intrinsic value.
+    """
+    shape, (s, kk, tt, v, r, q), c = broadcast_inputs(
+        [
+            ("spot", spot),
+            ("strike", strike),
+            ("t", t),
+            ("vol", vol),
+            ("rate", rate),
+            ("div_yield", div_yield),
+        ],
+        ("is_call", is_call),
+    )
+    out = np.empty(s.shape[0], dtype=np.float64)
+    kernel = k.price_parallel if out.shape[0] >= PARALLEL_MIN_SIZE else k.price_serial
+    kernel(s, kk, tt, v, r, q, c, out)
+    return out.reshape(shape)
+
+
+def bs_greeks(
+    spot: npt.ArrayLike,
+    strike: npt.ArrayLike,
+    t: npt.ArrayLike,
+    vol: npt.ArrayLike,
+    rate: npt.ArrayLike,
+    div_yield: npt.ArrayLike,
+    is_call: npt.ArrayLike,
+) -> Greeks:
+    """Price and greeks of European options; arguments broadcast, bad elements give NaN.
+
+    At ``t == 0``: intrinsic price, step delta (half at the strike), other greeks 0.
+    """
+    shape, (s, kk, tt, v, r, q), c = broadcast_inputs(
+        [
+            ("spot", spot),
+            ("strike", strike),
+            ("t", t),
+            ("vol", vol),
+            ("rate", rate),
+            ("div_yield", div_yield),
+        ],
+        ("is_call", is_call),
+    )
+    rows = np.empty((6, s.shape[0]), dtype=np.float64)
+    kernel = k.greeks_parallel if s.shape[0] >= PARALLEL_MIN_SIZE else k.greeks_serial
+    kernel(s, kk, tt, v, r, q, c, rows)
+    return Greeks.from_rows(rows, shape)
