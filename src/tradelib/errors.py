@@ -110,6 +110,12 @@ class OrderRejectedError(BrokerError):
     template = "order {order_ref} rejected: {reason}"
 
 
+class UnknownOrderError(BrokerError):
+    """No order with this order_ref exists at the broker."""
+
+    template = "no order with order_ref {order_ref}"
+
+
 class ReadOnlyModeError(BrokerError):
     """An order action was attempted while the broker runs read-only."""
 

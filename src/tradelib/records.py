@@ -24,6 +24,11 @@ def _num(value: float | None) -> float | None:
     return float(value)
 
 
+def _count(value: float | None) -> int | None:
+    num = _num(value)
+    return None if num is None else round(num)
+
+
 def account_row(snapshot: AccountSnapshot, mode: TradingMode) -> Row:
     return {
         "ts": snapshot.ts,
@@ -98,7 +103,7 @@ def option_snapshot_rows(quotes: Iterable[Quote], ts: datetime) -> list[Row]:
                 "theta": _num(g.theta) if g else None,
                 "vega": _num(g.vega) if g else None,
                 "underlying_price": _num(q.underlying_price),
-                "open_interest": _num(q.open_interest),
+                "open_interest": _count(q.open_interest),
             }
         )
     return rows

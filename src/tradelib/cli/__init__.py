@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import typer
 
-from tradelib.cli import config_cmd, demo_cmd, lake_cmd
+from tradelib.cli import config_cmd, demo_cmd, gateway_cmd, lake_cmd
+from tradelib.errors import TradelibError
 
 app = typer.Typer(
     name="tradelib",
@@ -19,7 +20,14 @@ app = typer.Typer(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(lake_cmd.app, name="lake")
 app.command("demo")(demo_cmd.demo)
+if hasattr(gateway_cmd, "gateway"):
+    app.command("gateway")(gateway_cmd.gateway)
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
+def main() -> None:
+    """Console entry point: tradelib errors become one clear line on stderr and exit 2."""
+    try:
+        app()
+    except TradelibError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None

@@ -1,0 +1,169 @@
+"""How SimBroker names instruments and reads quotes: market objects -> domain contracts and quotes.
+
+Options of one (underlying, expiry) asked together are priced from a single
+chain computation (the market prices a whole chain about as fast as a few
+single options); anything else is quoted one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date, datetime
+
+from tradelib.domain import Contract, OptionGreeks, Quote, Right, SecType
+from tradelib.errors import ContractError
+from tradelib.sim import SimulatedMarket
+
+# Option groups this large are priced from one chain computation instead of per quote.
+CHAIN_BATCH_MIN = 6
+
+
+def resolve_contract(m: SimulatedMarket, c: Contract) -> Contract:
+    """Complete ``c`` from the market (con_id, multiplier, local symbol); ContractError if unknown."""
+    symbol = c.symbol.strip().upper()
+    try:
+        if c.sec_type is SecType.OPTION:
+            assert c.expiry is not None and c.strike is not None and c.right is not None
+            con_id = m.con_id(symbol, expiry=c.expiry, strike=c.strike, right=c.right.value)
+            resolved = Contract.option(
+                symbol,
+                c.expiry,
+                c.strike,
+                c.right,
+                multiplier=100.0,
+                exchange=c.exchange or "SMART",
+                trading_class=symbol,
+                con_id=con_id,
+            )
+            return replace(resolved, local_symbol=m.instrument(con_id).local_symbol)
+        if c.sec_type is SecType.FUTURE:
+            assert c.expiry is not None
+            fut = m.futures_contract(symbol)
+            if (fut.expiry.year, fut.expiry.month) != (c.expiry.year, c.expiry.month):
+                raise ContractError(
+                    f"future {c.key}: only the front month {fut.local_symbol} "
+                    f"(expiry {fut.expiry}) is listed"
+                )
+            return Contract.future(
+                symbol,
+                fut.expiry,
+                float(fut.multiplier),
+                local_symbol=fut.local_symbol,
+                exchange=fut.exchange,
+                con_id=int(fut.con_id),
+            )
+        if c.sec_type in (SecType.STOCK, SecType.INDEX):
+            con_id = m.con_id(symbol)
+            if symbol == "VIX" or c.sec_type is SecType.INDEX:
+                if symbol != "VIX":
+                    raise ContractError(f"unknown index {symbol}")
+                return replace(Contract.index("VIX"), con_id=con_id)
+            stock = Contract.stock(symbol, c.exchange or "SMART")
+            return replace(stock, con_id=con_id, local_symbol=symbol, trading_class=symbol)
+    except ContractError:
+        raise
+    except (KeyError, ValueError) as exc:
+        raise ContractError(f"unknown contract {c.key}: {exc}") from None
+    raise ContractError(f"cannot resolve {c.key}: sec_type {c.sec_type.value} not supported")
+
+
+def market_quotes(
+    m: SimulatedMarket, contracts: Sequence[Contract], at: datetime | None = None
+) -> list[Quote]:
+    """Domain quotes for resolved ``contracts`` (same order); options of one expiry share a chain."""
+    out: list[Quote | None] = [None] * len(contracts)
+    groups: dict[tuple[str, date], list[int]] = {}
+    for i, c in enumerate(contracts):
+        if c.sec_type is SecType.OPTION:
+            assert c.expiry is not None
+            groups.setdefault((c.symbol, c.expiry), []).append(i)
+        else:
+            out[i] = _plain_quote(m, c, at)
+    for (symbol, expiry), idx in groups.items():
+        if len(idx) >= CHAIN_BATCH_MIN:
+            _chain_quotes(m, symbol, expiry, [contracts[i] for i in idx], idx, out, at)
+        else:
+            for i in idx:
+                out[i] = _option_quote(m, contracts[i], at)
+    assert all(q is not None for q in out)
+    return [q for q in out if q is not None]
+
+
+def _plain_quote(m: SimulatedMarket, c: Contract, at: datetime | None) -> Quote:
+    # Futures are quoted by root: the market lists the front month only.
+    q = m.quote(c.symbol, at)
+    if c.sec_type is SecType.INDEX:
+        return Quote(c, q.ts, last=float(q.last))
+    return Quote(
+        c,
+        q.ts,
+        bid=float(q.bid),
+        ask=float(q.ask),
+        last=float(q.last),
+        bid_size=float(q.bid_size),
+        ask_size=float(q.ask_size),
+    )
+
+
+def _option_quote(m: SimulatedMarket, c: Contract, at: datetime | None) -> Quote:
+    assert c.expiry is not None and c.strike is not None and c.right is not None
+    q = m.option_quote(c.symbol, c.expiry, c.strike, c.right.value, at)
+    greeks = OptionGreeks(
+        float(q.delta), float(q.gamma), float(q.theta), float(q.vega), float(q.iv), "broker"
+    )
+    return Quote(
+        c,
+        q.ts,
+        bid=float(q.bid),
+        ask=float(q.ask),
+        last=float(q.last),
+        bid_size=float(q.bid_size),
+        ask_size=float(q.ask_size),
+        greeks=greeks,
+        underlying_price=float(q.underlying_price),
+        open_interest=float(q.open_interest),
+    )
+
+
+def _chain_quotes(
+    m: SimulatedMarket,
+    symbol: str,
+    expiry: date,
+    contracts: list[Contract],
+    idx: list[int],
+    out: list[Quote | None],
+    at: datetime | None,
+) -> None:
+    ch = m.option_chain(symbol, expiry, at)
+    lookup = {
+        (round(float(k), 6), bool(call)): j
+        for j, (k, call) in enumerate(zip(ch.strike, ch.is_call, strict=True))
+    }
+    for c, i in zip(contracts, idx, strict=True):
+        assert c.strike is not None
+        j = lookup.get((round(c.strike, 6), c.right is Right.CALL))
+        if j is None:
+            # Held strikes can drift outside today's listed grid: quote them one by one.
+            out[i] = _option_quote(m, c, at)
+            continue
+        greeks = OptionGreeks(
+            float(ch.delta[j]),
+            float(ch.gamma[j]),
+            float(ch.theta[j]),
+            float(ch.vega[j]),
+            float(ch.iv[j]),
+            "broker",
+        )
+        out[i] = Quote(
+            c,
+            ch.ts,
+            bid=float(ch.bid[j]),
+            ask=float(ch.ask[j]),
+            last=float(ch.last[j]),
+            bid_size=float(ch.bid_size[j]),
+            ask_size=float(ch.ask_size[j]),
+            greeks=greeks,
+            underlying_price=float(ch.underlying_price),
+            open_interest=float(ch.open_interest[j]),
+        )

@@ -1,0 +1,1 @@
+"""The jobs: functions the papermill notebooks, the scheduler and the demo call."""
