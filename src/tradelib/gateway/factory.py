@@ -1,0 +1,38 @@
+"""Wire a simulated market, a SimBroker and a SimGateway together with the CLI's defaults."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+from tradelib.broker.sim import SimBroker
+from tradelib.gateway.server import SimGateway
+from tradelib.markethours import NEW_YORK, MarketHours
+from tradelib.sim import SimMarketConfig, SimulatedMarket
+
+DEFAULT_START_NY = time(9, 45)
+
+
+def gateway_start(day: date, hours: MarketHours | None = None) -> datetime:
+    """09:45 New York on ``day`` if it trades, else on the next trading day (UTC)."""
+    cal = hours or MarketHours()
+    trading_day = day if cal.is_trading_day(day) else cal.next_trading_day(day)
+    return datetime.combine(trading_day, DEFAULT_START_NY, tzinfo=NEW_YORK).astimezone(UTC)
+
+
+def build_gateway(
+    *,
+    seed: int = 7,
+    day: date | None = None,
+    host: str = "127.0.0.1",
+    port: int = 7497,
+    speed: float = 1.0,
+    initial_cash: float = 100_000.0,
+    account: str = "DU0000001",
+    hours: MarketHours | None = None,
+) -> SimGateway:
+    """A gateway over a fresh seeded market starting at 09:45 New York of ``day`` (default today)."""
+    cal = hours or MarketHours()
+    today = day or datetime.now(UTC).astimezone(NEW_YORK).date()
+    market = SimulatedMarket(SimMarketConfig(seed=seed, start=gateway_start(today, cal)), cal)
+    broker = SimBroker(market, initial_cash=initial_cash)
+    return SimGateway(broker, host=host, port=port, speed=speed, account=account)

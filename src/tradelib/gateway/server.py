@@ -1,0 +1,819 @@
+"""SimGateway: a TWS API socket server (server version 178) over one SimBroker.
+
+One asyncio server on 127.0.0.1; each connection is a ``ClientSession``
+keyed by its client id (a duplicate id gets error 326 and is closed). The
+gateway owns nothing of the account: ``SimBroker`` holds cash, positions,
+orders and fills; the gateway translates requests into broker calls and
+broker events back into IB messages, routing order traffic to the client
+that placed the order. A clock task advances the market at ``speed`` x real
+time through ``broker.wait`` (which matches working orders) and pushes
+market-data changes, position changes and periodic account updates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from tradelib.broker.port import BrokerEvent, FillEvent, OrderStatusEvent
+from tradelib.broker.sim import SimBroker
+from tradelib.domain import NEW_YORK, Contract, OrderState, OrderStatus, Position, SecType
+from tradelib.errors import BrokerError, ContractError
+from tradelib.gateway import parsing as p
+from tradelib.gateway.contracts import OPTION_EXCHANGES, ContractCatalog
+from tradelib.gateway.marketdata import LineState, Message, quote_ticks
+from tradelib.gateway.orders import GatewayOrder, GatewayOrderError, build_intent
+from tradelib.gateway.parsing import ErrorCode, FieldReader, In, WireContract, WireExecution
+from tradelib.secrets import mask_account
+
+log = logging.getLogger("tradelib.gateway")
+
+BAG_CON_ID = 28812380  # the con_id IB reports for every combo contract
+ACCOUNT_PUSH_S = 3.0  # real seconds between account/portfolio pushes to subscribers
+DONE_STATUSES = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
+
+
+@dataclass(slots=True)
+class _Line:
+    """One streaming market-data line."""
+
+    req_id: int
+    contract: Contract
+    open_interest: bool
+    state: LineState = field(default_factory=LineState)
+
+
+@dataclass(frozen=True, slots=True)
+class _ExecRecord:
+    client_id: int
+    contract: WireContract
+    execution: WireExecution
+    commission: float | None  # None: no commission report (BAG summary rows)
+
+
+class ClientSession:
+    """One connected API client: its id, subscriptions and outgoing stream."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        peer = writer.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.client_id: int | None = None
+        self.closing = False
+        self.lines: dict[int, _Line] = {}
+        self.positions_sub = False
+        self.account_sub = False
+        self.market_data_type = p.MarketDataType.REALTIME
+
+    def send(self, *messages: Sequence[p.Field]) -> None:
+        """Queue ``messages`` on the socket (dropped silently once the client is gone)."""
+        if self.writer.is_closing():
+            return
+        self.writer.write(b"".join(p.frame(m) for m in messages))
+
+
+Handler = Callable[[ClientSession, list[str]], None]
+
+
+class SimGateway:
+    """A simulated TWS / IB Gateway serving the real API socket protocol over ``broker``."""
+
+    def __init__(
+        self,
+        broker: SimBroker,
+        host: str = "127.0.0.1",
+        port: int = 7497,
+        speed: float = 1.0,
+        account: str = "DU0000001",
+        tick_interval: float = 0.25,
+    ) -> None:
+        if not (math.isfinite(speed) and speed >= 0):
+            raise ValueError(f"speed must be finite and >= 0, got {speed}")
+        if not tick_interval > 0:
+            raise ValueError(f"tick_interval must be > 0, got {tick_interval}")
+        self.broker = broker
+        self.host = host
+        self.speed = float(speed)
+        self.account = account
+        self.tick_interval = float(tick_interval)
+        self.catalog = ContractCatalog(broker.market)
+        self._requested_port = port
+        self._server: asyncio.Server | None = None
+        self._clock_task: asyncio.Task[None] | None = None
+        self._sessions: dict[int, ClientSession] = {}  # client id -> session
+        self._all_sessions: set[ClientSession] = set()
+        self._orders_by_key: dict[tuple[int, int], GatewayOrder] = {}  # (client, order id)
+        self._orders_by_ref: dict[str, GatewayOrder] = {}  # SimBroker order_ref -> order
+        self._next_ids: dict[int, int] = {}  # client id -> next valid order id
+        self._execs: list[_ExecRecord] = []
+        self._last_positions: dict[int, tuple[float, float]] = {}  # con_id -> (qty, avg cost)
+        self._positions_dirty = False
+        self._close_cache: dict[tuple[int, str], float] = {}
+        self._unsubscribe: Callable[[], None] | None = None
+        self._handlers: dict[int, Handler] = {
+            In.START_API: self._start_api,
+            In.REQ_IDS: self._req_ids,
+            In.REQ_CURRENT_TIME: self._req_current_time,
+            In.REQ_POSITIONS: self._req_positions,
+            In.CANCEL_POSITIONS: self._cancel_positions,
+            In.REQ_OPEN_ORDERS: self._req_open_orders,
+            In.REQ_ALL_OPEN_ORDERS: self._req_all_open_orders,
+            In.REQ_AUTO_OPEN_ORDERS: self._ignore,
+            In.REQ_COMPLETED_ORDERS: self._req_completed_orders,
+            In.REQ_ACCT_DATA: self._req_account_updates,
+            In.REQ_ACCOUNT_UPDATES_MULTI: self._req_account_updates_multi,
+            In.CANCEL_ACCOUNT_UPDATES_MULTI: self._ignore,
+            In.REQ_ACCOUNT_SUMMARY: self._req_account_summary,
+            In.CANCEL_ACCOUNT_SUMMARY: self._ignore,
+            In.REQ_EXECUTIONS: self._req_executions,
+            In.REQ_MANAGED_ACCTS: self._req_managed_accounts,
+            In.REQ_CONTRACT_DATA: self._req_contract_details,
+            In.REQ_SEC_DEF_OPT_PARAMS: self._req_sec_def_opt_params,
+            In.REQ_MARKET_DATA_TYPE: self._req_market_data_type,
+            In.REQ_MKT_DATA: self._req_mkt_data,
+            In.CANCEL_MKT_DATA: self._cancel_mkt_data,
+            In.REQ_HISTORICAL_DATA: self._req_historical_data,
+            In.CANCEL_HISTORICAL_DATA: self._ignore,
+            In.PLACE_ORDER: self._place_order,
+            In.CANCEL_ORDER: self._cancel_order,
+            In.REQ_GLOBAL_CANCEL: self._req_global_cancel,
+        }
+
+    # --- lifecycle ---------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        """The bound port (the requested one until ``start``; the real one after, even for 0)."""
+        if self._server is None or not self._server.sockets:
+            return self._requested_port
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        """Connect the broker, bind the socket and start the market clock."""
+        if not self.broker.is_connected:
+            self.broker.connect()
+        self._last_positions = self._position_table(self.broker.positions())
+        self._unsubscribe = self.broker.events.subscribe(self._on_event)
+        self._server = await asyncio.start_server(self._serve, self.host, self._requested_port)
+        self._clock_task = asyncio.create_task(self._clock(), name="sim-gateway-clock")
+        log.info(
+            "simulated TWS gateway on %s:%d (server version %d, speed %gx, market time %s)",
+            self.host,
+            self.port,
+            p.SERVER_VERSION,
+            self.speed,
+            self.broker.now().isoformat(),
+        )
+
+    async def stop(self) -> None:
+        """Close every client connection, the socket and the clock."""
+        if self._clock_task is not None:
+            self._clock_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._clock_task
+            self._clock_task = None
+        if self._server is not None:
+            self._server.close()
+        for session in list(self._all_sessions):
+            session.writer.close()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+            self._server = None
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        log.info("simulated TWS gateway stopped")
+
+    # --- connections -----------------------------------------------------------------------
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session = ClientSession(writer)
+        self._all_sessions.add(session)
+        try:
+            if await reader.readexactly(4) != b"API\0":
+                log.warning("connection from %s without the API prefix: closed", session.peer)
+                return
+            size = int.from_bytes(await reader.readexactly(4), "big")
+            low, high = p.parse_version_range((await reader.readexactly(size)).decode())
+            if high < p.SERVER_VERSION or low > p.SERVER_VERSION:
+                log.warning(
+                    "client %s speaks v%d..%d, not %d: closed",
+                    session.peer,
+                    low,
+                    high,
+                    p.SERVER_VERSION,
+                )
+                return
+            session.send(p.server_hello(datetime.now(UTC)))
+            while not session.closing:
+                size = int.from_bytes(await reader.readexactly(4), "big")
+                body = await reader.readexactly(size)
+                fields = body.decode(errors="backslashreplace").split("\0")
+                if fields and fields[-1] == "":
+                    fields.pop()
+                if fields:
+                    self._dispatch(session, fields)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self._drop(session)
+            writer.close()
+
+    def _drop(self, session: ClientSession) -> None:
+        self._all_sessions.discard(session)
+        cid = session.client_id
+        if cid is not None and self._sessions.get(cid) is session:
+            del self._sessions[cid]
+            log.info("client %d disconnected (%s)", cid, session.peer)
+
+    def _dispatch(self, session: ClientSession, fields: list[str]) -> None:
+        try:
+            msg_id = int(fields[0])
+        except ValueError:
+            log.warning("unparsable message id %r from %s", fields[0], session.peer)
+            return
+        if session.client_id is None and msg_id != In.START_API:
+            log.warning("message %d before startApi from %s: ignored", msg_id, session.peer)
+            return
+        handler = self._handlers.get(msg_id)
+        if handler is None:
+            log.debug("message %d is not simulated: ignored", msg_id)
+            return
+        try:
+            handler(session, fields)
+        except Exception as exc:  # a bad request must not take the connection down
+            log.exception("handling message %d failed", msg_id)
+            detail = str(exc).replace("\0", " ")
+            session.send(p.error_for(p.NO_REQ_ID, ErrorCode.VALIDATION_ERROR, detail))
+        self._flush_positions()
+
+    # --- session and ids -------------------------------------------------------------------------
+    def _start_api(self, s: ClientSession, f: list[str]) -> None:
+        client_id = FieldReader(f, 2).integer()
+        if client_id in self._sessions:
+            log.warning("client id %d already in use: refused %s", client_id, s.peer)
+            s.send(p.error_for(p.NO_REQ_ID, ErrorCode.CLIENT_ID_IN_USE))
+            s.closing = True
+            return
+        s.client_id = client_id
+        self._sessions[client_id] = s
+        log.info(
+            "client %d connected from %s (account %s)",
+            client_id,
+            s.peer,
+            mask_account(self.account),
+        )
+        s.send(p.managed_accounts([self.account]), p.next_valid_id(self._next_id(client_id)))
+
+    def _next_id(self, client_id: int) -> int:
+        return self._next_ids.setdefault(client_id, 1)
+
+    def _req_ids(self, s: ClientSession, f: list[str]) -> None:
+        assert s.client_id is not None
+        s.send(p.next_valid_id(self._next_id(s.client_id)))
+
+    def _req_current_time(self, s: ClientSession, f: list[str]) -> None:
+        s.send(p.current_time(self.broker.now()))
+
+    def _req_managed_accounts(self, s: ClientSession, f: list[str]) -> None:
+        s.send(p.managed_accounts([self.account]))
+
+    def _ignore(self, s: ClientSession, f: list[str]) -> None:
+        return
+
+    # --- positions and account ----------------------------------------------------------------------
+    def _wire_of(self, contract: Contract) -> WireContract:
+        inst = self.catalog.for_contract(contract)
+        if inst is None:
+            raise ContractError(f"position in {contract.key} has no listed instrument")
+        return self.catalog.wire(inst)
+
+    @staticmethod
+    def _position_table(positions: Sequence[Position]) -> dict[int, tuple[float, float]]:
+        return {
+            int(pos.contract.con_id or 0): (pos.quantity, pos.avg_cost)
+            for pos in positions
+            if pos.quantity != 0
+        }
+
+    def _portfolio_message(self, pos: Position) -> Message:
+        return p.portfolio_value(
+            self._wire_of(pos.contract),
+            pos.quantity,
+            pos.market_price,
+            pos.market_value,
+            pos.avg_cost,
+            pos.unrealized_pnl,
+            pos.realized_pnl,
+            self.account,
+        )
+
+    def _req_positions(self, s: ClientSession, f: list[str]) -> None:
+        s.positions_sub = True
+        rows = [
+            p.position(self.account, self._wire_of(pos.contract), pos.quantity, pos.avg_cost)
+            for pos in self.broker.positions()
+        ]
+        s.send(*rows, p.position_end())
+
+    def _cancel_positions(self, s: ClientSession, f: list[str]) -> None:
+        s.positions_sub = False
+
+    def _account_messages(self, positions: Sequence[Position]) -> list[Message]:
+        snap = self.broker.account()
+        gross = sum(abs(x.market_value) for x in positions if math.isfinite(x.market_value))
+        rows = [
+            p.account_value(tag, value, cur, self.account)
+            for tag, value, cur in p.account_values(snap, gross)
+        ]
+        rows.append(p.account_value("AccountCode", self.account, "", self.account))
+        rows.append(p.account_value("Currency", "USD", "USD", self.account))
+        rows += [self._portfolio_message(pos) for pos in positions]
+        local = self.broker.now().astimezone(NEW_YORK)
+        rows.append(p.account_update_time(local))
+        return rows
+
+    def _req_account_updates(self, s: ClientSession, f: list[str]) -> None:
+        r = FieldReader(f, 2)
+        subscribe = r.flag()
+        s.account_sub = subscribe
+        if subscribe:
+            s.send(
+                *self._account_messages(self.broker.positions()),
+                p.account_download_end(self.account),
+            )
+
+    def _req_account_updates_multi(self, s: ClientSession, f: list[str]) -> None:
+        req_id = FieldReader(f, 2).integer()
+        snap = self.broker.account()
+        gross = sum(
+            abs(x.market_value) for x in self.broker.positions() if math.isfinite(x.market_value)
+        )
+        rows = [
+            p.account_update_multi(req_id, self.account, tag, value, cur)
+            for tag, value, cur in p.account_values(snap, gross)
+        ]
+        s.send(*rows, p.account_update_multi_end(req_id))
+
+    def _req_account_summary(self, s: ClientSession, f: list[str]) -> None:
+        r = FieldReader(f, 2)
+        req_id = r.integer()
+        r.skip(1)  # group name: the gateway manages one account
+        tags = p.requested_summary_tags(r.text())
+        snap = self.broker.account()
+        gross = sum(
+            abs(x.market_value) for x in self.broker.positions() if math.isfinite(x.market_value)
+        )
+        values = {tag: (value, cur) for tag, value, cur in p.account_values(snap, gross)}
+        rows = [p.account_summary(req_id, self.account, t, *values[t]) for t in tags]
+        s.send(*rows, p.account_summary_end(req_id))
+
+    def _flush_positions(self) -> None:
+        """Send position / portfolio rows for every position that changed since the last flush."""
+        if not self._positions_dirty:
+            return
+        self._positions_dirty = False
+        positions = self.broker.positions()
+        table = self._position_table(positions)
+        changed = [
+            pos
+            for pos in positions
+            if self._last_positions.get(int(pos.contract.con_id or 0))
+            != table.get(int(pos.contract.con_id or 0))
+        ]
+        gone = [cid for cid in self._last_positions if cid not in table]
+        self._last_positions = table
+        if not changed and not gone:
+            return
+        pos_rows: list[Message] = [
+            p.position(self.account, self._wire_of(x.contract), x.quantity, x.avg_cost)
+            for x in changed
+        ]
+        port_rows: list[Message] = [self._portfolio_message(x) for x in changed]
+        for cid in gone:
+            inst = self.catalog.by_con_id(cid)
+            if inst is None:
+                continue
+            wire = self.catalog.wire(inst)
+            pos_rows.append(p.position(self.account, wire, 0.0, 0.0))
+            port_rows.append(p.portfolio_value(wire, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, self.account))
+        for s in self._sessions.values():
+            if s.positions_sub:
+                s.send(*pos_rows)
+            if s.account_sub:
+                s.send(*port_rows)
+
+    # --- contracts -----------------------------------------------------------------------------------
+    def _req_contract_details(self, s: ClientSession, f: list[str]) -> None:
+        r = FieldReader(f, 2)
+        req_id = r.integer()
+        spec = r.contract()
+        found = self.catalog.match(spec)
+        if not found:
+            s.send(p.error_for(req_id, ErrorCode.NO_SECURITY_DEFINITION))
+        rows = [
+            p.contract_details(req_id, self.catalog.wire(inst), self.catalog.details_extra(inst))
+            for inst in found
+        ]
+        s.send(*rows, p.contract_details_end(req_id))
+
+    def _req_sec_def_opt_params(self, s: ClientSession, f: list[str]) -> None:
+        r = FieldReader(f, 1)
+        req_id = r.integer()
+        symbol = r.text().strip().upper()
+        fut_fop_exchange = r.text().strip().upper()
+        expiries = [p.ib_date(e) for e in self.catalog.listed_expiries(symbol)]
+        rows: list[Message] = []
+        if expiries and not fut_fop_exchange:
+            strikes = self.catalog.listed_strikes(symbol)
+            und = self.catalog.match(WireContract(symbol=symbol, sec_type="STK"))
+            und_id = und[0].con_id if und else 0
+            rows = [
+                p.sec_def_opt_params(req_id, exch, und_id, symbol, "100", expiries, strikes)
+                for exch in OPTION_EXCHANGES
+            ]
+        s.send(*rows, p.sec_def_opt_params_end(req_id))
+
+    # --- market data -------------------------------------------------------------------------------------
+    def _req_market_data_type(self, s: ClientSession, f: list[str]) -> None:
+        s.market_data_type = p.MarketDataType(FieldReader(f, 2).integer() or 1)
+
+    def _previous_close(self, contract: Contract) -> float:
+        """Yesterday's close of a stock, index or future (NaN for options or on failure)."""
+        if contract.sec_type is SecType.OPTION or contract.con_id is None:
+            return math.nan
+        now = self.broker.now()
+        key = (contract.con_id, f"{now.astimezone(NEW_YORK):%Y%m%d}")
+        cached = self._close_cache.get(key)
+        if cached is not None:
+            return cached
+        try:
+            df = self.broker.bars(contract, now - timedelta(days=10), now, 86400)
+        except (BrokerError, ValueError):
+            return math.nan
+        today = now.astimezone(NEW_YORK).date()
+        closes = [
+            float(c)
+            for ts, c in zip(df["ts"].to_list(), df["close"].to_list(), strict=True)
+            if ts.astimezone(NEW_YORK).date() < today
+        ]
+        value = closes[-1] if closes else math.nan
+        self._close_cache[key] = value
+        return value
+
+    def _req_mkt_data(self, s: ClientSession, f: list[str]) -> None:
+        req = p.parse_mkt_data(f)
+        inst = self.catalog.resolve_one(req.contract) if req.contract.sec_type != "BAG" else None
+        if inst is None:
+            s.send(p.error_for(req.req_id, ErrorCode.NO_SECURITY_DEFINITION))
+            if req.snapshot:
+                s.send(p.tick_snapshot_end(req.req_id))
+            return
+        contract = self.catalog.domain(inst)
+        want_oi = p.GENERIC_OPEN_INTEREST in req.generic_ticks
+        line = _Line(req.req_id, contract, want_oi)
+        quote = self.broker.snapshot([contract])[0]
+        ticks = quote_ticks(
+            req.req_id,
+            quote,
+            line.state,
+            close=self._previous_close(contract),
+            open_interest=want_oi,
+        )
+        s.send(p.market_data_type(req.req_id, p.MarketDataType.REALTIME), *ticks)
+        if req.snapshot:
+            s.send(p.tick_snapshot_end(req.req_id))
+        else:
+            s.lines[req.req_id] = line
+
+    def _cancel_mkt_data(self, s: ClientSession, f: list[str]) -> None:
+        s.lines.pop(FieldReader(f, 2).integer(), None)
+
+    def _push_lines(self) -> None:
+        sessions = [s for s in self._sessions.values() if s.lines]
+        if not sessions:
+            return
+        unique: dict[int, Contract] = {}
+        for s in sessions:
+            for line in s.lines.values():
+                unique[int(line.contract.con_id or 0)] = line.contract
+        quotes = dict(zip(unique, self.broker.snapshot(list(unique.values())), strict=True))
+        for s in sessions:
+            out: list[Message] = []
+            for line in list(s.lines.values()):
+                q = quotes[int(line.contract.con_id or 0)]
+                out += quote_ticks(line.req_id, q, line.state, open_interest=line.open_interest)
+            if out:
+                s.send(*out)
+
+    def _req_historical_data(self, s: ClientSession, f: list[str]) -> None:
+        req = p.parse_historical_data(f)
+        inst = self.catalog.resolve_one(req.contract)
+        if inst is None:
+            s.send(p.error_for(req.req_id, ErrorCode.NO_SECURITY_DEFINITION))
+            return
+        if inst.sec_type == "OPT":
+            s.send(
+                p.error_for(
+                    req.req_id, ErrorCode.HISTORICAL_DATA_ERROR, "No data of type option bars"
+                )
+            )
+            return
+        try:
+            secs = p.bar_seconds(req.bar_size)
+            span = p.duration_seconds(req.duration)
+        except (KeyError, ValueError):
+            s.send(
+                p.error_for(
+                    req.req_id,
+                    ErrorCode.VALIDATION_ERROR,
+                    f"bad bar size or duration {req.bar_size!r}/{req.duration!r}",
+                )
+            )
+            return
+        end = p.parse_end_time(req.end, self.broker.now())
+        start = end - timedelta(seconds=span)
+        df = self.broker.bars(self.catalog.domain(inst), start, end, min(secs, 86400))
+        if df.height == 0:
+            s.send(
+                p.error_for(
+                    req.req_id, ErrorCode.HISTORICAL_DATA_ERROR, "HMDS query returned no data"
+                )
+            )
+            return
+        bars = []
+        for ts, o, h, lo, c, v in df.select(
+            ["ts", "open", "high", "low", "close", "volume"]
+        ).iter_rows():
+            bars.append((self._bar_date(ts, secs, req.format_date), o, h, lo, c, float(v)))
+        fmt = "%Y%m%d %H:%M:%S"
+        s.send(p.historical_data(req.req_id, start.strftime(fmt), end.strftime(fmt), bars))
+
+    @staticmethod
+    def _bar_date(ts: datetime, secs: int, format_date: int) -> str:
+        if secs >= 86400:
+            return f"{ts.astimezone(NEW_YORK):%Y%m%d}"
+        if format_date == 2:
+            return str(int(ts.timestamp()))
+        return f"{ts.astimezone(NEW_YORK):%Y%m%d %H:%M:%S} America/New_York"
+
+    # --- orders ---------------------------------------------------------------------------------------------
+    def _req_open_orders(self, s: ClientSession, f: list[str]) -> None:
+        self._send_open_orders(s, only_own=True)
+
+    def _req_all_open_orders(self, s: ClientSession, f: list[str]) -> None:
+        self._send_open_orders(s, only_own=False)
+
+    def _send_open_orders(self, s: ClientSession, only_own: bool) -> None:
+        rows: list[Message] = []
+        for gw in self._orders_by_key.values():
+            if gw.status in DONE_STATUSES or not gw.opened:
+                continue
+            if only_own and gw.client_id != s.client_id:
+                continue
+            rows.append(p.open_order(gw.contract, gw.wire_order()))
+            rows.append(self._status_message(gw))
+        s.send(*rows, p.open_order_end())
+
+    def _req_completed_orders(self, s: ClientSession, f: list[str]) -> None:
+        s.send(p.completed_orders_end())
+
+    def _req_executions(self, s: ClientSession, f: list[str]) -> None:
+        r = FieldReader(f, 2)
+        req_id = r.integer()
+        client = r.integer()
+        r.skip(2)  # account, time
+        symbol = r.text().upper()
+        sec_type = r.text().upper()
+        r.skip(1)  # exchange
+        side = r.text().upper()
+        rows: list[Message] = []
+        for rec in self._execs:
+            if client and rec.client_id != client:
+                continue
+            if symbol and rec.contract.symbol != symbol:
+                continue
+            if sec_type and rec.contract.sec_type != sec_type:
+                continue
+            if side and rec.execution.side != p.MAP_EXEC_SIDE.get(side, side):
+                continue
+            rows.append(p.exec_details(req_id, rec.contract, rec.execution))
+            if rec.commission is not None:
+                rows.append(p.commission_report(rec.execution.exec_id, rec.commission, 0.0))
+        s.send(*rows, p.exec_details_end(req_id))
+
+    def _status_message(self, gw: GatewayOrder) -> Message:
+        return p.order_status(
+            gw.order_id,
+            gw.status,
+            gw.filled,
+            gw.remaining,
+            gw.avg_fill_price,
+            gw.perm_id,
+            gw.last_fill_price,
+            gw.client_id,
+        )
+
+    def _unique_ref(self, wanted: str, client_id: int, order_id: int) -> str:
+        ref = wanted or f"ib.{client_id}.{order_id}"
+        n = 0
+        candidate = ref
+        while candidate in self._orders_by_ref or self.broker.order(candidate) is not None:
+            n += 1
+            candidate = f"{ref}#{client_id}.{order_id}.{n}"
+        return candidate
+
+    def _place_order(self, s: ClientSession, f: list[str]) -> None:
+        assert s.client_id is not None
+        req = p.parse_place_order(f)
+        key = (s.client_id, req.order_id)
+        self._next_ids[s.client_id] = max(self._next_id(s.client_id), req.order_id + 1)
+        existing = self._orders_by_key.get(key)
+        if existing is not None and existing.status in DONE_STATUSES:
+            s.send(p.error_for(req.order_id, ErrorCode.DUPLICATE_ORDER_ID))
+            return
+        try:
+            legs, contract, leg_wires = self._order_legs(req.contract)
+            remaining = None
+            if existing is not None:
+                remaining = req.quantity - existing.filled
+            ref = self._unique_ref(req.order_ref, s.client_id, req.order_id)
+            intent = build_intent(req, legs, ref, self.broker.now(), quantity=remaining)
+        except GatewayOrderError as exc:
+            s.send(p.error_msg(req.order_id, exc.code or 321, exc.message))
+            return
+        except ContractError:
+            s.send(p.error_for(req.order_id, ErrorCode.NO_SECURITY_DEFINITION))
+            return
+        if existing is not None:
+            # A modification: the simulated broker has no amend, so cancel and replace,
+            # keeping the IB order id, perm id and the fills so far.
+            gw = existing
+            gw.retire_incarnation()
+            self.broker.cancel_order(gw.ref)
+            gw.request = req
+            gw.ref = ref
+        else:
+            gw = GatewayOrder(
+                ref, s.client_id, req.order_id, req, contract, leg_wires, self.account
+            )
+            self._orders_by_key[key] = gw
+        self._orders_by_ref[ref] = gw
+        try:
+            state = self.broker.place_order(intent)
+        except BrokerError as exc:
+            s.send(
+                p.error_msg(req.order_id, exc.code or int(ErrorCode.ORDER_REJECTED), exc.message)
+            )
+            gw.status = "Cancelled"
+            return
+        if not gw.opened:
+            self._apply_state(gw, state)
+
+    def _order_legs(
+        self, spec: WireContract
+    ) -> tuple[list[tuple[Contract, int]], WireContract, dict[int, WireContract]]:
+        """Resolved legs (contract, IB-signed ratio), the reported contract and leg wires by con_id."""
+        if spec.sec_type.upper() == "BAG":
+            if not spec.combo_legs:
+                raise GatewayOrderError("a BAG order needs combo legs", code=321)
+            legs: list[tuple[Contract, int]] = []
+            wires: dict[int, WireContract] = {}
+            for leg in spec.combo_legs:
+                inst = self.catalog.by_con_id(leg.con_id)
+                if inst is None:
+                    raise ContractError(f"unknown combo leg con_id {leg.con_id}")
+                sign = 1 if leg.action.upper() == "BUY" else -1
+                legs.append((self.catalog.domain(inst), leg.ratio * sign))
+                wires[inst.con_id] = self.catalog.wire(inst)
+            bag = WireContract(
+                con_id=BAG_CON_ID,
+                symbol=spec.symbol,
+                sec_type="BAG",
+                exchange=spec.exchange or "SMART",
+                currency=spec.currency or "USD",
+                combo_legs=spec.combo_legs,
+            )
+            return legs, bag, wires
+        inst = self.catalog.resolve_one(spec)
+        if inst is None:
+            raise ContractError(f"no single instrument for {spec.symbol} {spec.sec_type}")
+        wire = self.catalog.wire(inst, exchange=spec.exchange or None)
+        return [(self.catalog.domain(inst), 1)], wire, {inst.con_id: wire}
+
+    def _cancel_order(self, s: ClientSession, f: list[str]) -> None:
+        assert s.client_id is not None
+        order_id = FieldReader(f, 2).integer()
+        gw = self._orders_by_key.get((s.client_id, order_id))
+        if gw is None:
+            s.send(p.error_for(order_id, ErrorCode.ORDER_NOT_FOUND, str(order_id)))
+            return
+        if gw.status == "Filled":
+            s.send(p.error_for(order_id, ErrorCode.CANNOT_CANCEL_FILLED, str(order_id)))
+            return
+        self.broker.cancel_order(gw.ref)
+
+    def _req_global_cancel(self, s: ClientSession, f: list[str]) -> None:
+        for gw in list(self._orders_by_key.values()):
+            if gw.status not in DONE_STATUSES:
+                self.broker.cancel_order(gw.ref)
+
+    # --- broker events -> IB messages -------------------------------------------------------------------------
+    def _on_event(self, event: BrokerEvent) -> None:
+        if isinstance(event, OrderStatusEvent):
+            gw = self._orders_by_ref.get(event.state.order_ref)
+            if gw is not None and event.state.order_ref not in gw.retired:
+                self._apply_state(gw, event.state)
+        elif isinstance(event, FillEvent):
+            self._positions_dirty = True
+            fill = event.fill
+            gw = self._orders_by_ref.get(fill.order_ref)
+            if gw is None:
+                return
+            if not gw.opened:  # a fill before any status: make the order known first
+                self._send_open(gw)
+            gw.chunk.append(fill)
+            contract, execution = gw.leg_execution(fill, self.account)
+            self._execs.append(_ExecRecord(gw.client_id, contract, execution, fill.commission))
+            session = self._sessions.get(gw.client_id)
+            if session is not None:
+                session.send(
+                    p.exec_details(-1, contract, execution),
+                    p.commission_report(fill.exec_id, fill.commission, 0.0),
+                )
+
+    def _send_open(self, gw: GatewayOrder) -> None:
+        gw.opened = True
+        if gw.status == "PendingSubmit":
+            gw.status = "Submitted"
+        session = self._sessions.get(gw.client_id)
+        if session is not None:
+            session.send(p.open_order(gw.contract, gw.wire_order()))
+
+    def _apply_state(self, gw: GatewayOrder, state: OrderState) -> None:
+        if not gw.perm_id:
+            gw.perm_id = int(state.perm_id or 0) or 2_000_000 + len(self._orders_by_key)
+        before = gw.filled
+        filled_here = state.filled_quantity
+        avg_here = state.avg_fill_price if filled_here > 0 else 0.0
+        gw.apply_status(filled_here, avg_here)
+        status = p.MAP_ORDER_STATUS[state.status]
+        session = self._sessions.get(gw.client_id)
+        out: list[Message] = []
+        if state.status is OrderStatus.REJECTED:
+            gw.status = status
+            detail = state.reason or "rejected by the simulated broker"
+            code = state.error_code or int(ErrorCode.ORDER_REJECTED)
+            if session is not None:
+                session.send(p.error_msg(gw.order_id, code, f"Order rejected - reason:{detail}"))
+            gw.opened = True
+            return
+        if not gw.opened:
+            gw.status = status
+            self._send_open(gw)
+        if gw.filled > before and gw.chunk:
+            gw.last_fill_price = gw.chunk[-1].price
+            if gw.is_combo:
+                ts = state.updated_at or self.broker.now()
+                execution = gw.combo_execution(gw.filled - before, ts, self.account)
+                gw.last_fill_price = execution.price
+                self._execs.append(_ExecRecord(gw.client_id, gw.contract, execution, None))
+                out.append(p.exec_details(-1, gw.contract, execution))
+            gw.chunk.clear()
+        gw.status = status
+        out.append(self._status_message(gw))
+        if session is not None:
+            session.send(*out)
+
+    # --- the clock --------------------------------------------------------------------------------------------
+    async def _clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        last_account = last
+        while True:
+            await asyncio.sleep(self.tick_interval)
+            now = loop.time()
+            try:
+                if self.speed > 0:
+                    self.broker.wait((now - last) * self.speed)
+                self._flush_positions()
+                self._push_lines()
+                if now - last_account >= ACCOUNT_PUSH_S:
+                    last_account = now
+                    self._push_account()
+            except Exception:  # keep the market running whatever one tick hit
+                log.exception("market clock tick failed")
+            last = now
+
+    def _push_account(self) -> None:
+        subs = [s for s in self._sessions.values() if s.account_sub]
+        if not subs:
+            return
+        rows = self._account_messages(self.broker.positions())
+        for s in subs:
+            s.send(*rows)
