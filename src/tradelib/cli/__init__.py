@@ -1,14 +1,16 @@
 """The one command-line interface: ``tradelib``.
 
-Each subsystem owns a module here with its own Typer app; this module only
-mounts them.
+Each subsystem owns a module here (``<name>_cmd.py``) exposing either a Typer
+group ``app`` or plain command functions; this module only mounts them. Command
+modules import heavy dependencies inside their functions so the CLI starts fast.
 """
 
 from __future__ import annotations
 
+import importlib
+
 import typer
 
-from tradelib.cli import config_cmd, demo_cmd, gateway_cmd, lake_cmd
 from tradelib.errors import TradelibError
 
 app = typer.Typer(
@@ -17,11 +19,42 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(lake_cmd.app, name="lake")
-app.command("demo")(demo_cmd.demo)
-if hasattr(gateway_cmd, "gateway"):
-    app.command("gateway")(gateway_cmd.gateway)
+
+# group name -> module exposing a Typer ``app``
+_GROUPS = {
+    "config": "config_cmd",
+    "lake": "lake_cmd",
+    "breaker": "breaker_cmd",
+    "schedule": "schedule_cmd",
+}
+# command name -> (module, function)
+_COMMANDS = {
+    "demo": ("demo_cmd", "demo"),
+    "gateway": ("gateway_cmd", "gateway"),
+    "sync": ("sync_cmd", "sync"),
+    "collect-futures": ("futures_cmd", "collect_futures"),
+    "tick": ("schedule_cmd", "tick"),
+    "dashboards": ("dashboards_cmd", "dashboards"),
+}
+
+
+def _module(name: str) -> object | None:
+    try:
+        return importlib.import_module(f"tradelib.cli.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"tradelib.cli.{name}":
+            return None
+        raise
+
+
+for _group, _mod_name in _GROUPS.items():
+    _mod = _module(_mod_name)
+    if _mod is not None and isinstance(getattr(_mod, "app", None), typer.Typer):
+        app.add_typer(_mod.app, name=_group)  # type: ignore[attr-defined]
+for _cmd, (_mod_name, _fn) in _COMMANDS.items():
+    _mod = _module(_mod_name)
+    if _mod is not None and callable(getattr(_mod, _fn, None)):
+        app.command(_cmd)(getattr(_mod, _fn))
 
 
 def main() -> None:
