@@ -308,3 +308,4 @@ class SimulationConfig(ConfigModel):
     speed: float = Field(default=60.0, gt=0)  # simulated seconds per wall-clock second
     start_date: date | None = None  # None: the simulation picks its own start
     initial_cash: float = Field(default=100_000.0, gt=0)  # dollars
+    state_path: str = "data/sim/broker.pkl"  # simulated account between job runs (relative: workspace)

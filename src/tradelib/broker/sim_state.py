@@ -1,0 +1,136 @@
+"""Keep a simulated account between processes.
+
+Each job runs in its own papermill kernel, so the embedded simulated broker
+must outlive a process the way a real broker does: its ledger, orders and
+fills are saved to a state file, and the market is rebuilt from its config
+and clock (the simulated market is a pure function of seed and time).
+
+``sim_session`` holds an exclusive lock on the state file for the whole job,
+so two jobs never interleave on one simulated account, and saves the state
+even when the job fails (orders it placed exist at the "broker" regardless).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pickle
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tradelib.broker.port import EventHub
+from tradelib.broker.sim import SimBroker
+from tradelib.domain.time import ensure_utc
+from tradelib.errors import BrokerError
+from tradelib.markethours import MarketHours
+from tradelib.sim import SimMarketConfig, SimulatedMarket
+
+_FORMAT = 1
+# Attributes rebuilt on load rather than saved: the market (regenerated from
+# config + clock), event subscribers (belong to the process) and live streams.
+_TRANSIENT = {"market", "events", "_hours", "_connected", "_streams"}
+
+
+class SimStateError(BrokerError):
+    template = "simulated account state {path}: {problem}"
+
+
+@dataclass(frozen=True, slots=True)
+class SimState:
+    market_config: SimMarketConfig
+    market_now: datetime
+    broker: dict[str, Any]
+    format: int = _FORMAT
+
+
+def snapshot_state(broker: SimBroker) -> SimState:
+    """Capture everything needed to rebuild ``broker`` in another process."""
+    saved = {k: v for k, v in vars(broker).items() if k not in _TRANSIENT}
+    return SimState(broker.market.config, broker.market.now(), saved)
+
+
+def restore_state(state: SimState, calendar: MarketHours | None = None) -> SimBroker:
+    """Rebuild a (disconnected) broker and its market from ``state``."""
+    market = SimulatedMarket(state.market_config, calendar=calendar)
+    market.advance_to(state.market_now)
+    broker = SimBroker.__new__(SimBroker)
+    vars(broker).update(state.broker)
+    broker.market = market
+    broker.events = EventHub()
+    broker._hours = market.hours
+    broker._connected = False
+    broker._streams = {}
+    return broker
+
+
+def save_sim_broker(broker: SimBroker, path: Path) -> None:
+    """Write ``broker``'s state atomically (a crash never leaves half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(snapshot_state(broker), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_sim_broker(path: Path, calendar: MarketHours | None = None) -> SimBroker:
+    """Load a broker saved by :func:`save_sim_broker`."""
+    try:
+        with path.open("rb") as fh:
+            state = pickle.load(fh)
+    except FileNotFoundError:
+        raise SimStateError(path=path, problem="no such file") from None
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+        raise SimStateError(
+            path=path, problem=f"unreadable ({exc}); delete it to start a fresh account"
+        ) from None
+    if not isinstance(state, SimState) or state.format != _FORMAT:
+        raise SimStateError(
+            path=path, problem="written by an incompatible version; delete it to start afresh"
+        )
+    return restore_state(state, calendar)
+
+
+@contextmanager
+def sim_session(
+    path: Path,
+    new_broker: Any,
+    *,
+    advance_to: datetime | None = None,
+    calendar: MarketHours | None = None,
+) -> Iterator[SimBroker]:
+    """Load (or create with ``new_broker()``) the simulated account, lock it, yield it connected.
+
+    ``advance_to`` moves the simulated market forward first, through
+    ``broker.wait`` so working orders fill and expiries settle on the way.
+    The state is saved when the block exits, also on error.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".lock")
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            broker: SimBroker = load_sim_broker(path, calendar) if path.exists() else new_broker()
+            if advance_to is not None:
+                target = ensure_utc(advance_to, "advance_to")
+                gap = (target - broker.now()).total_seconds()
+                if gap > 0:
+                    broker.wait(gap)
+            broker.connect()
+            try:
+                yield broker
+            finally:
+                broker.disconnect()
+                save_sim_broker(broker, path)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
