@@ -100,6 +100,15 @@ class NotConnectedError(BrokerError):
     template = "not connected to the broker: {message}"
 
 
+class ClientIdInUseError(NotConnectedError):
+    """Every configured IB client id is taken (IB error 326)."""
+
+    template = (
+        "IB client id(s) {ids} already in use at {where} (IB error 326): stop the other "
+        "session or add free ids to ib.client_ids.fallback"
+    )
+
+
 class MarketDataLineLimitError(BrokerError):
     """Streaming would exceed the market-data line budget (IB error 101 territory)."""
 
@@ -124,3 +133,51 @@ class ReadOnlyModeError(BrokerError):
 
 class MarketClosedError(BrokerError):
     template = "market closed at {when}: {message}"
+
+
+class GatewayFaultSpecError(TradelibError):
+    """A fault spec for the simulated gateway (``--faults``, control channel) is malformed."""
+
+    template = "bad gateway fault '{item}': {problem}"
+
+
+# --- decisions and regimes -----------------------------------------------------------
+class RegimeInputError(TradelibError):
+    """Bars handed to the regime detector are malformed (missing columns, naive times)."""
+
+    template = "bad regime input '{series}': {problem}"
+
+
+class StrategyStateError(TradelibError):
+    """A strategy state cannot be built from the inputs given (e.g. a naive time)."""
+
+    template = "cannot build the state of strategy {strategy_id}: {problem}"
+
+
+# --- strategy entry ----------------------------------------------------------------------
+class ChainDataError(TradelibError):
+    """Option-chain input cannot be turned into a chain (mixed underlyings, no spot...)."""
+
+    template = "option chain for {underlying}: {problem}"
+
+
+# --- risk and execution ----------------------------------------------------------
+class RiskInputError(TradelibError):
+    """Inputs to a risk calculation are missing or malformed (a denial is a value, not this)."""
+
+    template = "bad risk input '{name}': {problem}"
+
+
+class ExecutionPlanError(TradelibError):
+    """An execution plan is malformed (bad bound, no legs, conflicting journal)."""
+
+    template = "bad execution plan {plan}: {problem}"
+
+
+# --- futures collection ----------------------------------------------------------
+class CollectorAlreadyRunningError(TradelibError):
+    """Another futures collector holds the single-instance lock."""
+
+    template = (
+        "another futures collector (pid {pid}) holds the lock {path}; not starting a second one"
+    )

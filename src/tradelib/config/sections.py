@@ -45,6 +45,23 @@ class MarketDataConfig(ConfigModel):
     # Kept back for futures / index streams; option legs never use them.
     reserved_lines: int = Field(default=10, ge=0)
     max_quote_age_s: float = Field(default=15.0, gt=0)
+    # Slot priorities: each exit trigger's distance is scaled so 1.0 means "far"; a
+    # strategy's score is its smallest one (see tradelib.marketdata.slots).
+    far_trigger_sd: float = Field(default=2.0, gt=0)  # short strike this many SDs from spot
+    far_trigger_days: int = Field(default=14, gt=0)  # days of DTE left before the DTE exit
+    near_trigger_score: float = Field(default=0.25, gt=0)  # at or below: near trigger
+    far_trigger_score: float = Field(default=0.75, gt=0)  # at or above: far from triggers
+    # Option quotes per minute the snapshot path may request; a new strategy that
+    # cannot stream and would push the snapshot load past this is refused.
+    snapshot_capacity_per_min: float = Field(default=600.0, gt=0)
+
+    @field_validator("far_trigger_score")
+    @classmethod
+    def _scores_ordered(cls, value: float, info: ValidationInfo) -> float:
+        near = info.data.get("near_trigger_score")
+        if near is not None and value <= near:
+            raise ValueError(f"must be > market_data.near_trigger_score ({near}), got {value}")
+        return value
 
     @field_validator("reserved_lines")
     @classmethod
@@ -96,6 +113,9 @@ class RulesConfig(ConfigModel):
     dte_exit: int = Field(default=21, ge=0)
     vol_expansion_pct: float = Field(default=0.50, gt=0)  # relative IV rise since entry
     roll_min_credit: float = Field(default=0.05, ge=0)  # dollars per share
+    # A short leg at or above this abs delta is "tested": the roll-opportunity rule looks
+    # for a credit roll from here, before the delta breach forces a close or roll.
+    roll_tested_delta: Fraction = 0.30
     enabled: dict[RuleName, bool] = Field(default_factory=lambda: dict.fromkeys(RULE_NAMES, True))
 
     @field_validator("enabled", mode="before")
@@ -106,6 +126,67 @@ class RulesConfig(ConfigModel):
     def is_enabled(self, rule: RuleName) -> bool:
         """Return whether ``rule`` may fire."""
         return self.enabled.get(rule, True)
+
+    @model_validator(mode="after")
+    def _tested_before_breach(self) -> Self:
+        if self.roll_tested_delta >= self.delta_breach:
+            raise ValueError(
+                f"roll_tested_delta ({self.roll_tested_delta}) must be < "
+                f"delta_breach ({self.delta_breach})"
+            )
+        return self
+
+
+class RegimeDetectorConfig(ConfigModel):
+    """Thresholds of the market regime detector (VIX, realized vol, trend, drawdown).
+
+    Windows are in daily bars. Volatilities are annualised decimals (0.25 = 25%),
+    VIX in index points.
+    """
+
+    crash_vix: float = Field(default=40.0, gt=0)  # VIX at or above: crash
+    high_vol_vix: float = Field(default=24.0, gt=0)  # VIX at or above: high_vol
+    low_vol_vix: float = Field(default=18.0, gt=0)  # VIX at or below (and calm rv): low_vol
+    # VIX / VIX3M (when a 3-month series is given): backwardation is stress.
+    backwardation_ratio: float = Field(default=1.0, gt=0)  # at or above: at least high_vol
+    crash_term_ratio: float = Field(default=1.15, gt=0)  # at or above, with high VIX: crash
+    rv_window: int = Field(default=5, ge=2)  # realized vol of close-to-close returns
+    shock_window: int = Field(default=3, ge=1)  # short realized vol, reacts within days
+    high_vol_rv: float = Field(default=0.20, gt=0)  # realized vol at or above: high_vol
+    # Realized vol at or below allows low_vol; a high VIX over realized vol this calm is
+    # fear fading, so VIX alone no longer makes it high_vol.
+    low_vol_rv: float = Field(default=0.14, gt=0)
+    crash_rv: float = Field(default=0.70, gt=0)  # short realized vol at or above ...
+    crash_drawdown: Fraction = 0.08  # ... with this drawdown from the recent high: crash
+    drawdown_window: int = Field(default=20, ge=2)  # recent high over this many days
+    trend_window: int = Field(default=10, ge=2)  # efficiency ratio and trend return
+    trend_efficiency: Fraction = 0.6  # efficiency ratio at or above (and a move): trending
+    trend_min_return: float = Field(default=0.02, ge=0)  # abs log move over trend_window
+    range_efficiency: Fraction = 0.2  # efficiency ratio at or below: range_bound
+    # Hysteresis: a new regime must show up this many readings in a row ...
+    confirm_readings: int = Field(default=2, ge=1)
+    # ... unless it is a step up in danger that beats its threshold by this fraction.
+    switch_margin: float = Field(default=0.15, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        pairs = (
+            ("low_vol_vix", self.low_vol_vix, "high_vol_vix", self.high_vol_vix),
+            ("high_vol_vix", self.high_vol_vix, "crash_vix", self.crash_vix),
+            ("low_vol_rv", self.low_vol_rv, "high_vol_rv", self.high_vol_rv),
+            ("high_vol_rv", self.high_vol_rv, "crash_rv", self.crash_rv),
+            ("range_efficiency", self.range_efficiency, "trend_efficiency", self.trend_efficiency),
+            (
+                "backwardation_ratio",
+                self.backwardation_ratio,
+                "crash_term_ratio",
+                self.crash_term_ratio,
+            ),
+        )
+        for low_name, low, high_name, high in pairs:
+            if low >= high:
+                raise ValueError(f"{low_name} ({low}) must be < {high_name} ({high})")
+        return self
 
 
 class SkewConfig(ConfigModel):
@@ -139,6 +220,9 @@ class StrategiesConfig(ConfigModel):
     min_credit: float = Field(default=0.30, ge=0)  # dollars per share
     max_bid_ask_width: float = Field(default=0.10, gt=0)  # dollars, absolute
     max_bid_ask_width_pct: Fraction = 0.15  # of mid
+    # Continuously compounded; prices model greeks and, with put-call parity, the forward
+    # behind probability of profit and expected value.
+    risk_free_rate: float = Field(default=0.04, ge=-0.05, le=0.25)
     skew: SkewConfig = Field(default_factory=SkewConfig)
 
     @field_validator("enabled")
@@ -308,4 +392,6 @@ class SimulationConfig(ConfigModel):
     speed: float = Field(default=60.0, gt=0)  # simulated seconds per wall-clock second
     start_date: date | None = None  # None: the simulation picks its own start
     initial_cash: float = Field(default=100_000.0, gt=0)  # dollars
-    state_path: str = "data/sim/broker.pkl"  # simulated account between job runs (relative: workspace)
+    state_path: str = (
+        "data/sim/broker.pkl"  # simulated account between job runs (relative: workspace)
+    )

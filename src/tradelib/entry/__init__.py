@@ -1,0 +1,51 @@
+"""Strategy entry: columnar option chains, skew-aware strikes and ranked candidates.
+
+``OptionChain`` holds a chain as arrays; ``SmartStrikeSelector`` reads the skew
+and finds strikes by delta; ``StrategySelector`` turns chains into a
+``Selection`` of ranked ``Candidate``s and ``Rejection``s with reasons.
+"""
+
+from tradelib.entry.candidates import LEG_PLANS, Candidate, Rejection, Selection
+from tradelib.entry.chain import ExpiryChain, OptionChain, years_to_expiry
+from tradelib.entry.probability import (
+    expected_payoff,
+    expected_value,
+    expiry_pnl,
+    prob_above,
+    probability_of_profit,
+)
+from tradelib.entry.selector import StrategySelector, atm_vol
+from tradelib.entry.snapshots import get_iv_for_strike, load_chain
+from tradelib.entry.strikes import (
+    SkewAwareStrikes,
+    SkewInterpretation,
+    SkewReading,
+    SmartStrikeSelector,
+    StrikePick,
+    nearest_delta_row,
+)
+
+__all__ = [
+    "LEG_PLANS",
+    "Candidate",
+    "ExpiryChain",
+    "OptionChain",
+    "Rejection",
+    "Selection",
+    "SkewAwareStrikes",
+    "SkewInterpretation",
+    "SkewReading",
+    "SmartStrikeSelector",
+    "StrategySelector",
+    "StrikePick",
+    "atm_vol",
+    "expected_payoff",
+    "expected_value",
+    "expiry_pnl",
+    "get_iv_for_strike",
+    "load_chain",
+    "nearest_delta_row",
+    "prob_above",
+    "probability_of_profit",
+    "years_to_expiry",
+]

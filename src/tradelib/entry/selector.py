@@ -1,0 +1,368 @@
+"""StrategySelector: entry candidates per underlying, filtered, scored and ranked (SPEC part 8).
+
+Per expiry inside the DTE window: the skew-aware short strikes (one put, one
+call, from ``SmartStrikeSelector``) and their wings (the nearest listed
+strike at or beyond the underlying's wing width) make the legs of every
+enabled strategy. A candidate survives when each leg is liquid (bid/ask
+within the absolute or the relative width limit, no zero bid on a short leg)
+and its mid credit reaches the minimum; then probability of profit and
+expected value (``tradelib.entry.probability``) are computed for all
+survivors at once, and they are ranked by expected value x strategy weight.
+Whatever is left out becomes a ``Rejection`` with its reason.
+
+Pure: chains in, a ``Selection`` out; no clock (days to expiry count from each
+chain's own timestamp), no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from tradelib.config import StrategiesConfig, TradingConfig
+from tradelib.domain import Contract, Leg, MarketRegime, Right, StrategyType, payoff_profile
+from tradelib.entry.candidates import LEG_PLANS, Candidate, Rejection, Selection
+from tradelib.entry.chain import ExpiryChain, FloatArray, OptionChain
+from tradelib.entry.probability import expected_value, probability_of_profit
+from tradelib.entry.strikes import SkewAwareStrikes, SkewReading, SmartStrikeSelector
+
+RegimeWeights = Mapping[str, Mapping[str, float]]  # regime -> strategy -> weight
+_TOL = 1e-9  # cents arithmetic in floats: 0.1 must pass a 0.10 limit
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A candidate that passed the filters and waits for the batched PoP / EV."""
+
+    underlying: str
+    strategy: StrategyType
+    exp: ExpiryChain
+    dte: int
+    legs: tuple[Leg, ...]
+    rows: tuple[int, ...]
+    ratios: tuple[int, ...]
+    credit_mid: float
+    credit_natural: float
+    max_profit: float
+    max_loss: float
+    breakevens: tuple[float, ...]
+    model_vol: float
+    skew: SkewReading
+
+
+def atm_vol(exp: ExpiryChain) -> float:
+    """IV at the forward, interpolated in strike on each side and averaged (NaN without IV)."""
+    vols: list[float] = []
+    for side in (exp.puts, exp.calls):
+        k, iv = exp.strike[side], exp.iv[side]
+        ok = np.isfinite(iv) & (iv > 0)
+        if ok.sum() >= 2 and k[ok][0] <= exp.forward <= k[ok][-1]:
+            vols.append(float(np.interp(exp.forward, k[ok], iv[ok])))
+    return float(np.mean(vols)) if vols else math.nan
+
+
+def _wing_rows(
+    exp: ExpiryChain, strikes: SkewAwareStrikes, width: float | None
+) -> dict[str, int | str]:
+    """Row of each leg role, or the reason it has none."""
+    roles: dict[str, int | str] = {}
+    for role, pick, right in (
+        ("short_put", strikes.put, Right.PUT),
+        ("short_call", strikes.call, Right.CALL),
+    ):
+        roles[role] = pick.row if pick is not None else f"no {right.name.lower()} with a delta"
+    put_k, call_k = exp.strike[exp.puts], exp.strike[exp.calls]
+    if width is None:
+        roles["long_put"] = roles["long_call"] = "no wing width configured"
+        return roles
+    if strikes.put is None:
+        roles["long_put"] = roles["short_put"]
+    else:
+        want = strikes.put.strike - width
+        i = int(np.searchsorted(put_k, want + _TOL, side="right")) - 1
+        roles["long_put"] = (
+            exp.puts.start + i if i >= 0 else f"no listed put at or below {want:g} (wing {width:g})"
+        )
+    if strikes.call is None:
+        roles["long_call"] = roles["short_call"]
+    else:
+        want = strikes.call.strike + width
+        j = int(np.searchsorted(call_k, want - _TOL, side="left"))
+        roles["long_call"] = (
+            exp.calls.start + j
+            if j < call_k.shape[0]
+            else f"no listed call at or above {want:g} (wing {width:g})"
+        )
+    return roles
+
+
+class StrategySelector:
+    """Builds, filters, scores and ranks entry candidates from option chains."""
+
+    def __init__(
+        self, strategies: StrategiesConfig, strike_selector: SmartStrikeSelector | None = None
+    ) -> None:
+        self.cfg = strategies
+        self.strikes = strike_selector or SmartStrikeSelector(
+            strategies.skew, strategies.target_delta
+        )
+        self.enabled = tuple(StrategyType(s) for s in strategies.enabled)
+
+    @classmethod
+    def from_config(cls, cfg: TradingConfig) -> StrategySelector:
+        return cls(cfg.strategies)
+
+    # --- weights -------------------------------------------------------------------------
+    @staticmethod
+    def resolve_weight(
+        strategy: StrategyType,
+        regime: MarketRegime | None,
+        weights: Mapping[str, float] | None,
+        regime_weights: RegimeWeights | None,
+    ) -> tuple[float, str]:
+        """(weight, source): the regime's weight, else the strategy's, else 1.0."""
+        if regime is not None and regime_weights:
+            per_regime = regime_weights.get(regime.value)
+            if per_regime is not None and strategy.value in per_regime:
+                return float(per_regime[strategy.value]), "regime"
+        if weights and strategy.value in weights:
+            return float(weights[strategy.value]), "strategy"
+        return 1.0, "default"
+
+    # --- selection -------------------------------------------------------------------------
+    def select(
+        self,
+        chains: Iterable[OptionChain],
+        *,
+        regime: MarketRegime | None = None,
+        weights: Mapping[str, float] | None = None,
+        regime_weights: RegimeWeights | None = None,
+    ) -> Selection:
+        """Candidates over every chain, best first, with every rejection and its reason.
+
+        ``weights`` (strategy -> weight, e.g. from variance analysis) and
+        ``regime_weights`` (regime -> strategy -> weight, used first for
+        ``regime``) scale the ranking; a missing weight is 1.0. The weights
+        arrive already resolved (config overrides included): they are used
+        as given.
+        """
+        resolved = {
+            s: self.resolve_weight(s, regime, weights, regime_weights) for s in self.enabled
+        }
+        bad = {s.value: w for s, (w, _) in resolved.items() if not (math.isfinite(w) and w >= 0)}
+        if bad:
+            raise ValueError(f"strategy weights must be finite and >= 0, got {bad}")
+        pending: list[_Pending] = []
+        rejected: list[Rejection] = []
+        for chain in chains:
+            self._chain_candidates(chain, resolved, pending, rejected)
+        ranked = self._score(pending, regime, resolved)
+        ranked.sort(key=lambda c: (-c.score, c.underlying, c.expiry, c.strategy.value))
+        return Selection(tuple(ranked), tuple(rejected))
+
+    def _chain_candidates(
+        self,
+        chain: OptionChain,
+        weights: Mapping[StrategyType, tuple[float, str]],
+        pending: list[_Pending],
+        rejected: list[Rejection],
+    ) -> None:
+        cfg = self.cfg
+        u = chain.underlying
+        window = [e for e in chain.expiries if cfg.dte_min <= chain.dte(e.expiry) <= cfg.dte_max]
+        if not window:
+            listed = ", ".join(str(chain.dte(e.expiry)) for e in chain.expiries) or "none"
+            rejected.append(
+                Rejection(
+                    u,
+                    None,
+                    None,
+                    f"no expiry within DTE {cfg.dte_min}-{cfg.dte_max} (listed: {listed})",
+                )
+            )
+            return
+        width = cfg.wing_widths.get(u)
+        active = [s for s in self.enabled if weights[s][0] > 0]
+        for s in self.enabled:
+            if weights[s][0] == 0:
+                rejected.append(Rejection(u, s, None, f"weight 0 ({weights[s][1]}): strategy off"))
+        for exp in window:
+            picks = self.strikes.select_strikes(exp)
+            roles = _wing_rows(exp, picks, width)
+            vol = atm_vol(exp)
+            for strategy in active:
+                self._build(chain, exp, strategy, picks, roles, vol, pending, rejected)
+
+    def _build(
+        self,
+        chain: OptionChain,
+        exp: ExpiryChain,
+        strategy: StrategyType,
+        picks: SkewAwareStrikes,
+        roles: Mapping[str, int | str],
+        vol: float,
+        pending: list[_Pending],
+        rejected: list[Rejection],
+    ) -> None:
+        u, cfg = chain.underlying, self.cfg
+
+        def reject(reason: str, legs: tuple[Leg, ...] = ()) -> None:
+            rejected.append(Rejection(u, strategy, exp.expiry, reason, legs))
+
+        plan = LEG_PLANS[strategy]
+        missing = [f"{role}: {roles[role]}" for role, _ in plan if isinstance(roles[role], str)]
+        if missing:
+            reject("; ".join(missing))
+            return
+        rows = tuple(int(roles[role]) for role, _ in plan)
+        ratios = tuple(ratio for _, ratio in plan)
+        legs = tuple(
+            Leg(
+                Contract.option(
+                    u,
+                    exp.expiry,
+                    float(exp.strike[r]),
+                    Right.CALL if exp.is_call[r] else Right.PUT,
+                    multiplier=exp.multiplier,
+                ),
+                ratio,
+            )
+            for r, ratio in zip(rows, ratios, strict=True)
+        )
+        if strategy is StrategyType.IRON_CONDOR and exp.strike[rows[1]] >= exp.strike[rows[2]]:
+            reject(
+                f"short put {exp.strike[rows[1]]:g} not below short call {exp.strike[rows[2]]:g}",
+                legs,
+            )
+            return
+        problem = self._liquidity_problem(exp, rows, ratios)
+        if problem:
+            reject(problem, legs)
+            return
+        idx, signs = np.asarray(rows), np.asarray(ratios, dtype=np.float64)
+        credit_mid = float(-(signs * exp.mid[idx]).sum())
+        natural_px = np.where(signs > 0, exp.ask[idx], exp.bid[idx])
+        credit_natural = float(-(signs * natural_px).sum())
+        if credit_mid + _TOL < cfg.min_credit:
+            reject(f"credit {credit_mid:.2f} at mid < minimum {cfg.min_credit:.2f}", legs)
+            return
+        if not math.isfinite(vol):
+            reject("no ATM implied vol for probability of profit / expected value", legs)
+            return
+        profile = payoff_profile(legs, credit_mid)
+        pending.append(
+            _Pending(
+                u,
+                strategy,
+                exp,
+                chain.dte(exp.expiry),
+                legs,
+                rows,
+                ratios,
+                credit_mid,
+                credit_natural,
+                profile.max_profit,
+                profile.max_loss,
+                profile.breakevens,
+                vol,
+                picks.skew,
+            )
+        )
+
+    def _liquidity_problem(
+        self, exp: ExpiryChain, rows: tuple[int, ...], ratios: tuple[int, ...]
+    ) -> str:
+        """Why the legs are not tradable, or "" when every leg passes."""
+        cfg = self.cfg
+        problems: list[str] = []
+        for r, ratio in zip(rows, ratios, strict=True):
+            name = f"{exp.strike[r]:g}{'C' if exp.is_call[r] else 'P'}"
+            bid, ask, mid = float(exp.bid[r]), float(exp.ask[r]), float(exp.mid[r])
+            if not math.isfinite(mid):
+                problems.append(f"{name}: no valid two-sided quote (bid {bid:g}, ask {ask:g})")
+                continue
+            if ratio < 0 and bid <= 0:
+                problems.append(f"{name}: short leg bids {bid:.2f}")
+                continue
+            width = ask - bid
+            if (
+                width > cfg.max_bid_ask_width + _TOL
+                and width > cfg.max_bid_ask_width_pct * mid + _TOL
+            ):
+                problems.append(
+                    f"{name}: bid/ask {width:.2f} wider than {cfg.max_bid_ask_width:.2f} "
+                    f"and {cfg.max_bid_ask_width_pct:.0%} of mid {mid:.2f}"
+                )
+        return "illiquid: " + "; ".join(problems) if problems else ""
+
+    def _score(
+        self,
+        pending: list[_Pending],
+        regime: MarketRegime | None,
+        weights: Mapping[StrategyType, tuple[float, str]],
+    ) -> list[Candidate]:
+        """PoP and EV of every pending candidate in one vectorized pass, then the Candidates."""
+        if not pending:
+            return []
+        n = len(pending)
+        m = max(len(p.rows) for p in pending)
+        nb = max(1, max(len(p.breakevens) for p in pending))
+        strikes: FloatArray = np.ones((n, m))
+        is_call = np.zeros((n, m), dtype=np.bool_)
+        ratios: FloatArray = np.zeros((n, m))
+        breakevens: FloatArray = np.full((n, nb), np.nan)
+        for i, p in enumerate(pending):
+            idx = np.asarray(p.rows)
+            strikes[i, : idx.size] = p.exp.strike[idx]
+            is_call[i, : idx.size] = p.exp.is_call[idx]
+            ratios[i, : idx.size] = p.ratios
+            breakevens[i, : len(p.breakevens)] = p.breakevens
+        credit = np.array([p.credit_mid for p in pending])
+        forward = np.array([p.exp.forward for p in pending])
+        vol = np.array([p.model_vol for p in pending])
+        years = np.array([p.exp.years for p in pending])
+        ev = expected_value(strikes, is_call, ratios, credit, forward, vol, years)
+        pop = probability_of_profit(
+            strikes, is_call, ratios, credit, breakevens, forward, vol, years
+        )
+        used = tuple(sorted((s.value, w) for s, (w, _) in weights.items()))
+        out: list[Candidate] = []
+        for i, p in enumerate(pending):
+            w, source = weights[p.strategy]
+            e = float(ev[i])
+            finite_risk = math.isfinite(p.max_loss) and p.max_loss > 0
+            out.append(
+                Candidate(
+                    underlying=p.underlying,
+                    strategy=p.strategy,
+                    expiry=p.exp.expiry,
+                    dte=p.dte,
+                    legs=p.legs,
+                    credit_mid=p.credit_mid,
+                    credit_natural=p.credit_natural,
+                    max_profit=p.max_profit,
+                    max_loss=p.max_loss,
+                    breakevens=p.breakevens,
+                    probability_of_profit=float(pop[i]),
+                    expected_value=e,
+                    ev_per_risk=e / p.max_loss if finite_risk else math.nan,
+                    model_vol=p.model_vol,
+                    forward=p.exp.forward,
+                    short_deltas=tuple(
+                        float(p.exp.delta[r])
+                        for r, q in zip(p.rows, p.ratios, strict=True)
+                        if q < 0
+                    ),
+                    skew=p.skew,
+                    regime=regime,
+                    weight=w,
+                    weight_source=source,
+                    weights=used,
+                    score=e * w if e >= 0 else e / w,
+                    multiplier=p.exp.multiplier,
+                )
+            )
+        return out
