@@ -18,7 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_pricing.py", "bench_lake.py", "bench_sim.py"]
+# Every bench_*.py here, pricing first (it is the headline budget).
+SCRIPTS = sorted(p.name for p in HERE.glob("bench_*.py"))
+SCRIPTS.sort(key=lambda name: name != "bench_pricing.py")
 
 
 def machine_line() -> str:
