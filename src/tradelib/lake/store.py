@@ -1,0 +1,444 @@
+"""The lake: one Delta table per ``TableSpec``, local folder or any deltalake URI.
+
+Every write is checked against the declared schema first (nothing half-written),
+commit conflicts are retried with backoff, and an append given a ``txn_id`` is
+idempotent through Delta app transactions, so a re-run job duplicates nothing.
+Reads go through polars (``pl.scan_delta``), never ``to_pyarrow_table()``, which
+makes processes abort at exit (see TOOLCHAIN).
+
+One ``Lake`` per process (or thread): it keeps one ``DeltaTable`` handle per
+table and refreshes it before each use.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from tradelib.errors import CommitConflictError, LakeError, UnknownTableError
+from tradelib.lake.conform import TableData, conform
+from tradelib.lake.schemas import TABLES, TableSpec
+
+T = TypeVar("T")
+
+DEFAULT_VACUUM_RETENTION_HOURS = 168
+# app transactions (txn_id) are kept this long; a re-run within it writes nothing
+TXN_RETENTION = "interval 30 days"
+
+
+class UnknownColumnError(LakeError):
+    """A read asked for a column the table does not have."""
+
+    template = "table '{table}' has no column(s) {columns} (columns: {known})"
+
+
+class TableMissingError(LakeError):
+    """A maintenance operation was asked for a table that has never been written."""
+
+    template = "table '{table}' does not exist yet in the lake at {root}"
+
+
+class _StorageSettings(Protocol):
+    @property
+    def lake_uri(self) -> str: ...
+
+    @property
+    def commit_retries(self) -> int: ...
+
+    def storage_options(self) -> Mapping[str, str] | None: ...
+
+
+class _ConfigWithStorage(Protocol):
+    @property
+    def storage(self) -> _StorageSettings: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MergeStats:
+    """What an upsert did."""
+
+    table: str
+    source_rows: int  # after de-duplicating the batch on the merge keys
+    inserted: int
+    updated: int
+    version: int | None  # table version after the merge; None when nothing was merged
+
+
+@dataclass(frozen=True, slots=True)
+class TableInfo:
+    """Size and version of one table; ``exists`` is False before its first write."""
+
+    name: str
+    exists: bool
+    rows: int
+    version: int | None
+    files: int
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceReport:
+    """Result of compact + checkpoint + vacuum on one table."""
+
+    table: str
+    files_before: int
+    files_after: int
+    rows: int
+    version: int
+    vacuumed_files: int
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    if isinstance(exc, CommitFailedError):
+        return True
+    # the writer's own retries running out surfaces as a generic DeltaError
+    text = str(exc).lower()
+    return isinstance(exc, DeltaError) and "commit" in text and ("conflict" in text or "15" in text)
+
+
+def _is_remote(uri: str) -> bool:
+    return re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", uri) is not None and not uri.startswith(
+        "file://"
+    )
+
+
+def _last_per_key(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
+    """Keep the last row for each key, in the batch's order."""
+    index = "__tradelib_row__"
+    numbered = table.append_column(index, pa.array(range(table.num_rows), type=pa.int64()))
+    last = numbered.group_by(list(keys), use_threads=False).aggregate([(index, "max")])
+    keep = pc.sort_indices(last.column(f"{index}_max"))
+    return table.take(pc.take(last.column(f"{index}_max"), keep))
+
+
+class Lake:
+    """Read and write the tradelib Delta tables under one root.
+
+    ``root`` is a local folder (relative paths resolve against the cwd) or any
+    deltalake URI; ``commit_retries`` is how many times a conflicting commit is
+    retried (with backoff) before ``CommitConflictError``.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        storage_options: Mapping[str, str] | None = None,
+        commit_retries: int = 5,
+    ) -> None:
+        if commit_retries < 0:
+            raise ValueError(f"commit_retries must be >= 0, got {commit_retries}")
+        text = str(root)
+        if _is_remote(text):
+            self.root = text.rstrip("/")
+        else:
+            local = Path(text.removeprefix("file://")).expanduser().resolve()
+            self.root = str(local)
+        self.storage_options: dict[str, str] | None = (
+            dict(storage_options) if storage_options else None
+        )
+        self.commit_retries = commit_retries
+        self._handles: dict[str, DeltaTable] = {}
+
+    @classmethod
+    def from_config(cls, cfg: _ConfigWithStorage) -> Lake:
+        """Build the lake from ``cfg.storage`` (a relative local URI resolves against the cwd)."""
+        storage = cfg.storage
+        return cls(
+            storage.lake_uri,
+            storage_options=storage.storage_options(),
+            commit_retries=storage.commit_retries,
+        )
+
+    def __repr__(self) -> str:
+        # storage options can hold credentials: never show them
+        return f"Lake({self.root!r})"
+
+    # --- tables and handles ------------------------------------------------------
+    def spec(self, table: str) -> TableSpec:
+        """Return the spec of ``table``, or raise ``UnknownTableError``."""
+        try:
+            return TABLES[table]
+        except KeyError:
+            raise UnknownTableError(table=table, known=", ".join(sorted(TABLES))) from None
+
+    def uri(self, table: str) -> str:
+        """Return the location of ``table``."""
+        return f"{self.root}/{self.spec(table).name}"
+
+    def _handle(self, table: str) -> DeltaTable | None:
+        """Return a fresh handle on ``table``, or None if it does not exist yet."""
+        spec = self.spec(table)
+        handle = self._handles.get(spec.name)
+        if handle is not None:
+            handle.update_incremental()
+            return handle
+        uri = self.uri(spec.name)
+        if not DeltaTable.is_deltatable(uri, storage_options=self.storage_options):
+            return None
+        handle = DeltaTable(uri, storage_options=self.storage_options)
+        self._handles[spec.name] = handle
+        return handle
+
+    def _ensure(self, spec: TableSpec) -> DeltaTable:
+        handle = self._handle(spec.name)
+        if handle is not None:
+            return handle
+        # "ignore" lets several first writers race to create the table safely
+        handle = DeltaTable.create(
+            self.uri(spec.name),
+            spec.schema,
+            mode="ignore",
+            partition_by=list(spec.partition_by) or None,
+            name=spec.name,
+            description=spec.description,
+            configuration={"delta.setTransactionRetentionDuration": TXN_RETENTION},
+            storage_options=self.storage_options,
+        )
+        self._handles[spec.name] = handle
+        return handle
+
+    def _require(self, table: str) -> DeltaTable:
+        handle = self._handle(table)
+        if handle is None:
+            raise TableMissingError(table=table, root=self.root)
+        return handle
+
+    def _with_retries(self, table: str, action: Callable[[], T]) -> T:
+        retrying = Retrying(
+            stop=stop_after_attempt(self.commit_retries + 1),
+            wait=wait_exponential_jitter(multiplier=0.05, max=2.0, jitter=0.05),
+            retry=retry_if_exception(_is_conflict),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return action()
+        except (CommitFailedError, DeltaError) as exc:
+            if _is_conflict(exc):
+                raise CommitConflictError(
+                    table=table, attempts=self.commit_retries + 1, problem=str(exc)
+                ) from exc
+            raise
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    # --- writes ------------------------------------------------------------------
+    def append(self, table: str, data: TableData, *, txn_id: str | None = None) -> int:
+        """Append rows; return how many were written.
+
+        With ``txn_id`` the write is idempotent: a second append with the same id
+        writes nothing and returns 0.
+        """
+        spec = self.spec(table)
+        rows = conform(spec, data)
+        if rows.num_rows == 0:
+            return 0
+
+        def write() -> int:
+            handle = self._ensure(spec)
+            properties = None
+            if txn_id is not None:
+                if handle.transaction_version(txn_id) is not None:
+                    return 0
+                properties = CommitProperties(app_transactions=[Transaction(txn_id, 1)])
+            write_deltalake(handle, rows, mode="append", commit_properties=properties)
+            return int(rows.num_rows)
+
+        return self._with_retries(spec.name, write)
+
+    def upsert(self, table: str, data: TableData) -> MergeStats:
+        """Merge rows on the table's merge keys: update matches, insert the rest.
+
+        Duplicate keys within ``data`` are collapsed first; the last row wins.
+        """
+        spec = self.spec(table)
+        if spec.append_only:
+            raise LakeError(
+                table=spec.name, problem="append-only table (no merge keys); use append"
+            )
+        rows = conform(spec, data)
+        if rows.num_rows == 0:
+            return MergeStats(spec.name, 0, 0, 0, None)
+        rows = _last_per_key(rows, spec.merge_keys)
+        predicate = " AND ".join(f't."{c}" = s."{c}"' for c in _merge_columns(spec))
+
+        def merge() -> MergeStats:
+            handle = self._ensure(spec)
+            metrics = (
+                handle.merge(rows, predicate, source_alias="s", target_alias="t")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute()
+            )
+            return MergeStats(
+                table=spec.name,
+                source_rows=rows.num_rows,
+                inserted=int(metrics.get("num_target_rows_inserted", 0)),
+                updated=int(metrics.get("num_target_rows_updated", 0)),
+                version=handle.version(),
+            )
+
+        return self._with_retries(spec.name, merge)
+
+    # --- reads -------------------------------------------------------------------
+    def read(
+        self,
+        table: str,
+        *,
+        columns: list[str] | tuple[str, ...] | None = None,
+        filter: pl.Expr | None = None,
+    ) -> pl.LazyFrame:
+        """Return the table as a lazy frame (empty, with the schema, before its first write)."""
+        spec = self.spec(table)
+        if columns is not None:
+            unknown = [c for c in columns if c not in spec.columns]
+            if unknown:
+                raise UnknownColumnError(
+                    table=spec.name, columns=unknown, known=", ".join(spec.columns)
+                )
+        handle = self._handle(spec.name)
+        frame = spec.empty().lazy() if handle is None else pl.scan_delta(handle)
+        if filter is not None:
+            frame = frame.filter(filter)
+        if columns is not None:
+            frame = frame.select(list(columns))
+        return frame
+
+    def sql(
+        self, query: str, **tables: str | pl.DataFrame | pl.LazyFrame | pa.Table
+    ) -> pl.DataFrame:
+        """Run a duckdb SQL query over lake tables and frames; return a polars frame.
+
+        Every lake table named in the query is available under its own name;
+        keyword arguments add aliases: ``alias="orders"`` or ``alias=frame``.
+        """
+        relations: dict[str, str | pl.DataFrame | pl.LazyFrame | pa.Table] = {
+            name: name for name in TABLES if re.search(rf"\b{name}\b", query)
+        }
+        relations.update(tables)
+        connection = duckdb.connect()
+        try:
+            for alias, source in relations.items():
+                if isinstance(source, str):
+                    source = self.read(source)
+                if isinstance(source, pl.LazyFrame):
+                    source = source.collect()
+                arrow = source.to_arrow() if isinstance(source, pl.DataFrame) else source
+                connection.register(alias, arrow)
+            relation = connection.sql(query)
+            result = pl.DataFrame() if relation is None else relation.pl()
+        finally:
+            connection.close()
+        if not isinstance(result, pl.DataFrame):
+            raise TypeError(f"duckdb returned {type(result).__name__}, expected a polars frame")
+        return result
+
+    def exists(self, table: str) -> bool:
+        """Return True once ``table`` has been created."""
+        return self._handle(table) is not None
+
+    def version(self, table: str) -> int | None:
+        """Return the table's current version, or None if it does not exist yet."""
+        handle = self._handle(table)
+        return None if handle is None else handle.version()
+
+    def _files(self, handle: DeltaTable) -> tuple[int, int, int]:
+        """Return (files, rows, size_bytes) from the table's add actions."""
+        actions = pa.table(handle.get_add_actions(flatten=True))
+        if actions.num_rows == 0:
+            return 0, 0, 0
+        records = actions.column("num_records")
+        rows = pc.sum(records).as_py() if records.null_count == 0 else handle.count()
+        size = pc.sum(actions.column("size_bytes")).as_py()
+        return int(actions.num_rows), int(rows or 0), int(size or 0)
+
+    def info(self, table: str) -> TableInfo:
+        """Return rows, version, files and size of one table."""
+        spec = self.spec(table)
+        handle = self._handle(spec.name)
+        if handle is None:
+            return TableInfo(spec.name, False, 0, None, 0, 0)
+        files, rows, size = self._files(handle)
+        return TableInfo(spec.name, True, rows, handle.version(), files, size)
+
+    def tables(self) -> list[TableInfo]:
+        """Return one ``TableInfo`` per declared table, existing or not."""
+        return [self.info(name) for name in TABLES]
+
+    # --- maintenance -------------------------------------------------------------
+    def compact(self, table: str) -> dict[str, Any]:
+        """Merge small files into larger ones; return deltalake's metrics."""
+        handle = self._require(table)
+        return self._with_retries(table, lambda: dict(handle.optimize.compact()))
+
+    def checkpoint(self, table: str) -> None:
+        """Write a checkpoint so readers need not replay the whole log."""
+        handle = self._require(table)
+        handle.create_checkpoint()
+        # log entries older than the log retention are now covered by the checkpoint
+        handle.cleanup_metadata()
+
+    def vacuum(
+        self, table: str, retention_hours: int = DEFAULT_VACUUM_RETENTION_HOURS
+    ) -> list[str]:
+        """Delete unreferenced files older than ``retention_hours``; return them."""
+        if retention_hours < 0:
+            raise ValueError(f"retention_hours must be >= 0, got {retention_hours}")
+        handle = self._require(table)
+        # retention is the caller's explicit choice; deltalake's own minimum would refuse < 168
+        return self._with_retries(
+            table,
+            lambda: list(
+                handle.vacuum(
+                    retention_hours=retention_hours,
+                    dry_run=False,
+                    enforce_retention_duration=False,
+                )
+            ),
+        )
+
+    def maintain(
+        self, retention_hours: int = DEFAULT_VACUUM_RETENTION_HOURS
+    ) -> list[MaintenanceReport]:
+        """Compact, checkpoint and vacuum every existing table."""
+        reports = []
+        for name in TABLES:
+            handle = self._handle(name)
+            if handle is None:
+                continue
+            files_before, _, _ = self._files(handle)
+            self.compact(name)
+            self.checkpoint(name)
+            vacuumed = self.vacuum(name, retention_hours)
+            handle = self._require(name)
+            files_after, rows, _ = self._files(handle)
+            reports.append(
+                MaintenanceReport(
+                    name, files_before, files_after, rows, handle.version(), len(vacuumed)
+                )
+            )
+        return reports
+
+
+def _merge_columns(spec: TableSpec) -> tuple[str, ...]:
+    """Return the merge keys plus partition columns the keys determine (for pruning)."""
+    extra = tuple(
+        column
+        for column in spec.partition_by
+        if column not in spec.merge_keys
+        and column == "date"
+        and spec.derives_date
+        and spec.time_column in spec.merge_keys
+    )
+    return spec.merge_keys + extra
