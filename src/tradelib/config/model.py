@@ -17,6 +17,7 @@ from tradelib.config.sections import (
     MarketDataConfig,
     ProfitTargets,
     RefreshIntervals,
+    RegimeDetectorConfig,
     RiskConfig,
     RulesConfig,
     SchedulerConfig,
@@ -57,6 +58,7 @@ class TradingConfig(ConfigModel):
     trading_limits: TradingLimits = Field(default_factory=TradingLimits)
     profit_targets: ProfitTargets = Field(default_factory=ProfitTargets)
     rules: RulesConfig = Field(default_factory=RulesConfig)
+    regime_detector: RegimeDetectorConfig = Field(default_factory=RegimeDetectorConfig)
     strategies: StrategiesConfig = Field(default_factory=StrategiesConfig)
     risk: RiskConfig = Field(default_factory=RiskConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
