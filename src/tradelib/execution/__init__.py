@@ -1,0 +1,31 @@
+"""Transactional order execution: price walks, the lake-backed order journal, rollback."""
+
+from tradelib.execution.executor import (
+    ExecutionOutcome,
+    ExecutionPlan,
+    ExecutionResult,
+    TransactionalExecutor,
+)
+from tradelib.execution.journal import JournalEntry, OrderJournal, legs_json
+from tradelib.execution.walk import (
+    URGENCY_START,
+    WalkSchedule,
+    planned_walk,
+    step_price,
+    tick_rule_for_legs,
+)
+
+__all__ = [
+    "URGENCY_START",
+    "ExecutionOutcome",
+    "ExecutionPlan",
+    "ExecutionResult",
+    "JournalEntry",
+    "OrderJournal",
+    "TransactionalExecutor",
+    "WalkSchedule",
+    "legs_json",
+    "planned_walk",
+    "step_price",
+    "tick_rule_for_legs",
+]

@@ -1,0 +1,80 @@
+"""Portfolio risk: greeks aggregation, limits (each denial a value with a reason) and
+the circuit breaker that halts new entries."""
+
+from tradelib.risk.breaker import (
+    ENTRY_PURPOSES,
+    BreakerDecision,
+    BreakerEvent,
+    BreakerPolicy,
+    BreakerState,
+    BreakerStatus,
+    BreakerStore,
+    BreakerTrigger,
+    CircuitBreaker,
+    MemoryBreakerStore,
+    OrderActivity,
+)
+from tradelib.risk.limits import (
+    EntryContext,
+    MaxContractsPerOrder,
+    MaxCorrelatedExposure,
+    MaxMarginUse,
+    MaxNewEntriesPerDay,
+    MaxPortfolioDelta,
+    MaxPositions,
+    MaxUnderlyingConcentration,
+    PortfolioLimitsChecker,
+    RiskControl,
+    RiskRejection,
+    RiskVerdict,
+)
+from tradelib.risk.persist import LakeBreakerStore, read_rejections, record_rejections
+from tradelib.risk.portfolio import (
+    PortfolioRisk,
+    PortfolioRiskCalculator,
+    UnderlyingRisk,
+    greeks_from_quotes,
+)
+from tradelib.risk.returns import (
+    correlated_groups,
+    correlations,
+    daily_returns,
+    estimate_betas,
+)
+
+__all__ = [
+    "ENTRY_PURPOSES",
+    "BreakerDecision",
+    "BreakerEvent",
+    "BreakerPolicy",
+    "BreakerState",
+    "BreakerStatus",
+    "BreakerStore",
+    "BreakerTrigger",
+    "CircuitBreaker",
+    "EntryContext",
+    "LakeBreakerStore",
+    "MaxContractsPerOrder",
+    "MaxCorrelatedExposure",
+    "MaxMarginUse",
+    "MaxNewEntriesPerDay",
+    "MaxPortfolioDelta",
+    "MaxPositions",
+    "MaxUnderlyingConcentration",
+    "MemoryBreakerStore",
+    "OrderActivity",
+    "PortfolioLimitsChecker",
+    "PortfolioRisk",
+    "PortfolioRiskCalculator",
+    "RiskControl",
+    "RiskRejection",
+    "RiskVerdict",
+    "UnderlyingRisk",
+    "correlated_groups",
+    "correlations",
+    "daily_returns",
+    "estimate_betas",
+    "greeks_from_quotes",
+    "read_rejections",
+    "record_rejections",
+]

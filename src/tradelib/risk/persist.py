@@ -1,0 +1,111 @@
+"""The risk package's edge to the lake: breaker events and risk rejections.
+
+Column names come from the table specs (``tradelib.lake.schemas``); rows are
+upserted on their ids, so writing the same event or rejection twice stores it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from tradelib.domain.time import ensure_utc
+from tradelib.lake import Lake, TableName
+from tradelib.risk.breaker import BreakerEvent, BreakerState, BreakerTrigger
+from tradelib.risk.limits import RiskVerdict
+
+EVENTS = TableName.CIRCUIT_BREAKER_EVENTS
+REJECTIONS = TableName.RISK_REJECTIONS
+
+
+def _event_row(event: BreakerEvent) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "ts": event.ts,
+        "state": event.state.value,
+        "trigger": event.trigger.value,
+        "reason": event.reason,
+        "value": event.value,
+        "limit": event.limit,
+        "reset_by": event.reset_by,
+    }
+
+
+def _event(row: dict[str, Any]) -> BreakerEvent:
+    return BreakerEvent(
+        event_id=row["event_id"],
+        ts=row["ts"],
+        state=BreakerState(row["state"]),
+        trigger=BreakerTrigger(row["trigger"]),
+        reason=row["reason"],
+        value=row["value"],
+        limit=row["limit"],
+        reset_by=row["reset_by"],
+    )
+
+
+class LakeBreakerStore:
+    """Breaker events in the lake's ``circuit_breaker_events`` table (latest row = state)."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+
+    def __repr__(self) -> str:
+        return f"LakeBreakerStore({self.lake!r})"
+
+    def latest(self) -> BreakerEvent | None:
+        rows = self.lake.read(EVENTS).sort("ts", descending=True).head(1).collect().to_dicts()
+        return _event(rows[0]) if rows else None
+
+    def append(self, event: BreakerEvent) -> None:
+        self.lake.upsert(EVENTS, [_event_row(event)])
+
+    def history(self) -> list[BreakerEvent]:
+        return [_event(r) for r in self.lake.read(EVENTS).sort("ts").collect().to_dicts()]
+
+
+def rejection_id(candidate_id: str, check: str) -> str:
+    """A stable id: the same candidate refused by the same check is one row."""
+    return "rj-" + hashlib.sha1(f"{candidate_id}|{check}".encode()).hexdigest()[:16]
+
+
+def record_rejections(
+    lake: Lake,
+    verdict: RiskVerdict,
+    *,
+    candidate_id: str,
+    strategy_type: str,
+    ts: datetime,
+    underlying: str | None = None,
+) -> int:
+    """Store every rejection of ``verdict`` in ``risk_rejections``; return how many.
+
+    ``candidate_id`` identifies the proposed entry (e.g. its strategy id): a
+    re-run that refuses the same candidate for the same reason adds no row.
+    """
+    if verdict.approved:
+        return 0
+    stamp = ensure_utc(ts, "ts")
+    rows = [
+        {
+            "rejection_id": rejection_id(candidate_id, r.check),
+            "ts": stamp,
+            "strategy_type": strategy_type,
+            "underlying": r.underlying if r.underlying and "," not in r.underlying else underlying,
+            "check": r.check,
+            "reason": r.reason,
+            "value": r.value if r.value != float("inf") else None,
+            "limit": r.limit,
+        }
+        for r in verdict.rejections
+    ]
+    lake.upsert(REJECTIONS, rows)
+    return len(rows)
+
+
+def read_rejections(lake: Lake) -> pl.DataFrame:
+    """Every stored rejection, newest first."""
+    return lake.read(REJECTIONS).sort("ts", descending=True).collect()
