@@ -7,12 +7,13 @@ STAMP := $(VENV)/.installed
 BENCH_VENV ?= .venv-bench
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv system-deps lint typecheck test test-fast demo bench bench-venv clean
+.PHONY: help venv system-deps lint typecheck test test-fast test-notebooks demo dashboards lab cron bench bench-venv clean
 
 help:
 	@echo "make demo   - set up (if needed) and run the demo on the embedded simulated market"
 	@echo "make test   - set up (if needed) and run lint, type checks and the whole test suite"
 	@echo "make bench  - run the benchmarks and write docs/benchmarks.md"
+	@echo "make dashboards / make lab / make cron - Voila dashboards, JupyterLab, the scheduler's cron line"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,12 +48,31 @@ typecheck: venv
 
 test: venv system-deps lint typecheck
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory test-notebooks
+
+# Research notebooks run top to bottom under nbval (lax: plots; NBVAL_CHECK_OUTPUT cells are compared).
+test-notebooks: venv
+	@if ls notebooks/research/*.ipynb >/dev/null 2>&1; then \
+	  $(BIN)/pytest -p no:cacheprovider --nbval-lax --nbval-current-env notebooks/research; \
+	fi
 
 test-fast: venv
 	$(BIN)/pytest -x -q -m "not slow and not browser"
 
 demo: venv
 	$(BIN)/tradelib demo
+
+# Serve the Voila dashboards (monitoring, futures) on 127.0.0.1.
+dashboards: venv
+	$(BIN)/tradelib dashboards
+
+# JupyterLab on the workspace (127.0.0.1 only).
+lab: venv
+	$(BIN)/jupyter lab --ip=127.0.0.1 --no-browser $$( [ "$$(id -u)" = "0" ] && echo --allow-root )
+
+# Install the one cron line that runs `tradelib tick` every minute.
+cron: venv system-deps
+	$(BIN)/tradelib schedule install
 
 $(BENCH_VENV)/.installed:
 	$(PYTHON) -m venv $(BENCH_VENV)
