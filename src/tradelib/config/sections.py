@@ -12,6 +12,7 @@ from tradelib.config.base import (
     RULE_NAMES,
     STRATEGY_NAMES,
     ConfigModel,
+    RegimeName,
     RuleName,
     StrategyName,
 )
@@ -218,6 +219,8 @@ class StrategiesConfig(ConfigModel):
         default_factory=lambda: {"SPY": 5.0, "QQQ": 5.0, "IWM": 3.0}
     )
     min_credit: float = Field(default=0.30, ge=0)  # dollars per share
+    # Strategy units each new entry opens (capped by trading_limits.max_contracts_per_order).
+    entry_quantity: int = Field(default=1, gt=0)
     max_bid_ask_width: float = Field(default=0.10, gt=0)  # dollars, absolute
     max_bid_ask_width_pct: Fraction = 0.15  # of mid
     # Continuously compounded; prices model greeks and, with put-call parity, the forward
@@ -295,12 +298,13 @@ class VarianceAnalysisConfig(ConfigModel):
     mae_scale: float = Field(default=0.40, gt=0)
     min_weight: Fraction = 0.5
     max_penalty: Fraction = 0.5
-    # Manual weights that replace the computed ones.
+    # Manual weights that replace the computed ones (overall and per regime).
     strategy_weights: dict[StrategyName, Annotated[float, Field(ge=0)]] = Field(
         default_factory=dict
     )
-    # regime -> strategy -> weight multiplier.
-    regime_adjustments: dict[str, dict[str, Annotated[float, Field(ge=0)]]] = Field(
+    # regime -> strategy -> multiplier on that regime's weight; names are checked so a
+    # typo fails loudly instead of silently adjusting nothing.
+    regime_adjustments: dict[RegimeName, dict[StrategyName, Annotated[float, Field(ge=0)]]] = Field(
         default_factory=dict
     )
 

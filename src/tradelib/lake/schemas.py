@@ -47,6 +47,7 @@ class TableName(StrEnum):
     RECONCILIATION_EVENTS = "reconciliation_events"
     SCHEDULER_TASKS = "scheduler_tasks"
     JOB_RUNS = "job_runs"
+    MARKET_DATA_SLOTS = "market_data_slots"
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +314,7 @@ _SPECS: tuple[TableSpec, ...] = (
             ("skew_ratio", NUMBER, OPT),
             ("predicted_pnl", MONEY, REQ),
             ("prob_profit", NUMBER, OPT),
-            ("max_loss", MONEY, OPT),
+            ("max_loss", MONEY, OPT),  # max risk: max loss, or risk capital if unbounded
             ("weight_used", NUMBER, OPT),
             ("entered_at", TIMESTAMP, REQ),
             ("actual_pnl", MONEY, OPT),  # filled at exit
@@ -337,7 +338,8 @@ _SPECS: tuple[TableSpec, ...] = (
             ("mae", NUMBER, OPT),
             ("bias", NUMBER, OPT),
             ("count", COUNT, REQ),
-            ("source", TEXT, REQ),  # variance / config / default
+            ("source", TEXT, REQ),  # variance / config / default / inherited
+            ("adjustment", NUMBER, OPT),  # regime_adjustments multiplier applied; null = none
         ),
         partition_by=(),
         merge_keys=("computed_at", "strategy_type", "regime"),
@@ -417,7 +419,7 @@ _SPECS: tuple[TableSpec, ...] = (
             ("job", TEXT, REQ),
             ("started_at", TIMESTAMP, REQ),
             ("finished_at", TIMESTAMP, OPT),
-            ("status", TEXT, REQ),  # running / ok / failed / timeout / skipped
+            ("status", TEXT, REQ),  # tradelib.scheduler.RunStatus: running / success / failed / ...
             ("duration_s", NUMBER, OPT),
             ("error", TEXT, OPT),
             ("output_path", TEXT, OPT),
@@ -426,6 +428,22 @@ _SPECS: tuple[TableSpec, ...] = (
         merge_keys=("run_id",),
         time_column="started_at",
         description="One row per scheduled job run.",
+    ),
+    TableSpec(
+        name=TableName.MARKET_DATA_SLOTS,
+        schema=_schema(
+            ("ts", TIMESTAMP, REQ),
+            ("streaming_lines", COUNT, REQ),  # streaming lines in use
+            ("snapshot_contracts", COUNT, REQ),  # contracts refreshed by snapshots instead
+            ("budget", COUNT, REQ),  # market_data.line_budget
+            ("reserved", COUNT, REQ),  # lines kept back for futures / index streams
+            ("snapshot_load_per_min", NUMBER, OPT),
+            ("snapshot_capacity_per_min", NUMBER, OPT),
+        ),
+        partition_by=(),
+        merge_keys=("ts",),
+        time_column="ts",
+        description="Market-data line use at each monitoring cycle: streaming vs snapshot.",
     ),
 )
 
