@@ -181,3 +181,22 @@ class CollectorAlreadyRunningError(TradelibError):
     template = (
         "another futures collector (pid {pid}) holds the lock {path}; not starting a second one"
     )
+
+
+# --- scheduler ---------------------------------------------------------------------
+class SchedulerError(TradelibError):
+    """The job scheduler was given something it cannot act on."""
+
+    template = "scheduler: {message}"
+
+
+class UnknownJobError(SchedulerError):
+    """A job name that is neither scheduled nor backed by a notebook."""
+
+    template = "unknown job '{job}' (known: {known})"
+
+
+class SecretInParametersError(SchedulerError):
+    """A job's notebook parameters would carry a secret (they are written into the notebook)."""
+
+    template = "refused to run '{job}': parameter '{name}' looks like a secret"

@@ -1,0 +1,362 @@
+"""The runner: what cron's every-minute ``tradelib tick`` does.
+
+A tick seeds the task table (first time only), reads the tasks and each job's
+last start, asks ``due.decide_all`` which jobs are due, and runs them one after
+the other (the machine has two cores; a job must not starve the next). Each run:
+
+1. takes the job's ``flock`` (busy: record ``skipped_locked`` and move on);
+2. re-checks under the lock that the job is still due (another tick may have
+   run it meanwhile) and that the market is still open for a market-hours job
+   (due before the close, reached after it: record ``skipped_closed``);
+3. records a ``running`` row, runs the notebook with papermill into
+   ``<runs>/<job>/<YYYY>/<MM>/<DD>/<job>-<UTC stamp>.ipynb`` with a timeout,
+   masks any secret that leaked into that notebook, and records the end.
+
+A failing job never stops the others; the tick itself raises only for a broken
+workspace (unreadable config, unreachable lake).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from tradelib.clock import Clock, WallClock
+from tradelib.config import ACCOUNT_ENV, TradingConfig, load_config, resolve_config_path
+from tradelib.config import workspace_root as find_workspace_root
+from tradelib.errors import SecretInParametersError, UnknownJobError
+from tradelib.lake import Lake
+from tradelib.markethours import MarketHours, require_utc
+from tradelib.scheduler.due import Decision, SessionCalendar, decide, decide_all
+from tradelib.scheduler.execute import NotebookExecutor, Outcome, PapermillExecutor
+from tradelib.scheduler.lock import JobLock
+from tradelib.scheduler.runs import (
+    RunRecord,
+    RunStatus,
+    job_state,
+    last_starts,
+    new_run_id,
+    record_run,
+)
+from tradelib.scheduler.tasks import (
+    JobRegistry,
+    Task,
+    declared_parameters,
+    default_tasks,
+    job_parameters,
+    seed_tasks,
+    set_task_interval,
+)
+from tradelib.secrets import mask_text, registered_secrets
+
+log = logging.getLogger(__name__)
+
+LOCKS_DIR = "locks"
+
+
+@dataclass(frozen=True, slots=True)
+class TickReport:
+    """What one tick decided and ran."""
+
+    now: datetime
+    decisions: tuple[Decision, ...]
+    runs: tuple[RunRecord, ...]
+
+    @property
+    def due(self) -> list[str]:
+        """Return the jobs that were due at the start of the tick."""
+        return [d.job for d in self.decisions if d.due]
+
+    def lines(self) -> list[str]:
+        """Return the tick's log lines (one per run)."""
+        head = f"tick {self.now.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+        if not self.runs:
+            return [f"{head}: nothing due"]
+        return [f"{head}: {run.summary()}" for run in self.runs]
+
+
+def open_lake(cfg: TradingConfig, root: Path) -> Lake:
+    """Open the configured lake, a relative local path resolved against ``root``."""
+    storage = cfg.storage
+    return Lake(
+        storage.resolved_uri(root),
+        storage_options=storage.storage_options(),
+        commit_retries=storage.commit_retries,
+    )
+
+
+class Runner:
+    """Decide and run the due jobs of one workspace.
+
+    Everything with an edge is injected: the lake, the clock, the calendar, the
+    job registry and the notebook executor. ``timeout_cap_s`` caps every job's
+    timeout (tests, a fast demo); ``config_path`` is the file handed to the jobs.
+    """
+
+    def __init__(
+        self,
+        cfg: TradingConfig,
+        *,
+        root: Path,
+        config_path: Path | None = None,
+        lake: Lake | None = None,
+        clock: Clock | None = None,
+        hours: SessionCalendar | None = None,
+        registry: JobRegistry | None = None,
+        executor: NotebookExecutor | None = None,
+        timeout_cap_s: float | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.root = root.resolve()
+        self.config_path = None if config_path is None else config_path.resolve()
+        self.lake = lake or open_lake(cfg, self.root)
+        self.clock: Clock = clock or WallClock()
+        self.hours: SessionCalendar = hours or MarketHours(cfg.scheduler.calendar)
+        self.tz = ZoneInfo(cfg.scheduler.timezone)
+        self.registry = registry or JobRegistry(self.root)
+        self.executor: NotebookExecutor = executor or PapermillExecutor()
+        self.timeout_cap_s = timeout_cap_s
+        self.runs_dir = cfg.storage.resolved_runs_dir(self.root)
+
+    @classmethod
+    def from_config(
+        cls,
+        config_path: str | Path | None = None,
+        *,
+        root: Path | None = None,
+        clock: Clock | None = None,
+        timeout_cap_s: float | None = None,
+    ) -> Runner:
+        """Build the runner of the workspace at ``root`` (default: found from the cwd).
+
+        The config is ``config_path``, else $TRADELIB_CONFIG, else the workspace's.
+        """
+        path = resolve_config_path(config_path)
+        return cls(
+            load_config(path),
+            root=root or find_workspace_root(),
+            config_path=path,
+            clock=clock,
+            timeout_cap_s=timeout_cap_s,
+        )
+
+    def __repr__(self) -> str:
+        return f"Runner({str(self.root)!r}, lake={self.lake!r})"
+
+    @property
+    def locks_dir(self) -> Path:
+        """Return the folder of the per-job lock files."""
+        return self.runs_dir / LOCKS_DIR
+
+    # --- the schedule ------------------------------------------------------------------
+    def tasks(self, now: datetime | None = None) -> list[Task]:
+        """Return the task table, seeding the config's jobs the lake does not know yet."""
+        stamp = require_utc(now, "now") if now is not None else self.clock.now()
+        return seed_tasks(self.lake, default_tasks(self.cfg.scheduler.tasks), stamp)
+
+    def task(self, job: str) -> Task:
+        """Return the task of ``job``, or raise ``UnknownJobError``."""
+        tasks = {t.job: t for t in self.tasks()}
+        if job not in tasks:
+            raise UnknownJobError(job=job, known=", ".join(sorted(tasks)))
+        return tasks[job]
+
+    def set_task(
+        self,
+        job: str,
+        every_minutes: int | None = None,
+        *,
+        market_hours_only: bool | None = None,
+        timeout_minutes: int | None = None,
+        enabled: bool | None = None,
+    ) -> Task:
+        """Change ``job``'s schedule in the lake (the config's entry fills the gaps)."""
+        self.tasks()  # seed first, so the config's values are the base, not the defaults
+        return set_task_interval(
+            self.lake,
+            job,
+            every_minutes,
+            market_hours_only=market_hours_only,
+            timeout_minutes=timeout_minutes,
+            enabled=enabled,
+            defaults=default_tasks(self.cfg.scheduler.tasks),
+            now=self.clock.now(),
+        )
+
+    def decisions(self, now: datetime | None = None) -> list[Decision]:
+        """Return, for every task, whether it is due at ``now`` (default: the clock's now)."""
+        at = require_utc(now, "now") if now is not None else self.clock.now()
+        return decide_all(self.tasks(at), last_starts(self.lake), at, self.hours, self.tz)
+
+    def archive_path(self, job: str, started_at: datetime) -> Path:
+        """Return where the executed notebook of a run starting at ``started_at`` goes."""
+        ts = started_at.astimezone(UTC)
+        folder = self.runs_dir / job / f"{ts:%Y}" / f"{ts:%m}" / f"{ts:%d}"
+        path = folder / f"{job}-{ts:%Y%m%dT%H%M%SZ}.ipynb"
+        n = 2
+        while path.exists():  # two runs in the same second (a run-now after a tick)
+            path = folder / f"{job}-{ts:%Y%m%dT%H%M%SZ}-{n}.ipynb"
+            n += 1
+        return path
+
+    # --- running -----------------------------------------------------------------------
+    def tick(self, now: datetime | None = None) -> TickReport:
+        """Run every job due at ``now`` (default: the clock's now), one after the other."""
+        at = require_utc(now, "now") if now is not None else self.clock.now()
+        tasks = self.tasks(at)
+        decisions = decide_all(tasks, last_starts(self.lake), at, self.hours, self.tz)
+        by_job = {t.job: t for t in tasks}
+        runs: list[RunRecord] = []
+        for decision in decisions:
+            if not decision.due:
+                continue
+            try:
+                record = self._run(by_job[decision.job], scheduled=True, fixed_now=now)
+            except Exception:  # one job's broken bookkeeping must not stop the others
+                log.exception("scheduler: running %s failed", decision.job)
+                continue
+            if record is not None:
+                runs.append(record)
+        return TickReport(at, tuple(decisions), tuple(runs))
+
+    def run_job(self, job: str, now: datetime | None = None) -> RunRecord:
+        """Run ``job`` now whatever its schedule, unless another run of it holds the lock."""
+        record = self._run(self.task(job), scheduled=False, fixed_now=now)
+        assert record is not None  # an unscheduled run always yields a record
+        return record
+
+    def _now(self, fixed_now: datetime | None) -> datetime:
+        return require_utc(fixed_now, "now") if fixed_now is not None else self.clock.now()
+
+    def _run(self, task: Task, *, scheduled: bool, fixed_now: datetime | None) -> RunRecord | None:
+        at = self._now(fixed_now)
+        lock = JobLock(self.locks_dir, task.job)
+        if not lock.acquire():
+            holder = lock.holder_pid()
+            record = RunRecord(
+                new_run_id(task.job, at),
+                task.job,
+                at,
+                RunStatus.SKIPPED_LOCKED,
+                finished_at=at,
+                duration_s=0.0,
+                error=f"another run holds {lock.path.name}"
+                + (f" (pid {holder})" if holder else ""),
+            )
+            record_run(self.lake, record)
+            return record
+        with lock:
+            return self._run_locked(task, at, scheduled=scheduled, fixed_now=fixed_now)
+
+    def _run_locked(
+        self, task: Task, at: datetime, *, scheduled: bool, fixed_now: datetime | None
+    ) -> RunRecord | None:
+        last, still_running = job_state(self.lake, task.job)
+        if scheduled:
+            if task.market_hours_only and self.hours.session_for(at) is None:
+                record = RunRecord(
+                    new_run_id(task.job, at),
+                    task.job,
+                    at,
+                    RunStatus.SKIPPED_CLOSED,
+                    finished_at=at,
+                    duration_s=0.0,
+                    error="due before the close, reached after it: not run after hours",
+                )
+                record_run(self.lake, record)
+                return record
+            if not decide(task, last, at, self.hours, self.tz).due:
+                return None  # another tick ran it while we waited for our turn
+        # we hold the lock, so nobody is running these: their runner died mid-run
+        for stale in still_running:
+            record_run(
+                self.lake,
+                stale.finish(
+                    RunStatus.ABANDONED, at, 0.0, "the runner stopped before recording the end"
+                ),
+            )
+        return self._execute(task, at, fixed_now)
+
+    def _execute(self, task: Task, at: datetime, fixed_now: datetime | None) -> RunRecord:
+        started = time.monotonic()
+        run_id = new_run_id(task.job, at)
+        spec = self.registry.spec(task.job)
+        output = self.archive_path(task.job, at)
+        record = RunRecord(run_id, task.job, at, RunStatus.RUNNING, output_path=self._show(output))
+        outcome: Outcome
+        try:
+            params = job_parameters(task.job, config_path=self.config_path, run_ts=at)
+        except SecretInParametersError as exc:
+            outcome, record = Outcome(RunStatus.FAILED, str(exc)), _no_output(record)
+        else:
+            if not spec.exists:
+                outcome = Outcome(
+                    RunStatus.FAILED, f"notebook not found: {self._show(spec.notebook)}"
+                )
+                record = _no_output(record)
+            else:
+                declared = declared_parameters(spec.notebook)
+                if declared is not None:
+                    params = {k: v for k, v in params.items() if k in declared}
+                record_run(self.lake, record)
+                output.parent.mkdir(parents=True, exist_ok=True)
+                outcome = self.executor(
+                    spec.notebook, output, params, cwd=self.root, timeout_s=self._timeout_s(task)
+                )
+                self._scrub(output)
+        duration = time.monotonic() - started
+        if fixed_now is None:
+            finished = max(self.clock.now(), at)
+        else:  # a pinned time (the demo's simulated clock): end = start + the real duration
+            finished = at + timedelta(seconds=duration)
+        error = None if outcome.error is None else self._mask(outcome.error)
+        final = record.finish(outcome.status, finished, duration, error)
+        record_run(self.lake, final)
+        return final
+
+    def _timeout_s(self, task: Task) -> float:
+        limit = task.timeout_minutes * 60.0
+        return limit if self.timeout_cap_s is None else min(limit, self.timeout_cap_s)
+
+    def _show(self, path: Path) -> str:
+        """Return ``path`` relative to the workspace when inside it (portable in the lake)."""
+        try:
+            return str(path.resolve().relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+    def _secrets(self) -> list[str]:
+        account = os.environ.get(ACCOUNT_ENV, "").strip()
+        return [*registered_secrets(), *([account] if account else [])]
+
+    def _mask(self, text: str) -> str:
+        return mask_text(text, self._secrets())
+
+    def _scrub(self, output: Path) -> None:
+        """Mask any secret a job printed into its archived notebook (defence in depth)."""
+        if not output.is_file():
+            return
+        text = output.read_text(encoding="utf-8")
+        masked = self._mask(text)
+        if masked != text:
+            log.warning("scheduler: masked a secret in %s", self._show(output))
+            output.write_text(masked, encoding="utf-8")
+
+
+def _no_output(record: RunRecord) -> RunRecord:
+    return RunRecord(record.run_id, record.job, record.started_at, record.status)
+
+
+def tick(
+    now: datetime | None = None,
+    *,
+    config_path: str | Path | None = None,
+    root: Path | None = None,
+) -> TickReport:
+    """Run one tick of the workspace's scheduler (what cron calls every minute)."""
+    return Runner.from_config(config_path, root=root).tick(now)
