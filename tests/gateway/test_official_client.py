@@ -28,6 +28,8 @@ class _App(EWrapper, EClient):  # type: ignore[misc]
         self.positions: list[tuple[int, float]] = []
         self.errors: list[tuple[int, str]] = []
         self.exec_sides: list[str] = []
+        self.completed: list[tuple[str, str, str]] = []
+        self.completed_done = threading.Event()
 
     def nextValidId(self, orderId: int) -> None:
         self.next_id = orderId
@@ -46,8 +48,14 @@ class _App(EWrapper, EClient):  # type: ignore[misc]
     def execDetails(self, reqId: int, contract: Contract, execution: Any) -> None:
         self.exec_sides.append(execution.side)
 
+    def completedOrder(self, contract: Contract, order: Order, orderState: Any) -> None:
+        self.completed.append((order.orderRef, orderState.status, str(order.filledQuantity)))
+
+    def completedOrdersEnd(self) -> None:
+        self.completed_done.set()
+
     def error(self, reqId: int, *args: Any) -> None:
-        codes = [a for a in args if isinstance(a, int) and a < 100_000]
+        codes = [a for a in args if isinstance(a, int) and 100 <= a < 100_000]  # skip errorTime
         self.errors.append((reqId, str(args)))
         if codes and 2100 <= codes[0] < 2200:
             self.errors.pop()
@@ -78,6 +86,10 @@ def test_the_official_client_reads_positions_and_fills_an_order(gateway: Gateway
         # The fill's pushed update and the second answer may both land: one holding either way.
         assert list(dict(app.positions).values()) == [3.0]
         assert app.exec_sides == ["BOT"] and app.errors == []
+
+        app.reqCompletedOrders(False)
+        assert app.completed_done.wait(10)
+        assert app.completed == [("tl:ibapi:open:1", "Filled", "3")] and app.errors == []
     finally:
         app.disconnect()
         reader.join(5)

@@ -8,13 +8,12 @@ over ib_async. Live trading refuses to start without the double opt-in
 
 from __future__ import annotations
 
-import importlib
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from tradelib.broker.modes import build_broker
 from tradelib.broker.port import Broker
 from tradelib.config import TradingConfig, workspace_root
 
@@ -48,9 +47,7 @@ def open_broker(
         with sim_session(path, lambda: SimBroker.from_config(cfg), advance_to=advance_to) as broker:
             yield broker
         return
-    cfg.ib.ensure_live_allowed(dict(os.environ) if env is None else env)
-    ib_module = importlib.import_module("tradelib.broker.ib")  # ib_async loads only when used
-    ib_broker: Broker = ib_module.IBBroker.from_config(cfg, role=role)
+    ib_broker = build_broker(cfg, role=role, env=env)
     ib_broker.connect()
     try:
         yield ib_broker

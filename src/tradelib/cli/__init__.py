@@ -31,6 +31,7 @@ _GROUPS = {
 _COMMANDS = {
     "demo": ("demo_cmd", "demo"),
     "gateway": ("gateway_cmd", "gateway"),
+    "gateway-fault": ("gateway_cmd", "gateway_fault"),
     "sync": ("sync_cmd", "sync"),
     "collect-futures": ("futures_cmd", "collect_futures"),
     "tick": ("schedule_cmd", "tick"),

@@ -45,7 +45,9 @@ class IBConfig(ConfigModel):
     request_timeout_s: float = Field(default=30.0, gt=0)
     connect_retries: int = Field(default=3, ge=0)
     retry_backoff_s: float = Field(default=1.0, ge=0)
-    max_requests_per_s: int = Field(default=45, ge=0)  # ib_async request pacing; 0 = none (gateway only)
+    max_requests_per_s: int = Field(
+        default=45, ge=0
+    )  # ib_async request pacing; 0 = none (gateway only)
     # Only ever filled from the TRADELIB_IB_ACCOUNT environment variable by the loader.
     account: SecretStr | None = None
 

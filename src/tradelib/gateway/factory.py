@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 
 from tradelib.broker.sim import SimBroker
+from tradelib.gateway.faults import DEFAULT_LINE_LIMIT
 from tradelib.gateway.server import SimGateway
 from tradelib.markethours import NEW_YORK, MarketHours
 from tradelib.sim import SimMarketConfig, SimulatedMarket
@@ -29,10 +30,20 @@ def build_gateway(
     initial_cash: float = 100_000.0,
     account: str = "DU0000001",
     hours: MarketHours | None = None,
+    line_limit: int = DEFAULT_LINE_LIMIT,
+    control_port: int | None = None,
 ) -> SimGateway:
     """A gateway over a fresh seeded market starting at 09:45 New York of ``day`` (default today)."""
     cal = hours or MarketHours()
     today = day or datetime.now(UTC).astimezone(NEW_YORK).date()
     market = SimulatedMarket(SimMarketConfig(seed=seed, start=gateway_start(today, cal)), cal)
     broker = SimBroker(market, initial_cash=initial_cash)
-    return SimGateway(broker, host=host, port=port, speed=speed, account=account)
+    return SimGateway(
+        broker,
+        host=host,
+        port=port,
+        speed=speed,
+        account=account,
+        line_limit=line_limit,
+        control_port=control_port,
+    )

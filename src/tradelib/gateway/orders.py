@@ -20,6 +20,7 @@ from tradelib.domain import (
     Leg,
     OrderIntent,
     OrderPurpose,
+    OrderStatus,
     OrderType,
     TimeInForce,
     parse_order_ref,
@@ -27,12 +28,14 @@ from tradelib.domain import (
 from tradelib.errors import BrokerError
 from tradelib.gateway.parsing import (
     MAP_EXEC_SIDE,
+    MAP_ORDER_STATUS,
     PlaceOrderRequest,
     WireContract,
     WireExecution,
     WireOrder,
     ib_time,
 )
+from tradelib.pricing import TickRule, round_to_tick
 
 MAP_ORDER_TYPE: dict[str, OrderType] = {"LMT": OrderType.LIMIT, "MKT": OrderType.MARKET}
 MAP_TIF: dict[str, TimeInForce] = {
@@ -41,6 +44,38 @@ MAP_TIF: dict[str, TimeInForce] = {
     "": TimeInForce.DAY,
 }
 MAP_ACTION_SIGN: dict[str, int] = {"BUY": 1, "SELL": -1}
+
+# How far (relative) a price may sit from its grid point and still be on it: a client
+# sends 2.05 as the double 2.0499999999999998.
+_ON_GRID_REL_TOL = 1e-9
+
+
+def off_tick(price: float, rule: TickRule) -> bool:
+    """True when ``price`` (signed, as IB sends it) is not on ``rule``'s tick grid."""
+    snapped = float(round_to_tick(price, rule))
+    return abs(snapped - price) > _ON_GRID_REL_TOL * max(1.0, abs(price))
+
+
+# SimBroker's reasons for a finished order -> the completedStatus wording IB uses.
+MAP_FINISH_REASON: dict[str, str] = {"cancelled by request": "Cancelled by Trader"}
+
+
+def completed_reason(status: OrderStatus, reason: str) -> str:
+    """Why a SimBroker order ended, as IB's completedStatus words it ('' = the default)."""
+    if status is OrderStatus.REJECTED:
+        return f"Rejected: {reason or 'rejected by the simulated broker'}"
+    if status is OrderStatus.CANCELLED and reason:
+        return MAP_FINISH_REASON.get(reason, reason)
+    return ""
+
+
+def completed_status_text(status: str, filled: float, reason: str) -> str:
+    """The ``completedStatus`` IB reports for a finished order."""
+    if reason:
+        return reason
+    if status == MAP_ORDER_STATUS[OrderStatus.FILLED]:
+        return f"Filled Size: {filled:g}"
+    return "Cancelled by Trader"
 
 
 class GatewayOrderError(BrokerError):
@@ -120,6 +155,8 @@ class GatewayOrder:
     chunk: list[Fill] = field(default_factory=list)  # leg fills since the last status
     retired: set[str] = field(default_factory=set)  # refs of replaced incarnations
     exec_seq: int = 0
+    completed_at: datetime | None = None  # market time it reached a final status
+    completed_reason: str = ""  # why it ended, when not filled or cancelled by the trader
 
     @property
     def sign(self) -> int:

@@ -89,6 +89,7 @@ class Out(IntEnum):
     ACCOUNT_UPDATE_MULTI_END = 74
     SECURITY_DEFINITION_OPTION_PARAMETER = 75
     SECURITY_DEFINITION_OPTION_PARAMETER_END = 76
+    COMPLETED_ORDER = 101
     COMPLETED_ORDERS_END = 102
 
 
@@ -133,7 +134,9 @@ NO_REQ_ID = -1
 class ErrorCode(IntEnum):
     """IB error codes the gateway emits."""
 
+    MAX_TICKERS = 101
     DUPLICATE_ORDER_ID = 103
+    PRICE_OFF_TICK = 110
     HISTORICAL_DATA_ERROR = 162
     NO_SECURITY_DEFINITION = 200
     ORDER_REJECTED = 201
@@ -142,9 +145,19 @@ class ErrorCode(IntEnum):
     CLIENT_ID_IN_USE = 326
     CANNOT_CANCEL_FILLED = 10148
     ORDER_NOT_FOUND = 10147
+    CONNECTIVITY_LOST = 1100
+    CONNECTIVITY_RESTORED_DATA_LOST = 1101
+    CONNECTIVITY_RESTORED_DATA_KEPT = 1102
+    MARKET_DATA_FARM_OK = 2104
+    HMDS_FARM_OK = 2106
+    SEC_DEF_FARM_OK = 2158
 
 
 ERROR_TEXT: dict[ErrorCode, str] = {
+    ErrorCode.MAX_TICKERS: "Max number of tickers has been reached",
+    ErrorCode.PRICE_OFF_TICK: (
+        "The price does not conform to the minimum price variation for this contract."
+    ),
     ErrorCode.DUPLICATE_ORDER_ID: "Duplicate order id",
     ErrorCode.HISTORICAL_DATA_ERROR: "Historical Market Data Service error message:{detail}",
     ErrorCode.NO_SECURITY_DEFINITION: "No security definition has been found for the request",
@@ -156,7 +169,39 @@ ERROR_TEXT: dict[ErrorCode, str] = {
     ),
     ErrorCode.ORDER_NOT_FOUND: "OrderId {detail} that needs to be cancelled is not found.",
     ErrorCode.CANNOT_CANCEL_FILLED: "OrderId {detail} that needs to be cancelled cannot be cancelled, state: Filled.",
+    ErrorCode.CONNECTIVITY_LOST: "Connectivity between IB and Trader Workstation has been lost.",
+    ErrorCode.CONNECTIVITY_RESTORED_DATA_LOST: (
+        "Connectivity between IB and Trader Workstation has been restored - data lost."
+    ),
+    ErrorCode.CONNECTIVITY_RESTORED_DATA_KEPT: (
+        "Connectivity between IB and Trader Workstation has been restored - data maintained."
+    ),
+    ErrorCode.MARKET_DATA_FARM_OK: "Market data farm connection is OK:{detail}",
+    ErrorCode.HMDS_FARM_OK: "HMDS data farm connection is OK:{detail}",
+    ErrorCode.SEC_DEF_FARM_OK: "Sec-def data farm connection is OK:{detail}",
 }
+
+# The farm status notices real TWS sends right after a client connects (codes 2100-2199
+# are warnings: ib_async logs them at INFO, the official client hands them to error()).
+FARM_STATUS_ON_CONNECT: tuple[tuple[ErrorCode, str], ...] = (
+    (ErrorCode.MARKET_DATA_FARM_OK, "usfarm"),
+    (ErrorCode.MARKET_DATA_FARM_OK, "usopt"),
+    (ErrorCode.HMDS_FARM_OK, "ushmds"),
+    (ErrorCode.SEC_DEF_FARM_OK, "secdefnj"),
+)
+
+
+def fault_error_text(code: int, detail: str) -> str:
+    """The text of an injected error: IB's wording when the gateway knows the code."""
+    try:
+        known = ErrorCode(code)
+    except ValueError:
+        return detail
+    template = ERROR_TEXT.get(known)
+    if template is None:
+        return detail
+    return template.format(detail=detail) if "{detail}" in template else template
+
 
 # Domain order status -> IB order status string.
 MAP_ORDER_STATUS: dict[OrderStatus, str] = {
@@ -936,6 +981,36 @@ def open_order(c: WireContract, o: WireOrder) -> tuple[Field, ...]:
     out += [0]  # conditions
     out += ["", "", "", "", "", "", "", 0, "", "", "", "", 0, 0, "", 0]
     out += ["", "", 0]  # duration, postToAts, autoCancelParent
+    out += ["", "", "", "", ""]  # minTradeQty .. midOffsetAtHalf
+    return tuple(out)
+
+
+def completed_order(
+    c: WireContract,
+    o: WireOrder,
+    filled: float,
+    completed_time: str,
+    completed_status: str,
+) -> tuple[Field, ...]:
+    """completedOrder at server version 178 (no order id, no version; from reqCompletedOrders)."""
+    out: list[Field] = [Out.COMPLETED_ORDER, *c.core()]
+    out += [o.action, o.quantity, o.order_type, o.limit_price, "", o.tif, "", o.account]
+    out += ["", 0, o.order_ref, o.perm_id, 0, 0, 0, "", "", "", ""]  # openClose .. faPercentage
+    # modelCode .. deltaNeutralAuxPrice (23 fields; empty deltaNeutralOrderType = no extras)
+    out += ["", "", "", "", "", 0, "", -1, "", "", "", "", "", 0, 0, 0, "", 0, 0, "", 0, "", ""]
+    out += [0, 0, "", "", ""]  # continuousUpdate .. comboLegsDescrip
+    out.append(len(c.combo_legs))
+    for leg in c.combo_legs:
+        out += [leg.con_id, leg.ratio, leg.action, leg.exchange, 0, 0, "", -1]
+    out += [0, 0]  # orderComboLegs, smartComboRoutingParams
+    out += ["", "", ""]  # scaleInitLevelSize, scaleSubsLevelSize, scalePriceIncrement
+    out += [""]  # hedgeType
+    out += ["", "", 0, 0]  # clearingAccount, clearingIntent, notHeld, deltaNeutralContract
+    out += [""]  # algoStrategy
+    out += [0, o.status, 0, 0]  # solicited, status, randomizeSize, randomizePrice
+    out += [0]  # conditions
+    out += ["", "", "", 0, 0, "", filled, 0, 0, "", 0, 0, 0]  # trailStopPrice .. parentPermId
+    out += [completed_time, completed_status]
     out += ["", "", "", "", ""]  # minTradeQty .. midOffsetAtHalf
     return tuple(out)
 

@@ -8,6 +8,11 @@ broker events back into IB messages, routing order traffic to the client
 that placed the order. A clock task advances the market at ``speed`` x real
 time through ``broker.wait`` (which matches working orders) and pushes
 market-data changes, position changes and periodic account updates.
+
+``faults`` (a ``FaultInjector``) breaks the gateway on purpose for tests and
+the CLI; a few IB rules hold whatever is armed: at most ``line_limit``
+streaming lines per client (error 101) and limit prices on the contract's
+tick grid (error 110).
 """
 
 from __future__ import annotations
@@ -17,35 +22,41 @@ import contextlib
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tradelib.broker.port import BrokerEvent, FillEvent, OrderStatusEvent
 from tradelib.broker.sim import SimBroker
-from tradelib.domain import NEW_YORK, Contract, OrderState, OrderStatus, Position, SecType
+from tradelib.domain import NEW_YORK, Contract, Fill, OrderState, OrderStatus, Position, SecType
 from tradelib.errors import BrokerError, ContractError
 from tradelib.gateway import parsing as p
 from tradelib.gateway.contracts import OPTION_EXCHANGES, ContractCatalog
-from tradelib.gateway.marketdata import LineState, Message, quote_ticks
-from tradelib.gateway.orders import GatewayOrder, GatewayOrderError, build_intent
+from tradelib.gateway.control import FaultControlServer
+from tradelib.gateway.faults import DEFAULT_LINE_LIMIT, FaultInjector, FaultState, GatewayStats
+from tradelib.gateway.marketdata import Message, quote_ticks
+from tradelib.gateway.orders import (
+    GatewayOrder,
+    GatewayOrderError,
+    build_intent,
+    completed_reason,
+    completed_status_text,
+    off_tick,
+)
 from tradelib.gateway.parsing import ErrorCode, FieldReader, In, WireContract, WireExecution
+from tradelib.gateway.session import ClientSession, Line
+from tradelib.pricing import TickRule, tick_rule_for
 from tradelib.secrets import mask_account
 
 log = logging.getLogger("tradelib.gateway")
 
+__all__ = ["ClientSession", "SimGateway"]
+
 BAG_CON_ID = 28812380  # the con_id IB reports for every combo contract
+EXPIRY_PERM_ID_BASE = 3_000_000  # perm ids of exercise / assignment / expiry executions
+EXPIRY_REF_PREFIX = "expiry:"  # SimBroker's order_ref prefix on settlement fills
+REFUSED_PERM_ID_BASE = 2_500_000  # perm ids of orders the gateway refused (110, injected 201)
 ACCOUNT_PUSH_S = 3.0  # real seconds between account/portfolio pushes to subscribers
 DONE_STATUSES = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
-
-
-@dataclass(slots=True)
-class _Line:
-    """One streaming market-data line."""
-
-    req_id: int
-    contract: Contract
-    open_interest: bool
-    state: LineState = field(default_factory=LineState)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,32 +67,16 @@ class _ExecRecord:
     commission: float | None  # None: no commission report (BAG summary rows)
 
 
-class ClientSession:
-    """One connected API client: its id, subscriptions and outgoing stream."""
-
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
-        peer = writer.get_extra_info("peername")
-        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        self.client_id: int | None = None
-        self.closing = False
-        self.lines: dict[int, _Line] = {}
-        self.positions_sub = False
-        self.account_sub = False
-        self.market_data_type = p.MarketDataType.REALTIME
-
-    def send(self, *messages: Sequence[p.Field]) -> None:
-        """Queue ``messages`` on the socket (dropped silently once the client is gone)."""
-        if self.writer.is_closing():
-            return
-        self.writer.write(b"".join(p.frame(m) for m in messages))
-
-
 Handler = Callable[[ClientSession, list[str]], None]
 
 
 class SimGateway:
-    """A simulated TWS / IB Gateway serving the real API socket protocol over ``broker``."""
+    """A simulated TWS / IB Gateway serving the real API socket protocol over ``broker``.
+
+    ``line_limit`` is IB's cap on streaming market-data lines per client
+    (error 101 past it); ``control_port`` (0 = any free port) also serves the
+    fault control line protocol of ``tradelib.gateway.control``.
+    """
 
     def __init__(
         self,
@@ -91,11 +86,15 @@ class SimGateway:
         speed: float = 1.0,
         account: str = "DU0000001",
         tick_interval: float = 0.25,
+        line_limit: int = DEFAULT_LINE_LIMIT,
+        control_port: int | None = None,
     ) -> None:
         if not (math.isfinite(speed) and speed >= 0):
             raise ValueError(f"speed must be finite and >= 0, got {speed}")
         if not tick_interval > 0:
             raise ValueError(f"tick_interval must be > 0, got {tick_interval}")
+        if line_limit < 0:
+            raise ValueError(f"line_limit must be >= 0, got {line_limit}")
         self.broker = broker
         self.host = host
         self.speed = float(speed)
@@ -103,6 +102,13 @@ class SimGateway:
         self.tick_interval = float(tick_interval)
         self.catalog = ContractCatalog(broker.market)
         self._requested_port = port
+        self._fault_state = FaultState(line_limit=int(line_limit))
+        self.faults = FaultInjector(self, self._fault_state)
+        self.loop: asyncio.AbstractEventLoop | None = None  # set while the gateway runs
+        self._control_port = control_port
+        self._control: FaultControlServer | None = None
+        self._expiry_seq = 0
+        self._refused_seq = 0
         self._server: asyncio.Server | None = None
         self._clock_task: asyncio.Task[None] | None = None
         self._sessions: dict[int, ClientSession] = {}  # client id -> session
@@ -152,14 +158,23 @@ class SimGateway:
             return self._requested_port
         return int(self._server.sockets[0].getsockname()[1])
 
+    @property
+    def control_port(self) -> int | None:
+        """The bound port of the fault control channel (None when it is off)."""
+        return None if self._control is None else self._control.port
+
     async def start(self) -> None:
         """Connect the broker, bind the socket and start the market clock."""
+        self.loop = asyncio.get_running_loop()
         if not self.broker.is_connected:
             self.broker.connect()
         self._last_positions = self._position_table(self.broker.positions())
         self._unsubscribe = self.broker.events.subscribe(self._on_event)
         self._server = await asyncio.start_server(self._serve, self.host, self._requested_port)
         self._clock_task = asyncio.create_task(self._clock(), name="sim-gateway-clock")
+        if self._control_port is not None:
+            self._control = FaultControlServer(self.faults, self.host, self._control_port)
+            await self._control.start()
         log.info(
             "simulated TWS gateway on %s:%d (server version %d, speed %gx, market time %s)",
             self.host,
@@ -176,10 +191,13 @@ class SimGateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._clock_task
             self._clock_task = None
+        if self._control is not None:
+            await self._control.stop()
+            self._control = None
         if self._server is not None:
             self._server.close()
         for session in list(self._all_sessions):
-            session.writer.close()
+            session.shutdown()
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
@@ -187,12 +205,15 @@ class SimGateway:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        self.loop = None
         log.info("simulated TWS gateway stopped")
 
     # --- connections -----------------------------------------------------------------------
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        session = ClientSession(writer)
+        faults = self._fault_state
+        session = ClientSession(writer, lambda: faults.delay, faults.count_error)
         self._all_sessions.add(session)
+        peer_gone = False
         try:
             if await reader.readexactly(4) != b"API\0":
                 log.warning("connection from %s without the API prefix: closed", session.peer)
@@ -219,13 +240,18 @@ class SimGateway:
                     self._dispatch(session, fields)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+            peer_gone = True
         finally:
             self._drop(session)
-            writer.close()
+            self._all_sessions.discard(session)  # kept until now: stop() must reach its outbox
+            if not session.closing:  # a deliberate close or abort already happened otherwise
+                if peer_gone:
+                    session.abort()
+                else:
+                    session.close()
 
     def _drop(self, session: ClientSession) -> None:
-        self._all_sessions.discard(session)
+        """Forget the session's client id at once, so a reconnect may reuse it."""
         cid = session.client_id
         if cid is not None and self._sessions.get(cid) is session:
             del self._sessions[cid]
@@ -237,6 +263,7 @@ class SimGateway:
         except ValueError:
             log.warning("unparsable message id %r from %s", fields[0], session.peer)
             return
+        self._fault_state.count_message(msg_id)
         if session.client_id is None and msg_id != In.START_API:
             log.warning("message %d before startApi from %s: ignored", msg_id, session.peer)
             return
@@ -255,11 +282,15 @@ class SimGateway:
     # --- session and ids -------------------------------------------------------------------------
     def _start_api(self, s: ClientSession, f: list[str]) -> None:
         client_id = FieldReader(f, 2).integer()
-        if client_id in self._sessions:
-            log.warning("client id %d already in use: refused %s", client_id, s.peer)
+        refused = client_id in self._fault_state.refused_ids
+        if client_id in self._sessions or refused:
+            why = "refused by a fault" if refused else "already in use"
+            log.warning("client id %d %s: refused %s", client_id, why, s.peer)
+            self._fault_state.connections_refused += 1
             s.send(p.error_for(p.NO_REQ_ID, ErrorCode.CLIENT_ID_IN_USE))
-            s.closing = True
+            s.close()
             return
+        self._fault_state.connections_accepted += 1
         s.client_id = client_id
         self._sessions[client_id] = s
         log.info(
@@ -269,6 +300,7 @@ class SimGateway:
             mask_account(self.account),
         )
         s.send(p.managed_accounts([self.account]), p.next_valid_id(self._next_id(client_id)))
+        s.send(*(p.error_for(p.NO_REQ_ID, code, farm) for code, farm in p.FARM_STATUS_ON_CONNECT))
 
     def _next_id(self, client_id: int) -> int:
         return self._next_ids.setdefault(client_id, 1)
@@ -468,6 +500,10 @@ class SimGateway:
 
     def _req_mkt_data(self, s: ClientSession, f: list[str]) -> None:
         req = p.parse_mkt_data(f)
+        limit = self._fault_state.line_limit
+        if not req.snapshot and req.req_id not in s.lines and len(s.lines) >= limit:
+            s.send(p.error_for(req.req_id, ErrorCode.MAX_TICKERS))
+            return
         inst = self.catalog.resolve_one(req.contract) if req.contract.sec_type != "BAG" else None
         if inst is None:
             s.send(p.error_for(req.req_id, ErrorCode.NO_SECURITY_DEFINITION))
@@ -476,7 +512,7 @@ class SimGateway:
             return
         contract = self.catalog.domain(inst)
         want_oi = p.GENERIC_OPEN_INTEREST in req.generic_ticks
-        line = _Line(req.req_id, contract, want_oi)
+        line = Line(req.req_id, contract, want_oi)
         quote = self.broker.snapshot([contract])[0]
         ticks = quote_ticks(
             req.req_id,
@@ -495,6 +531,8 @@ class SimGateway:
         s.lines.pop(FieldReader(f, 2).integer(), None)
 
     def _push_lines(self) -> None:
+        if self._fault_state.connectivity_down:
+            return  # no quotes while IB's side of the connection is down
         sessions = [s for s in self._sessions.values() if s.lines]
         if not sessions:
             return
@@ -513,6 +551,11 @@ class SimGateway:
 
     def _req_historical_data(self, s: ClientSession, f: list[str]) -> None:
         req = p.parse_historical_data(f)
+        failure = self._fault_state.take_historical_failure()
+        if failure is not None:
+            detail = "simulated HMDS failure"
+            s.send(p.error_msg(req.req_id, failure, p.fault_error_text(failure, detail)))
+            return
         inst = self.catalog.resolve_one(req.contract)
         if inst is None:
             s.send(p.error_for(req.req_id, ErrorCode.NO_SECURITY_DEFINITION))
@@ -581,7 +624,23 @@ class SimGateway:
         s.send(*rows, p.open_order_end())
 
     def _req_completed_orders(self, s: ClientSession, f: list[str]) -> None:
-        s.send(p.completed_orders_end())
+        """Every finished order of the account (all clients), as IB lists today's completed ones."""
+        rows: list[Message] = []
+        for gw in self._orders_by_key.values():
+            if gw.status not in DONE_STATUSES:
+                continue
+            when = (gw.completed_at or self.broker.now()).astimezone(NEW_YORK)
+            status = completed_status_text(gw.status, gw.filled, gw.completed_reason)
+            rows.append(
+                p.completed_order(
+                    gw.contract,
+                    gw.wire_order(),
+                    gw.filled,
+                    f"{when:%Y%m%d %H:%M:%S} America/New_York",
+                    status,
+                )
+            )
+        s.send(*rows, p.completed_orders_end())
 
     def _req_executions(self, s: ClientSession, f: list[str]) -> None:
         r = FieldReader(f, 2)
@@ -630,13 +689,31 @@ class SimGateway:
 
     def _place_order(self, s: ClientSession, f: list[str]) -> None:
         assert s.client_id is not None
+        faults = self._fault_state
         req = p.parse_place_order(f)
-        key = (s.client_id, req.order_id)
+        faults.place_orders += 1
+        faults.orders_received[s.client_id] = faults.orders_received.get(s.client_id, 0) + 1
         self._next_ids[s.client_id] = max(self._next_id(s.client_id), req.order_id + 1)
+        try:
+            self._handle_order(s, req)
+        finally:
+            if faults.drop_after_order > 0:
+                faults.drop_after_order -= 1
+                log.info("fault: dropping client %d after its order", s.client_id)
+                faults.connections_dropped += 1
+                self._drop(s)
+                s.close()  # after the acks already queued
+
+    def _handle_order(self, s: ClientSession, req: p.PlaceOrderRequest) -> None:
+        assert s.client_id is not None
+        faults = self._fault_state
+        key = (s.client_id, req.order_id)
         existing = self._orders_by_key.get(key)
-        if existing is not None and existing.status in DONE_STATUSES:
-            s.send(p.error_for(req.order_id, ErrorCode.DUPLICATE_ORDER_ID))
-            return
+        if existing is not None:
+            faults.modifies += 1
+            if existing.status in DONE_STATUSES:
+                s.send(p.error_for(req.order_id, ErrorCode.DUPLICATE_ORDER_ID))
+                return
         try:
             legs, contract, leg_wires = self._order_legs(req.contract)
             remaining = None
@@ -650,6 +727,20 @@ class SimGateway:
         except ContractError:
             s.send(p.error_for(req.order_id, ErrorCode.NO_SECURITY_DEFINITION))
             return
+        rejection = faults.take_rejection()
+        if rejection is not None:
+            code, reason = rejection
+            s.send(p.error_msg(req.order_id, code, p.fault_error_text(code, reason)))
+            if existing is None:
+                self._refuse_order(s, req, contract, leg_wires, f"Rejected: {reason}")
+            return
+        price = req.limit_price
+        rule = self._tick_rule(contract, legs)
+        if price is not None and intent.limit_price is not None and off_tick(price, rule):
+            s.send(p.error_for(req.order_id, ErrorCode.PRICE_OFF_TICK))
+            if existing is None:
+                self._refuse_order(s, req, contract, leg_wires, f"Rejected: price {price:g}")
+            return  # a modification keeps the order working at its old price
         if existing is not None:
             # A modification: the simulated broker has no amend, so cancel and replace,
             # keeping the IB order id, perm id and the fills so far.
@@ -663,6 +754,9 @@ class SimGateway:
                 ref, s.client_id, req.order_id, req, contract, leg_wires, self.account
             )
             self._orders_by_key[key] = gw
+            faults.broker_orders += 1
+            by_ref = faults.broker_orders_by_ref
+            by_ref[req.order_ref] = by_ref.get(req.order_ref, 0) + 1
         self._orders_by_ref[ref] = gw
         try:
             state = self.broker.place_order(intent)
@@ -671,9 +765,40 @@ class SimGateway:
                 p.error_msg(req.order_id, exc.code or int(ErrorCode.ORDER_REJECTED), exc.message)
             )
             gw.status = "Cancelled"
+            gw.completed_at = self.broker.now()
+            gw.completed_reason = f"Rejected: {exc.message}"
             return
         if not gw.opened:
             self._apply_state(gw, state)
+
+    def _refuse_order(
+        self,
+        s: ClientSession,
+        req: p.PlaceOrderRequest,
+        contract: WireContract,
+        leg_wires: dict[int, WireContract],
+        reason: str,
+    ) -> None:
+        """Record a new order the gateway refused (it never reached SimBroker) as Cancelled."""
+        assert s.client_id is not None
+        self._refused_seq += 1
+        gw = GatewayOrder("", s.client_id, req.order_id, req, contract, leg_wires, self.account)
+        gw.perm_id = REFUSED_PERM_ID_BASE + self._refused_seq
+        gw.status = "Cancelled"
+        gw.completed_at = self.broker.now()
+        gw.completed_reason = reason
+        self._orders_by_key[(s.client_id, req.order_id)] = gw
+        s.send(self._status_message(gw))
+
+    def _tick_rule(self, contract: WireContract, legs: list[tuple[Contract, int]]) -> TickRule:
+        """The price grid of an order: the option class's for options and combos, else min tick."""
+        if contract.sec_type == "BAG":
+            # A combo's net price uses its class's option grid ($0.01 for SPY/QQQ/IWM).
+            return tick_rule_for(legs[0][0].symbol)
+        inst = self.catalog.by_con_id(contract.con_id)
+        if inst is None or inst.sec_type == "OPT":
+            return tick_rule_for(contract.symbol)
+        return TickRule.fixed(self.catalog.details_extra(inst).min_tick)
 
     def _order_legs(
         self, spec: WireContract
@@ -708,6 +833,7 @@ class SimGateway:
 
     def _cancel_order(self, s: ClientSession, f: list[str]) -> None:
         assert s.client_id is not None
+        self._fault_state.cancels += 1
         order_id = FieldReader(f, 2).integer()
         gw = self._orders_by_key.get((s.client_id, order_id))
         if gw is None:
@@ -719,6 +845,7 @@ class SimGateway:
         self.broker.cancel_order(gw.ref)
 
     def _req_global_cancel(self, s: ClientSession, f: list[str]) -> None:
+        self._fault_state.global_cancels += 1
         for gw in list(self._orders_by_key.values()):
             if gw.status not in DONE_STATUSES:
                 self.broker.cancel_order(gw.ref)
@@ -734,6 +861,8 @@ class SimGateway:
             fill = event.fill
             gw = self._orders_by_ref.get(fill.order_ref)
             if gw is None:
+                if fill.order_ref.startswith(EXPIRY_REF_PREFIX):
+                    self._report_settlement(fill)
                 return
             if not gw.opened:  # a fill before any status: make the order known first
                 self._send_open(gw)
@@ -746,6 +875,41 @@ class SimGateway:
                     p.exec_details(-1, contract, execution),
                     p.commission_report(fill.exec_id, fill.commission, 0.0),
                 )
+
+    def _report_settlement(self, fill: Fill) -> None:
+        """An expiry, exercise or assignment as an execution (order id 0) to every client.
+
+        IB reports these with no API order behind them; the SimBroker reason is
+        kept as the orderRef so a reader can tell them from trades.
+        """
+        inst = self.catalog.for_contract(fill.contract)
+        if inst is None:
+            log.warning("settlement fill %s on an unlisted contract: not reported", fill.exec_id)
+            return
+        wire = self.catalog.wire(inst)
+        self._expiry_seq += 1
+        shares = abs(fill.quantity)
+        execution = WireExecution(
+            order_id=0,
+            exec_id=fill.exec_id,
+            time=p.ib_time(fill.ts),
+            account=self.account,
+            exchange=wire.exchange or "SMART",
+            side=p.MAP_EXEC_SIDE["BUY" if fill.quantity > 0 else "SELL"],
+            shares=shares,
+            price=fill.price,
+            perm_id=EXPIRY_PERM_ID_BASE + self._expiry_seq,
+            client_id=0,
+            cum_qty=shares,
+            avg_price=fill.price,
+            order_ref=fill.order_ref,
+        )
+        self._execs.append(_ExecRecord(0, wire, execution, fill.commission))
+        for session in self._sessions.values():
+            session.send(
+                p.exec_details(-1, wire, execution),
+                p.commission_report(fill.exec_id, fill.commission, 0.0),
+            )
 
     def _send_open(self, gw: GatewayOrder) -> None:
         gw.opened = True
@@ -765,6 +929,9 @@ class SimGateway:
         status = p.MAP_ORDER_STATUS[state.status]
         session = self._sessions.get(gw.client_id)
         out: list[Message] = []
+        if status in DONE_STATUSES:
+            gw.completed_at = state.updated_at or self.broker.now()
+            gw.completed_reason = completed_reason(state.status, state.reason)
         if state.status is OrderStatus.REJECTED:
             gw.status = status
             detail = state.reason or "rejected by the simulated broker"
@@ -789,6 +956,57 @@ class SimGateway:
         out.append(self._status_message(gw))
         if session is not None:
             session.send(*out)
+
+    # --- fault operations (run on the loop, called through FaultInjector) -----------------------------
+    def _drop_all_connections(self) -> None:
+        sessions = list(self._all_sessions)
+        log.info("fault: dropping %d connection(s)", len(sessions))
+        for s in sessions:
+            if not s.closing:  # one already closing was counted when it started to
+                self._fault_state.connections_dropped += 1
+            self._drop(s)
+            s.abort()
+
+    def _broadcast(self, code: ErrorCode) -> None:
+        for s in self._sessions.values():
+            s.send(p.error_for(p.NO_REQ_ID, code))
+
+    def _connectivity_lost(self) -> None:
+        log.info("fault: connectivity between IB and the gateway lost (1100)")
+        self._fault_state.connectivity_down = True
+        self._broadcast(ErrorCode.CONNECTIVITY_LOST)
+
+    def _connectivity_restored(self, data_lost: bool) -> None:
+        self._fault_state.connectivity_down = False
+        if data_lost:
+            # IB semantics of 1101: market-data subscriptions are gone; clients must resubscribe.
+            for s in self._sessions.values():
+                s.lines.clear()
+            code = ErrorCode.CONNECTIVITY_RESTORED_DATA_LOST
+        else:
+            code = ErrorCode.CONNECTIVITY_RESTORED_DATA_KEPT
+        log.info("fault: connectivity restored (%d)", int(code))
+        self._broadcast(code)
+
+    def _stats_snapshot(self) -> GatewayStats:
+        st = self._fault_state
+        lines = {cid: len(s.lines) for cid, s in self._sessions.items()}
+        return GatewayStats(
+            orders_received=dict(st.orders_received),
+            place_orders=st.place_orders,
+            modifies=st.modifies,
+            cancels=st.cancels,
+            global_cancels=st.global_cancels,
+            broker_orders=st.broker_orders,
+            broker_orders_by_ref=dict(st.broker_orders_by_ref),
+            streaming_lines=sum(lines.values()),
+            lines_by_client=lines,
+            connections_accepted=st.connections_accepted,
+            connections_refused=st.connections_refused,
+            connections_dropped=st.connections_dropped,
+            messages_received=dict(st.messages_received),
+            errors_sent=dict(st.errors_sent),
+        )
 
     # --- the clock --------------------------------------------------------------------------------------------
     async def _clock(self) -> None:
