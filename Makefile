@@ -59,8 +59,10 @@ test-notebooks: venv
 test-fast: venv
 	$(BIN)/pytest -x -q -m "not slow and not browser"
 
+# BROKER=ib drives the demo through ib_async and the simulated TWS gateway.
+BROKER ?= sim
 demo: venv
-	$(BIN)/tradelib demo
+	$(BIN)/tradelib demo --broker $(BROKER)
 
 # Serve the Voila dashboards (monitoring, futures) on 127.0.0.1.
 dashboards: venv

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 import pytest
 
 from tradelib.broker import Broker
-from tradelib.broker.connection import IBConnectionManager
-from tradelib.broker.ib import IBBroker
 from tradelib.broker.sim import SimBroker
 from tradelib.domain import TradingMode, utc
-from tradelib.gateway import GatewayThread, SimGateway
+from tradelib.gateway import GatewayThread, embedded
+from tradelib.gateway.embedded import connect_ib
 from tradelib.sim import SimMarketConfig, SimRegime, SimulatedMarket
 
 START = utc(2026, 11, 24, 15)  # Tuesday 10:00 New York, a regular full session
@@ -54,9 +53,6 @@ def _sim_factory(request: pytest.FixtureRequest, setup: BrokerSetup) -> Broker:
 
 
 # --- "ib": IBBroker over ib_async, connected to the simulated TWS gateway ---------------------
-GATEWAY_SPEED = 20.0  # market seconds per real second while a test is not waiting
-WAIT_REAL_S = 0.25  # real seconds a broker.wait() of any length takes (about)
-GATEWAY_TICK_S = 0.05  # the gateway's market-clock step, real seconds
 # IB errors the shared contract provokes on purpose (resolving an unknown symbol).
 CONTRACT_SUITE_IB_ERRORS = ("Error 200,",)
 
@@ -95,64 +91,11 @@ def watch_ib_errors() -> tuple[IbErrorLog, Callable[[], None]]:
     return handler, check
 
 
-class FastForwardIBBroker(IBBroker):
-    """IBBroker whose simulated gateway runs fast only inside ``wait()``.
-
-    Between a snapshot and an order the market barely moves, yet a test that
-    waits hours for the close takes about a second. ``wait`` itself is
-    IBBroker's: it sleeps until the server clock has advanced.
-    """
-
-    def __init__(self, *args: object, gateway: GatewayThread, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.gateway = gateway
-
-    def _set_speed(self, speed: float) -> None:
-        gw = self.gateway.gateway
-        self.gateway.call(lambda: setattr(gw, "speed", speed))
-
-    def wait(self, seconds: float) -> None:
-        self._set_speed(max(GATEWAY_SPEED, seconds / WAIT_REAL_S))
-        try:
-            super().wait(seconds)
-        finally:
-            self._set_speed(GATEWAY_SPEED)
-
-
 def start_gateway(initial_cash: float = 100_000.0, **gateway_kwargs: object) -> GatewayThread:
     """A started gateway over the same calm, seeded market the sim factory uses."""
-    broker = SimBroker(sim_market(), initial_cash=initial_cash)
-    gateway = SimGateway(
-        broker,
-        port=0,
-        speed=GATEWAY_SPEED,
-        tick_interval=GATEWAY_TICK_S,
-        **gateway_kwargs,  # type: ignore[arg-type]
+    return embedded.start_gateway(
+        SimBroker(sim_market(), initial_cash=initial_cash), **gateway_kwargs
     )
-    thread = GatewayThread(gateway)
-    thread.start()
-    return thread
-
-
-def connect_ib(
-    thread: GatewayThread,
-    *,
-    mode: TradingMode = TradingMode.PAPER,
-    line_budget: int = 100,
-    client_ids: tuple[int, ...] = (1, 11, 12),
-    **connection_kwargs: object,
-) -> FastForwardIBBroker:
-    """An unconnected IBBroker for ``thread``'s gateway (no request pacing: it has none)."""
-    options: dict[str, object] = {"connect_timeout_s": 5.0, "retry_backoff_s": 0.1}
-    options |= connection_kwargs
-    connection = IBConnectionManager(
-        "127.0.0.1",
-        thread.port,
-        client_ids,
-        max_requests_per_s=0,
-        **options,  # type: ignore[arg-type]
-    )
-    return FastForwardIBBroker(connection, gateway=thread, mode=mode, line_budget=line_budget)
 
 
 def _ib_factory(request: pytest.FixtureRequest, setup: BrokerSetup) -> Broker:

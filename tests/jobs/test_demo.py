@@ -94,3 +94,22 @@ def test_demo_refuses_a_non_sim_config(tmp_path: Path) -> None:
     assert result.exit_code != 0
     assert "simulated market only" in result.output
     assert not (tmp_path / "lake").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_demo_through_ib_async_and_the_simulated_gateway(tmp_path: Path) -> None:
+    summary = run_demo(
+        TradingConfig(), lake=Lake(tmp_path), day=DAY, broker_kind="ib", progress=lambda _m: None
+    )
+    assert summary.broker == "ib"
+    assert [s.status for s in summary.opened] == [OrderStatus.FILLED] * 3
+    positions = pl.read_delta(str(tmp_path / "positions"))
+    latest = positions.filter(pl.col("snapshot_ts") == pl.col("snapshot_ts").max())
+    assert sorted(latest["quantity"].to_list()) == [-1.0] * 3 + [1.0] * 3
+    assert (latest["con_id"] > 0).all()  # resolved by the gateway's contract details
+    chains = pl.read_delta(str(tmp_path / "option_snapshots"))
+    assert set(chains["underlying"]) == {"SPY", "QQQ", "IWM"}
+    assert (
+        chains["delta"].drop_nulls().len() > 0.9 * chains.height
+    )  # greeks from IB's option computations

@@ -19,6 +19,12 @@ def demo(
     day: Annotated[
         str | None, typer.Option(help="Trading day to simulate, YYYY-MM-DD (default: the latest).")
     ] = None,
+    broker: Annotated[
+        str,
+        typer.Option(
+            help="sim: SimBroker directly; ib: through ib_async and the simulated TWS gateway."
+        ),
+    ] = "sim",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
 ) -> None:
     """Simulate one trading day on the embedded market and record it in the lake."""
@@ -35,8 +41,14 @@ def demo(
         )
     target = Lake(lake) if lake else Lake.from_config(cfg)
     sim_day = date.fromisoformat(day) if day else None
+    if broker not in ("sim", "ib"):
+        raise typer.BadParameter(f"--broker must be sim or ib, got {broker!r}")
     summary = run_demo(
-        cfg, lake=target, day=sim_day, progress=(lambda _m: None) if quiet else typer.echo
+        cfg,
+        lake=target,
+        day=sim_day,
+        broker_kind=broker,
+        progress=(lambda _m: None) if quiet else typer.echo,
     )
     for line in summary.lines():
         typer.echo(line)

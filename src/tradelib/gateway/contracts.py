@@ -120,12 +120,31 @@ class ContractCatalog:
             strikes = np.asarray(self._market.strikes(symbol, expiry), dtype=np.float64)
             if spec.strike:
                 strikes = strikes[np.isclose(strikes, spec.strike)]
+                if strikes.size == 0:
+                    # Once listed, a strike stays listed while the spot drifts away
+                    # from it: accept any strike on the class's lattice, as SimBroker does.
+                    out.extend(self._lattice_option(symbol, expiry, spec.strike, right))
+                    continue
             for r in ("C", "P") if right is None else (right,):
                 calls = np.full(strikes.shape, r == "C")
                 for con_id in option_con_ids(symbol, expiry, strikes, calls):
                     inst = self.by_con_id(int(con_id))
                     if inst is not None:
                         out.append(inst)
+        return out
+
+    def _lattice_option(
+        self, symbol: str, expiry: date, strike: float, right: str | None
+    ) -> list[SimInstrument]:
+        out: list[SimInstrument] = []
+        for r in ("C", "P") if right is None else (right,):
+            try:
+                con_id = self._market.con_id(symbol, expiry=expiry, strike=strike, right=r)
+            except ContractError:
+                continue
+            inst = self.by_con_id(con_id)
+            if inst is not None:
+                out.append(inst)
         return out
 
     # --- conversions ----------------------------------------------------------------------

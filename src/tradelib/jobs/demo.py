@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from tradelib.broker import Broker
 from tradelib.broker.sim import SimBroker
@@ -50,6 +51,7 @@ class OpenedSpread:
 class DemoSummary:
     day: date
     lake_uri: str
+    broker: str = "sim"
     opened: list[OpenedSpread] = field(default_factory=list)
     snapshots: int = 0
     position_rows: int = 0
@@ -60,7 +62,7 @@ class DemoSummary:
 
     def lines(self) -> list[str]:
         out = [
-            f"simulated day {self.day} -> lake {self.lake_uri}",
+            f"simulated day {self.day} ({self.broker}) -> lake {self.lake_uri}",
             f"  account snapshots: {self.snapshots}   position rows: {self.position_rows}",
             "  option chain rows: "
             + ", ".join(f"{u} {n}" for u, n in sorted(self.option_rows.items())),
@@ -133,19 +135,66 @@ def run_demo(
     day: date | None = None,
     snapshot_every_min: int = 30,
     progress: Progress = print,
+    broker_kind: str = "sim",
 ) -> DemoSummary:
-    """Run one simulated trading day and record it in the lake."""
+    """Run one simulated trading day and record it in the lake.
+
+    ``broker_kind`` "ib" drives the same day through ib_async and the
+    simulated TWS gateway instead of SimBroker directly.
+    """
     started = time.perf_counter()
     hours = MarketHours(cfg.scheduler.calendar)
     start = default_start(day, hours) if day is not None else default_start(date.today(), hours)
     market = SimulatedMarket(SimMarketConfig(seed=cfg.simulation.seed, start=start), calendar=hours)
-    broker = SimBroker.from_config(cfg, market=market)
-    broker.connect()
-    lake = lake or Lake.from_config(cfg)
+    with demo_broker(SimBroker.from_config(cfg, market=market), broker_kind, cfg) as broker:
+        return _run_day(
+            cfg,
+            broker,
+            lake or Lake.from_config(cfg),
+            hours,
+            start,
+            snapshot_every_min,
+            progress,
+            started,
+            broker_kind,
+        )
+
+
+@contextmanager
+def demo_broker(sim: SimBroker, broker_kind: str, cfg: TradingConfig) -> Iterator[Broker]:
+    """The simulated broker directly ("sim"), or through ib_async and the simulated gateway ("ib")."""
+    if broker_kind == "sim":
+        sim.connect()
+        try:
+            yield sim
+        finally:
+            sim.disconnect()
+    elif broker_kind == "ib":
+        from tradelib.gateway.embedded import embedded_ib_broker
+
+        with embedded_ib_broker(sim, line_budget=cfg.market_data.line_budget) as ib:
+            yield ib
+    else:
+        raise ValueError(f"broker must be 'sim' or 'ib', got {broker_kind!r}")
+
+
+def _run_day(
+    cfg: TradingConfig,
+    broker: Broker,
+    lake: Lake,
+    hours: MarketHours,
+    start: datetime,
+    snapshot_every_min: int,
+    progress: Progress,
+    started: float,
+    broker_kind: str,
+) -> DemoSummary:
     session_day = start.date()
     _, close = hours.session_bounds(session_day)
-    summary = DemoSummary(day=session_day, lake_uri=str(lake.root))
-    progress(f"demo: simulated trading day {session_day} (seed {cfg.simulation.seed})")
+    summary = DemoSummary(day=session_day, lake_uri=str(lake.root), broker=broker_kind)
+    progress(
+        f"demo: simulated trading day {session_day} (seed {cfg.simulation.seed}, broker {broker_kind})"
+    )
 
     summary.net_liq_start = broker.account().net_liquidation
     for underlying in cfg.strategies.underlyings:
@@ -181,6 +230,5 @@ def run_demo(
                 broker, lake, underlying, ChainWindow()
             )
     summary.net_liq_end = broker.account().net_liquidation
-    broker.disconnect()
     summary.elapsed_s = time.perf_counter() - started
     return summary
