@@ -21,6 +21,13 @@ def gateway(
     speed: Annotated[
         float, typer.Option(help="Market time per real second (1 = real pace).")
     ] = 1.0,
+    clock: Annotated[
+        str,
+        typer.Option(
+            help="sim: start at 09:45 New York of --day and run at --speed; "
+            "wall: follow the wall clock with real exchange hours."
+        ),
+    ] = "sim",
     day: Annotated[
         str | None,
         typer.Option(
@@ -53,6 +60,10 @@ def gateway(
     start_day = date.fromisoformat(day) if day else None
     if speed < 0:
         raise typer.BadParameter("speed must be >= 0")
+    if clock not in ("sim", "wall"):
+        raise typer.BadParameter(f"--clock must be sim or wall, got {clock!r}")
+    if clock == "wall" and (day or speed != 1.0):
+        raise typer.BadParameter("--clock wall follows the wall clock: drop --day and --speed")
     commands = parse_fault_spec(faults)  # a bad spec fails before anything starts
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -63,6 +74,7 @@ def gateway(
         gw = build_gateway(
             seed=seed,
             day=start_day,
+            wall_clock=clock == "wall",
             host=host,
             port=port,
             speed=speed,

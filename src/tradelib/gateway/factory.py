@@ -32,11 +32,23 @@ def build_gateway(
     hours: MarketHours | None = None,
     line_limit: int = DEFAULT_LINE_LIMIT,
     control_port: int | None = None,
+    wall_clock: bool = False,
 ) -> SimGateway:
-    """A gateway over a fresh seeded market starting at 09:45 New York of ``day`` (default today)."""
+    """A gateway over a fresh seeded market.
+
+    By default the market starts at 09:45 New York of ``day`` (today, or the
+    next trading day) and runs at ``speed``; with ``wall_clock`` it starts now
+    and follows the wall clock (speed 1), so exchange hours are the real ones.
+    """
     cal = hours or MarketHours()
-    today = day or datetime.now(UTC).astimezone(NEW_YORK).date()
-    market = SimulatedMarket(SimMarketConfig(seed=seed, start=gateway_start(today, cal)), cal)
+    if wall_clock:
+        if day is not None or speed != 1.0:
+            raise ValueError("wall_clock follows today's wall clock: it takes no day and speed 1")
+        start = datetime.now(UTC).replace(microsecond=0)
+    else:
+        today = day or datetime.now(UTC).astimezone(NEW_YORK).date()
+        start = gateway_start(today, cal)
+    market = SimulatedMarket(SimMarketConfig(seed=seed, start=start), cal)
     broker = SimBroker(market, initial_cash=initial_cash)
     return SimGateway(
         broker,
