@@ -26,8 +26,8 @@ def entries(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def test_the_crontab_has_one_line_that_ticks_every_minute() -> None:
-    ((schedule, command),) = entries(TEMPLATE.read_text())
+def test_the_crontab_ticks_every_minute_and_keeps_the_collector_alive() -> None:
+    (schedule, command), (keep_schedule, keep_command) = entries(TEMPLATE.read_text())
     assert croniter.is_valid(schedule)
     fires = croniter(schedule, datetime(2026, 11, 24, 9, 29, 30))
     assert [fires.get_next(datetime).strftime("%H:%M") for _ in range(3)] == [
@@ -37,24 +37,18 @@ def test_the_crontab_has_one_line_that_ticks_every_minute() -> None:
     ]
     assert command.startswith(f"cd {HOME_PLACEHOLDER} && ")
     assert ".venv/bin/tradelib tick >> runs/cron.log 2>&1" in command
-
-
-def test_the_futures_keep_alive_is_a_valid_commented_line() -> None:
-    commented = [
-        line.lstrip("# ") for line in TEMPLATE.read_text().splitlines() if "collect-futures" in line
-    ]
-    ((schedule, command),) = entries("\n".join(commented))
-    assert croniter.is_valid(schedule)
-    fires = croniter(schedule, datetime(2026, 11, 24, 9, 31))
-    assert fires.get_next(datetime) == datetime(2026, 11, 24, 9, 35)
-    assert "tradelib collect-futures --if-not-running" in command
+    # the collector refuses to start twice (its own lock), so a per-minute keep-alive is safe
+    assert croniter.is_valid(keep_schedule)
+    assert keep_command.startswith(f"cd {HOME_PLACEHOLDER} && ")
+    assert ".venv/bin/tradelib collect-futures >> runs/futures_collector.log 2>&1" in keep_command
 
 
 def test_the_block_names_the_checkout_and_quotes_an_awkward_path(tmp_path: Path) -> None:
     home = tmp_path / "my work"
     block = render_block(TEMPLATE.read_text(), home)
-    ((_, command),) = entries(block)
-    assert command.startswith(f"cd '{home}' && ")
+    commands = [command for _, command in entries(block)]
+    assert len(commands) == 2
+    assert all(command.startswith(f"cd '{home}' && ") for command in commands)
     assert HOME_PLACEHOLDER not in block
     with pytest.raises(SchedulerError, match="placeholder"):
         render_block("* * * * * true\n", home)
@@ -65,7 +59,7 @@ def test_merging_keeps_other_lines_and_replaces_our_block_in_place(tmp_path: Pat
     mine = "MAILTO=me@example.com\n0 3 * * * /usr/local/bin/backup\n"
     first = merge_crontab(mine, render_block(TEMPLATE.read_text(), home), home)
     assert first.startswith(mine)
-    assert len(entries(first)) == 2
+    assert len(entries(first)) == 3
     again = merge_crontab(first, render_block(TEMPLATE.read_text(), home), home)
     assert again == first
     changed = merge_crontab(
@@ -75,7 +69,7 @@ def test_merging_keeps_other_lines_and_replaces_our_block_in_place(tmp_path: Pat
     assert entries(changed)[1] == ("* * * * *", f"cd {home} && x")
     other = tmp_path / "other"
     both = merge_crontab(first, render_block(TEMPLATE.read_text(), other), other)
-    assert len(entries(both)) == 3
+    assert len(entries(both)) == 5
 
 
 def test_a_block_without_its_end_marker_is_refused(tmp_path: Path) -> None:

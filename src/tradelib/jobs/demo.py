@@ -58,6 +58,7 @@ class DemoSummary:
     option_rows: dict[str, int] = field(default_factory=dict)
     net_liq_start: float = math.nan
     net_liq_end: float = math.nan
+    futures_lines: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
 
     def lines(self) -> list[str]:
@@ -73,6 +74,7 @@ class DemoSummary:
                 f"  {s.underlying} put credit spread {s.short_strike:g}/{s.long_strike:g} "
                 f"exp {s.expiry} credit {s.credit:.2f}: {s.status.value}"
             )
+        out.extend(f"  {line.strip()}" for line in self.futures_lines)
         out.append(f"  finished in {self.elapsed_s:.1f}s")
         return out
 
@@ -230,5 +232,9 @@ def _run_day(
                 broker, lake, underlying, ChainWindow()
             )
     summary.net_liq_end = broker.account().net_liquidation
+    from tradelib.futures.demo import run_futures_demo  # the collector's simulated week
+
+    futures = run_futures_demo(cfg, lake, end_day=session_day, progress=progress)
+    summary.futures_lines = futures.lines()
     summary.elapsed_s = time.perf_counter() - started
     return summary

@@ -48,6 +48,7 @@ class TableName(StrEnum):
     SCHEDULER_TASKS = "scheduler_tasks"
     JOB_RUNS = "job_runs"
     MARKET_DATA_SLOTS = "market_data_slots"
+    REGIME_READINGS = "regime_readings"
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,6 +445,23 @@ _SPECS: tuple[TableSpec, ...] = (
         merge_keys=("ts",),
         time_column="ts",
         description="Market-data line use at each monitoring cycle: streaming vs snapshot.",
+    ),
+    TableSpec(
+        name=TableName.REGIME_READINGS,
+        schema=_schema(
+            ("as_of", DAY, REQ),  # the daily bar the reading is for
+            ("ts", TIMESTAMP, REQ),  # when it was last taken
+            ("regime", TEXT, OPT),  # after hysteresis; null = unknown
+            ("raw", TEXT, OPT),  # what the day's features alone say
+            ("candidate", TEXT, OPT),  # a regime waiting for confirmation
+            ("streak", COUNT, REQ),  # readings in a row for the candidate
+            ("confidence", NUMBER, REQ),
+            ("evidence_json", TEXT, OPT),
+        ),
+        partition_by=(),
+        merge_keys=("as_of",),
+        time_column="ts",
+        description="The regime detector's reading per day, kept for hysteresis across runs.",
     ),
 )
 

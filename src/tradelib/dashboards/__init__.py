@@ -1,0 +1,1 @@
+"""Dashboard logic behind the Voila notebooks in ``dashboards/``: lake reads, figures, widgets."""

@@ -1,0 +1,1 @@
+"""Futures data: collect ES/NQ/RTY (and the ETFs they lead) and analyse futures vs spot."""
