@@ -200,3 +200,10 @@ class SecretInParametersError(SchedulerError):
     """A job's notebook parameters would carry a secret (they are written into the notebook)."""
 
     template = "refused to run '{job}': parameter '{name}' looks like a secret"
+
+
+# --- position sync -----------------------------------------------------------------
+class SyncAnomalyError(TradelibError):
+    """The sync stopped instead of trusting the broker's answer (an anomaly event says why)."""
+
+    template = "position sync stopped: {reason}"

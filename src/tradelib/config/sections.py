@@ -288,6 +288,11 @@ class ExecutionConfig(ConfigModel):
     price_walk_steps: int = Field(default=5, gt=0)
     step_interval_s: float = Field(default=10.0, gt=0)
     order_timeout_s: float = Field(default=120.0, gt=0)
+    # An exit may pay up to its natural debit at the decision plus this much slack
+    # (the larger of the two), so a market moving against a close still fills.
+    exit_tolerance_pct: float = Field(default=0.10, ge=0)  # of the natural debit
+    exit_min_tolerance: float = Field(default=0.05, ge=0)  # dollars per share
+    reduce_fraction: Fraction = 0.5  # of the units a reduce closes (at least one)
 
 
 class VarianceAnalysisConfig(ConfigModel):

@@ -223,6 +223,7 @@ _SPECS: tuple[TableSpec, ...] = (
             ("price", MONEY, REQ),
             ("commission", MONEY, OPT),  # arrives after the fill
             ("ts", TIMESTAMP, REQ),
+            ("synced_at", TIMESTAMP, OPT),  # when a sync first accounted for it (null: not yet)
         ),
         partition_by=(),
         merge_keys=("exec_id",),

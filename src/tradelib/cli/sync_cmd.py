@@ -1,0 +1,37 @@
+"""`tradelib sync`: reconcile the broker's positions, orders and fills into the lake once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def sync(
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config", help="Config file (default: $TRADELIB_CONFIG or the workspace's)."
+        ),
+    ] = None,
+    lake: Annotated[
+        str | None,
+        typer.Option("--lake", help="Lake URI or folder (default: storage.lake_uri)."),
+    ] = None,
+    accept_empty: Annotated[
+        bool,
+        typer.Option(
+            "--accept-empty",
+            help="Believe an empty position list even though the lake holds open positions "
+            "(only after checking the account really is flat).",
+        ),
+    ] = False,
+) -> None:
+    """Sync broker positions, orders and executions into the lake; record every difference."""
+    from tradelib.sync import run_sync_job
+
+    report = run_sync_job(config or "", lake or "", accept_empty=accept_empty)
+    for line in report.lines():
+        typer.echo(line)
+    if not report.ok:
+        raise typer.Exit(1)

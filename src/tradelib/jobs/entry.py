@@ -1,0 +1,1022 @@
+"""The entry job: regime, candidates, limits, execution and the prediction at entry.
+
+``EntryWorkflow.run`` is one pass of the scheduled entry job (SPEC part 8-11):
+
+1. **Gates.** Only inside regular market hours; the circuit breaker first sees
+   the account (daily loss against the start-of-day net liquidation) and then
+   must allow an entry. A closed market or an open breaker ends the run with
+   the reason and no order.
+2. **Inputs.** Daily SPY/VIX bars give the market regime; each configured
+   underlying's chain (expiries in the DTE window) is snapshotted from the
+   broker; the weights come from the ``WeightsSource`` (variance analysis, or
+   the config overrides with 1.0 for the rest).
+3. **Candidates.** ``StrategySelector`` ranks them. Every quote a candidate's
+   legs need is validated (``check_quote``): one bad leg quote disqualifies
+   the candidate, with the reason.
+4. **One by one, best first,** each candidate must: be new today (its
+   strategy id is deterministic per underlying, type, expiry, strikes and day,
+   so a re-run never opens the same strategy twice); not reuse a contract the
+   account already holds; stay within the daily entry cap; and pass
+   ``PortfolioLimitsChecker`` on the portfolio *after* the entry (rejections
+   are stored in ``risk_rejections``). Then ``TransactionalExecutor`` works
+   one combo order from mid toward natural, never past the candidate's
+   minimum acceptable credit (its natural credit, but never below
+   ``strategies.min_credit``).
+5. **Records.** A filled entry becomes an open row in ``strategies`` and a
+   ``Prediction`` (expected P&L at the fill, probability of profit, max risk,
+   regime, skew, weight) in ``predictions``; both writes are idempotent.
+
+Everything the run decided is in the ``EntryReport``: every candidate with its
+outcome and reason, including those the selector filtered out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+import polars as pl
+
+from tradelib.broker import Broker
+from tradelib.config import TradingConfig, workspace_root
+from tradelib.domain import (
+    NEW_YORK,
+    AccountSnapshot,
+    Contract,
+    Leg,
+    MarketRegime,
+    OptionGreeks,
+    OrderPurpose,
+    OrderStatus,
+    Quote,
+    Right,
+    SecType,
+    StrategyType,
+    Urgency,
+    check_quote,
+    ensure_utc,
+    payoff_profile,
+)
+from tradelib.entry import Candidate, OptionChain, Rejection, Selection, StrategySelector
+from tradelib.errors import BrokerError, ChainDataError, RegimeInputError, RiskInputError
+from tradelib.execution import ExecutionPlan, ExecutionResult, TransactionalExecutor
+from tradelib.lake import Lake, TableName
+from tradelib.markethours import MarketHours
+from tradelib.regime import EnhancedMarketRegimeDetector, RegimeReading
+from tradelib.risk import (
+    CircuitBreaker,
+    PortfolioLimitsChecker,
+    PortfolioRisk,
+    PortfolioRiskCalculator,
+    daily_returns,
+    greeks_from_quotes,
+    record_rejections,
+)
+from tradelib.variance import (
+    EntryWeights,
+    Prediction,
+    StrategyPredictionsTable,
+    WeightsProvider,
+)
+
+log = logging.getLogger(__name__)
+
+BENCHMARK = "SPY"
+VIX = "VIX"
+DAY_BAR_S = 86_400
+# Trading days -> calendar days to ask bars for (weekends and holidays), with slack.
+_CALENDAR_PER_TRADING_DAY = 1.6
+_BAR_SLACK_DAYS = 10
+_EPS = 1e-9
+
+
+# --- weights ------------------------------------------------------------------------------
+class WeightsSource(Protocol):
+    """Where strategy weights come from (``tradelib.variance.WeightsProvider``)."""
+
+    def weights_for(self, regime: MarketRegime | None, now: datetime) -> EntryWeights:
+        """The weights to rank with in ``regime`` at ``now``, and their provenance."""
+        ...
+
+
+# --- the report ---------------------------------------------------------------------------
+class EntryStatus(StrEnum):
+    """How a run ended."""
+
+    COMPLETED = "completed"  # candidates were considered (entered or not)
+    MARKET_CLOSED = "market_closed"
+    BLOCKED = "blocked"  # circuit breaker open
+    AT_LIMIT = "at_limit"  # max positions or max new entries per day already reached
+    NO_CANDIDATES = "no_candidates"
+    RISK_UNAVAILABLE = "risk_unavailable"  # the portfolio's risk could not be measured
+
+
+class Outcome(StrEnum):
+    """What happened to one candidate."""
+
+    ENTERED = "entered"
+    NOT_FILLED = "not_filled"  # the executor worked it but got no fill
+    LIMITS = "rejected_by_limits"
+    INVALID_QUOTE = "invalid_quote"
+    ALREADY_ENTERED = "already_entered"
+    OVERLAP = "overlaps_holding"
+    FILTERED = "filtered"  # left out by the selector
+    NOT_TRIED = "not_tried"  # ranked, but the run stopped before it
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateOutcome:
+    """One candidate (or one selector rejection) and what the run did with it."""
+
+    underlying: str
+    strategy: str | None
+    expiry: date | None
+    legs: str  # "+563P -568P"
+    outcome: Outcome
+    reason: str
+    rank: int | None = None  # 1 = best; None for selector rejections
+    strategy_id: str | None = None
+    credit_mid: float = math.nan
+    credit_natural: float = math.nan
+    probability_of_profit: float = math.nan
+    expected_value: float = math.nan  # per share per unit, at mid
+    weight: float = math.nan
+    score: float = math.nan
+    fill_credit: float = math.nan  # per share per unit
+    quantity: int = 0
+    prediction_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryReport:
+    """What one entry run saw and did, with a reason for everything left out."""
+
+    ts: datetime
+    status: EntryStatus
+    reason: str
+    regime: MarketRegime | None = None
+    regime_reason: str = ""
+    weights: str = ""
+    outcomes: tuple[CandidateOutcome, ...] = ()
+
+    @property
+    def entered(self) -> tuple[CandidateOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.outcome is Outcome.ENTERED)
+
+    @property
+    def considered(self) -> tuple[CandidateOutcome, ...]:
+        """Ranked candidates (everything the selector did not filter out)."""
+        return tuple(o for o in self.outcomes if o.rank is not None)
+
+    @property
+    def rejected(self) -> tuple[CandidateOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.outcome is not Outcome.ENTERED)
+
+    def frame(self) -> pl.DataFrame:
+        """Every candidate with its outcome and reason, ranked ones first."""
+        rows = [
+            {
+                "rank": o.rank,
+                "underlying": o.underlying,
+                "strategy": o.strategy,
+                "expiry": o.expiry,
+                "legs": o.legs,
+                "credit_mid": _or_none(o.credit_mid),
+                "credit_natural": _or_none(o.credit_natural),
+                "pop": _or_none(o.probability_of_profit),
+                "ev": _or_none(o.expected_value),
+                "weight": _or_none(o.weight),
+                "score": _or_none(o.score),
+                "outcome": o.outcome.value,
+                "reason": o.reason,
+                "strategy_id": o.strategy_id,
+                "fill_credit": _or_none(o.fill_credit),
+            }
+            for o in self.outcomes
+        ]
+        schema: dict[str, Any] = {
+            "rank": pl.Int64,
+            "underlying": pl.String,
+            "strategy": pl.String,
+            "expiry": pl.Date,
+            "legs": pl.String,
+            "credit_mid": pl.Float64,
+            "credit_natural": pl.Float64,
+            "pop": pl.Float64,
+            "ev": pl.Float64,
+            "weight": pl.Float64,
+            "score": pl.Float64,
+            "outcome": pl.String,
+            "reason": pl.String,
+            "strategy_id": pl.String,
+            "fill_credit": pl.Float64,
+        }
+        return pl.DataFrame(rows, schema=schema).sort(
+            pl.col("rank").is_null(), "rank", "underlying"
+        )
+
+    def lines(self) -> list[str]:
+        """A short human summary."""
+        regime = self.regime.value if self.regime is not None else "unknown"
+        out = [
+            f"entry at {self.ts:%Y-%m-%d %H:%M} UTC: {self.status.value} ({self.reason})",
+            f"  regime {regime}; weights: {self.weights or '-'}",
+            f"  considered {len(self.considered)}, entered {len(self.entered)}, "
+            f"left out {len(self.rejected)}",
+        ]
+        out += [f"  entered {o.strategy_id} for {o.fill_credit:.2f}" for o in self.entered]
+        return out
+
+
+def _or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+# --- pure helpers -------------------------------------------------------------------------
+def describe_legs(legs: Sequence[Leg]) -> str:
+    """Legs in one short line: ``+563P -568P``."""
+    parts = []
+    for leg in legs:
+        c = leg.contract
+        name = f"{c.strike:g}{c.right.value}" if c.is_option and c.right else c.key
+        size = "" if abs(leg.ratio) == 1 else str(abs(leg.ratio))
+        parts.append(f"{'+' if leg.ratio > 0 else '-'}{size}{name}")
+    return " ".join(parts)
+
+
+def entry_strategy_id(candidate: Candidate, day: date) -> str:
+    """The strategy id of ``candidate`` entered on ``day``: same inputs, same id.
+
+    ``SPY-put_credit_spread-20270108-563P_568P-20261124``: a re-run on the same
+    day finds the id it already used and never opens the strategy twice.
+    """
+    return strategy_id_for(
+        candidate.underlying, candidate.strategy, candidate.expiry, candidate.legs, day
+    )
+
+
+def strategy_id_for(
+    underlying: str,
+    strategy: StrategyType | None,
+    expiry: date | None,
+    legs: Sequence[Leg],
+    day: date,
+) -> str:
+    """The id a strategy of these legs entered on ``day`` has (see ``entry_strategy_id``)."""
+    strikes = "_".join(
+        f"{leg.contract.strike:g}{leg.contract.right.value}"
+        for leg in legs
+        if leg.contract.strike is not None and leg.contract.right is not None
+    )
+    kind = strategy.value if strategy is not None else StrategyType.CUSTOM.value
+    expires = f"{expiry:%Y%m%d}" if expiry is not None else "none"
+    raw = f"{underlying}-{kind}-{expires}-{strikes}-{day:%Y%m%d}"
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", raw)
+
+
+def minimum_credit(candidate: Candidate, floor: float) -> float:
+    """The least credit per share worth taking: natural, but never below ``floor``."""
+    natural = candidate.credit_natural if math.isfinite(candidate.credit_natural) else floor
+    return max(natural, floor)
+
+
+def strategy_legs_json(legs: Sequence[Leg], units: int) -> str:
+    """Held legs as the ``strategies`` table keeps them: contract fields and signed quantity."""
+    out = []
+    for leg in legs:
+        c = leg.contract
+        out.append(
+            {
+                "sec_type": c.sec_type.value,
+                "symbol": c.symbol,
+                "exchange": c.exchange,
+                "currency": c.currency,
+                "expiry": c.expiry.isoformat() if c.expiry else None,
+                "strike": c.strike,
+                "right": c.right.value if c.right else None,
+                "multiplier": c.multiplier,
+                "local_symbol": c.local_symbol,
+                "trading_class": c.trading_class,
+                "con_id": c.con_id,
+                "quantity": float(leg.ratio * units),
+            }
+        )
+    return json.dumps(out)
+
+
+def _ny_date(ts: datetime) -> date:
+    return ensure_utc(ts).astimezone(NEW_YORK).date()
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+# --- the book: what the lake says was entered ----------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Book:
+    known_ids: frozenset[str]  # every strategy id in ``strategies``
+    open_count: int
+    entered_today: frozenset[str]
+    journaled: frozenset[str]  # strategy ids whose opening orders filled or may still fill
+
+
+def read_book(lake: Lake, day: date) -> _Book:
+    """Strategies known to the lake, how many are open, and which were entered on ``day``."""
+    strategies = lake.read(
+        TableName.STRATEGIES, columns=["strategy_id", "status", "opened_at", "inferred"]
+    ).collect()
+    ny = str(NEW_YORK)
+    today = strategies.filter(
+        ~pl.col("inferred") & (pl.col("opened_at").dt.convert_time_zone(ny).dt.date() == day)
+    )
+    orders = lake.read(
+        TableName.ORDERS,
+        columns=["strategy_id", "intent", "status", "filled_quantity", "created_at"],
+        filter=(pl.col("intent") == OrderPurpose.OPEN.value) & pl.col("strategy_id").is_not_null(),
+    ).collect()
+    terminal = [s.value for s in OrderStatus if s.is_terminal]
+    # An attempt that ended with no fill needs nothing more; anything else might.
+    unsettled = orders.filter((pl.col("filled_quantity") > 0) | ~pl.col("status").is_in(terminal))
+    filled_today = orders.filter(
+        (pl.col("filled_quantity") > 0)
+        & (pl.col("created_at").dt.convert_time_zone(ny).dt.date() == day)
+    )
+    entered = set(today["strategy_id"].to_list()) | set(filled_today["strategy_id"].to_list())
+    return _Book(
+        known_ids=frozenset(strategies["strategy_id"].to_list()),
+        open_count=strategies.filter(pl.col("status") == "open").height,
+        entered_today=frozenset(entered),
+        journaled=frozenset(unsettled["strategy_id"].to_list()),
+    )
+
+
+def start_of_day_net_liq(lake: Lake, day: date) -> float | None:
+    """The first net liquidation recorded on New York ``day`` (None when none was)."""
+    frame = (
+        lake.read(TableName.ACCOUNT_SNAPSHOTS, columns=["ts", "net_liquidation"])
+        .filter(pl.col("ts").dt.convert_time_zone(str(NEW_YORK)).dt.date() == day)
+        .sort("ts")
+        .head(1)
+        .collect()
+    )
+    return float(frame["net_liquidation"][0]) if frame.height else None
+
+
+# --- the workflow -----------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Market:
+    """Everything the candidate loop needs, gathered once per run."""
+
+    account: AccountSnapshot
+    portfolio: PortfolioRisk
+    calculator: PortfolioRiskCalculator
+    checker: PortfolioLimitsChecker
+    quotes: dict[str, Quote] = field(default_factory=dict)  # contract key -> quote
+    invalid: dict[str, str] = field(default_factory=dict)  # contract key -> why
+    held: set[str] = field(default_factory=set)  # contract keys the account holds
+
+
+class EntryWorkflow:
+    """One pass of the entry job over a broker and a lake (see the module doc)."""
+
+    def __init__(
+        self,
+        cfg: TradingConfig,
+        broker: Broker,
+        lake: Lake,
+        *,
+        breaker: CircuitBreaker,
+        executor: TransactionalExecutor,
+        weights: WeightsSource,
+        hours: MarketHours,
+        selector: StrategySelector | None = None,
+        detector: EnhancedMarketRegimeDetector | None = None,
+        predictions: StrategyPredictionsTable | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.broker = broker
+        self.lake = lake
+        self.breaker = breaker
+        self.executor = executor
+        self.weights = weights
+        self.hours = hours
+        self.selector = selector or StrategySelector.from_config(cfg)
+        self.detector = detector or EnhancedMarketRegimeDetector.from_config(cfg)
+        self.predictions = predictions or StrategyPredictionsTable(lake)
+
+    @classmethod
+    def from_config(
+        cls,
+        cfg: TradingConfig,
+        broker: Broker,
+        lake: Lake,
+        *,
+        breaker: CircuitBreaker | None = None,
+        weights: WeightsSource | None = None,
+        hours: MarketHours | None = None,
+    ) -> EntryWorkflow:
+        """Build every part from ``cfg``; the breaker is persisted in ``lake``."""
+        breaker = breaker or CircuitBreaker.from_config(cfg, lake)
+        return cls(
+            cfg,
+            broker,
+            lake,
+            breaker=breaker,
+            executor=TransactionalExecutor.from_config(cfg, broker, lake, breaker),
+            weights=weights or WeightsProvider.from_config(cfg, lake),
+            hours=hours or MarketHours(cfg.scheduler.calendar),
+        )
+
+    def __repr__(self) -> str:
+        return f"EntryWorkflow({self.broker!r}, {self.lake!r})"
+
+    # --- the run ------------------------------------------------------------------------
+    def run(self, now: datetime | None = None) -> EntryReport:
+        """Enter what the market, the limits and the breaker allow at ``now`` (default: broker time)."""
+        now = ensure_utc(now or self.broker.now(), "now")
+        day = _ny_date(now)
+        if not self.hours.is_open(now):
+            reason = f"market closed at {now:%Y-%m-%d %H:%M} UTC: no entries outside regular hours"
+            return EntryReport(now, EntryStatus.MARKET_CLOSED, reason)
+        book = read_book(self.lake, day)
+        report, handled = self._decide(now, day, book)
+        # Orders an interrupted run sent but never recorded, and that this run did not
+        # meet again among its candidates: finish them from the journal.
+        leftover = sorted(
+            sid for sid in book.journaled - book.known_ids - handled if is_entry_strategy_id(sid)
+        )
+        recovered = [o for sid in leftover if (o := self._recover(sid)) is not None]
+        return replace(report, outcomes=report.outcomes + tuple(recovered))
+
+    def _decide(self, now: datetime, day: date, book: _Book) -> tuple[EntryReport, set[str]]:
+        """The run proper: (the report, strategy ids resumed from the journal)."""
+        account = self.broker.account()
+        self.breaker.check_account(
+            account, now, start_of_day_net_liq=start_of_day_net_liq(self.lake, day)
+        )
+        decision = self.breaker.allows(OrderPurpose.OPEN, now)
+        if not decision.allowed:
+            return EntryReport(now, EntryStatus.BLOCKED, decision.reason), set()
+
+        limits = self.cfg.trading_limits
+        if book.open_count >= limits.max_positions:
+            reason = f"max positions reached: {book.open_count} open >= {limits.max_positions}"
+            return EntryReport(now, EntryStatus.AT_LIMIT, reason), set()
+        if len(book.entered_today) >= limits.max_new_entries_per_day:
+            reason = (
+                f"max new entries per day reached: {len(book.entered_today)} today "
+                f">= {limits.max_new_entries_per_day}"
+            )
+            return EntryReport(now, EntryStatus.AT_LIMIT, reason), set()
+
+        reading = self._regime(now)
+        weights = self.weights.weights_for(reading.regime, now)
+        chains, chain_outcomes, quotes = self._chains(day)
+        selection = self.selector.select(
+            chains,
+            regime=reading.regime,
+            weights=weights.weights,
+            regime_weights=weights.regime_weights,
+        )
+        invalid = _invalid_quotes(quotes.values(), now, self.cfg)
+        report = EntryReport(
+            now,
+            EntryStatus.COMPLETED,
+            "",
+            reading.regime,
+            _regime_text(reading),
+            "; ".join(weights.provenance.describe(s) for s in self.cfg.strategies.enabled),
+        )
+        filtered = chain_outcomes + _filtered(selection, invalid, day)
+        if not selection.ranked:
+            return replace(
+                report,
+                status=EntryStatus.NO_CANDIDATES,
+                reason="no candidate passed the entry filters",
+                outcomes=tuple(filtered),
+            ), set()
+        try:
+            market = self._market(now, quotes)
+        except (RiskInputError, BrokerError) as exc:
+            # Without a measured portfolio no limit can be checked: enter nothing.
+            reason = f"portfolio risk unavailable: {exc}"
+            ranked = [
+                _not_tried(c, rank, day, reason) for rank, c in enumerate(selection.ranked, start=1)
+            ]
+            return replace(
+                report,
+                status=EntryStatus.RISK_UNAVAILABLE,
+                reason=reason,
+                outcomes=tuple(ranked + filtered),
+            ), set()
+        market.invalid.update(invalid)
+        ranked = self._enter(selection.ranked, market, book, day)
+        entered = sum(1 for o in ranked if o.outcome is Outcome.ENTERED)
+        resumed = {
+            o.strategy_id
+            for o in ranked
+            if o.strategy_id in book.journaled
+            and o.outcome in (Outcome.ENTERED, Outcome.NOT_FILLED)
+        }
+        return replace(
+            report,
+            reason=f"entered {entered} of {len(ranked)} candidates",
+            outcomes=tuple(ranked + filtered),
+        ), {sid for sid in resumed if sid is not None}
+
+    # --- inputs -------------------------------------------------------------------------
+    def _bar_start(self, now: datetime) -> datetime:
+        trading_days = max(self.detector.warmup, self.cfg.risk.correlation_lookback_days + 1)
+        days = math.ceil(trading_days * _CALENDAR_PER_TRADING_DAY) + _BAR_SLACK_DAYS
+        return now - timedelta(days=days)
+
+    def _daily(self, contract: Contract, now: datetime) -> pl.DataFrame:
+        return self.broker.bars(contract, self._bar_start(now), now, DAY_BAR_S)
+
+    def _regime(self, now: datetime) -> RegimeReading:
+        """Today's regime from daily SPY and VIX bars (unknown, with the reason, on failure)."""
+        try:
+            spy = self._daily(Contract.stock(BENCHMARK), now)
+            vix = self._daily(Contract.index(VIX), now)
+            readings = self.detector.detect_series(spy, vix)
+        except (BrokerError, RegimeInputError) as exc:
+            return RegimeReading(None, 0.0, {"reason": f"no regime: {exc}"})
+        if not readings:
+            return RegimeReading(None, 0.0, {"reason": "no daily bars common to SPY and VIX"})
+        return readings[-1]
+
+    def _chains(
+        self, day: date
+    ) -> tuple[list[OptionChain], list[CandidateOutcome], dict[str, Quote]]:
+        """Each underlying's chain over the DTE window, and why an underlying has none."""
+        st = self.cfg.strategies
+        chains: list[OptionChain] = []
+        problems: list[CandidateOutcome] = []
+        quotes: dict[str, Quote] = {}
+        for u in st.underlyings:
+            try:
+                info = self.broker.option_chain(u)
+                expiries = [e for e in info.expiries if st.dte_min <= (e - day).days <= st.dte_max]
+                if not expiries:
+                    raise ChainDataError(
+                        underlying=u, problem=f"no expiry within DTE {st.dte_min}-{st.dte_max}"
+                    )
+                contracts = [
+                    Contract.option(
+                        u, e, k, right, multiplier=info.multiplier, trading_class=info.trading_class
+                    )
+                    for e in expiries
+                    for k in info.strikes_for(e)
+                    for right in (Right.PUT, Right.CALL)
+                ]
+                snap = self.broker.snapshot(contracts)
+                chains.append(OptionChain.from_quotes(snap, st.risk_free_rate))
+                quotes.update((q.contract.key, q) for q in snap)
+            except (BrokerError, ChainDataError) as exc:
+                problems.append(
+                    CandidateOutcome(u, None, None, "", Outcome.FILTERED, f"no chain: {exc}")
+                )
+        return chains, problems, quotes
+
+    def _market(self, now: datetime, quotes: Mapping[str, Quote]) -> _Market:
+        """The account, the current portfolio's risk and the limits checker."""
+        # Equity options and their stock are what entry trades and limits; a futures
+        # position (opened by hand) has no ETF spot or daily stock bars to measure it by.
+        positions = [
+            p
+            for p in self.broker.positions()
+            if p.contract.sec_type in (SecType.STOCK, SecType.OPTION)
+        ]
+        symbols = sorted(
+            {BENCHMARK, *self.cfg.strategies.underlyings, *(p.contract.symbol for p in positions)}
+        )
+        spot_quotes = self.broker.snapshot([Contract.stock(s) for s in symbols])
+        spots = {q.contract.symbol: q.mark for q in spot_quotes}
+        closes = {s: self._daily(Contract.stock(s), now) for s in symbols}
+        lookback = self.cfg.risk.correlation_lookback_days
+        calculator = PortfolioRiskCalculator.from_bars(
+            closes, spots, benchmark=BENCHMARK, lookback_days=lookback
+        )
+        held_options = [p.contract for p in positions if p.contract.is_option]
+        greeks: dict[str, OptionGreeks] = (
+            greeks_from_quotes(self.broker.snapshot(held_options)) if held_options else {}
+        )
+        checker = PortfolioLimitsChecker.from_config(
+            self.cfg, returns=daily_returns(closes, lookback)
+        )
+        return _Market(
+            account=self.broker.account(),
+            portfolio=calculator.calculate(positions, greeks),
+            calculator=calculator,
+            checker=checker,
+            quotes=dict(quotes),
+            held={p.contract.key for p in positions},
+        )
+
+    # --- the candidate loop ---------------------------------------------------------------
+    def _enter(
+        self, ranked: Sequence[Candidate], market: _Market, book: _Book, day: date
+    ) -> list[CandidateOutcome]:
+        limits = self.cfg.trading_limits
+        quantity = self.cfg.strategies.entry_quantity
+        open_count, entered_today = book.open_count, len(book.entered_today)
+        outcomes: list[CandidateOutcome] = []
+        stop = ""
+        for rank, cand in enumerate(ranked, start=1):
+            sid = entry_strategy_id(cand, day)
+            if stop:
+                outcomes.append(_not_tried(cand, rank, day, stop))
+                continue
+            base = _candidate_outcome(cand, rank, sid)
+            if sid in book.known_ids:
+                outcomes.append(
+                    replace(
+                        base, outcome=Outcome.ALREADY_ENTERED, reason=f"already entered as {sid}"
+                    )
+                )
+                continue
+            if sid in book.journaled:
+                # Sent by an earlier run that stopped before recording it: the executor
+                # finds its orders and reports (or finishes) them; nothing new is decided.
+                outcome = self._execute(cand, base, quantity, market)
+                outcomes.append(outcome)
+                if outcome.outcome is Outcome.ENTERED:
+                    open_count += 1
+                    entered_today += sid not in book.entered_today
+                    market.held.update(leg.contract.key for leg in cand.legs)
+                continue
+            bad = _bad_leg(cand.legs, market.invalid)
+            if bad:
+                outcomes.append(replace(base, outcome=Outcome.INVALID_QUOTE, reason=bad))
+                continue
+            overlap = sorted(
+                leg.contract.key for leg in cand.legs if leg.contract.key in market.held
+            )
+            if overlap:
+                reason = f"legs already held by the account: {', '.join(overlap)}"
+                outcomes.append(replace(base, outcome=Outcome.OVERLAP, reason=reason))
+                continue
+            after = market.calculator.with_candidate(
+                market.portfolio, cand.legs, market.quotes, quantity=quantity
+            )
+            verdict = market.checker.check(
+                after,
+                market.account,
+                open_strategies=open_count,
+                entries_today=entered_today,
+                quantity=quantity,
+            )
+            if not verdict.approved:
+                record_rejections(
+                    self.lake,
+                    verdict,
+                    candidate_id=sid,
+                    strategy_type=cand.strategy.value,
+                    ts=self.broker.now(),
+                    underlying=cand.underlying,
+                )
+                log.info("entry: %s rejected by limits: %s", sid, verdict.reason)
+                outcomes.append(replace(base, outcome=Outcome.LIMITS, reason=verdict.reason))
+                continue
+            gate = self.breaker.allows(OrderPurpose.OPEN, self.broker.now())
+            if not gate.allowed:
+                stop = gate.reason
+                outcomes.append(_not_tried(cand, rank, day, stop))
+                continue
+            outcome = self._execute(cand, base, quantity, market)
+            outcomes.append(outcome)
+            if outcome.outcome is Outcome.ENTERED:
+                open_count += 1
+                entered_today += 1
+                market.held.update(leg.contract.key for leg in cand.legs)
+                market.portfolio = market.calculator.calculate(after.positions, after.greeks)
+                market.account = self.broker.account()
+                if (
+                    open_count >= limits.max_positions
+                    or entered_today >= limits.max_new_entries_per_day
+                ):
+                    stop = (
+                        f"entry caps reached: {open_count} open (max {limits.max_positions}), "
+                        f"{entered_today} today (max {limits.max_new_entries_per_day})"
+                    )
+        return outcomes
+
+    def _execute(
+        self,
+        cand: Candidate,
+        base: CandidateOutcome,
+        quantity: int,
+        market: _Market,
+    ) -> CandidateOutcome:
+        """Work the candidate's combo; on a fill, store its strategy and prediction."""
+        assert base.strategy_id is not None
+        floor = minimum_credit(cand, self.cfg.strategies.min_credit)
+        legs = tuple(_resolved(leg, market.quotes) for leg in cand.legs)
+        plan = ExecutionPlan(
+            base.strategy_id, OrderPurpose.OPEN, legs, quantity, -floor, Urgency.NORMAL
+        )
+        result = self.executor.execute(plan)
+        units = math.floor(result.filled_quantity + _EPS)
+        if units < 1:
+            why = f"{result.outcome.value}: {result.reason}"
+            if result.resumed:
+                why = f"earlier attempt today: {why}"
+            log.info("entry: %s not filled (%s)", base.strategy_id, why)
+            return replace(base, outcome=Outcome.NOT_FILLED, reason=why)
+        fill_credit = -result.avg_price
+        opened_at = min((f.ts for f in result.fills), default=self.broker.now())
+        legs = _with_fill_contracts(legs, result)
+        reason = f"filled {units} at {fill_credit:.2f} credit (floor {floor:.2f})"
+        prediction_id: str | None = None
+        try:
+            prediction = self._prediction(
+                cand, base.strategy_id, fill_credit, units, opened_at, market
+            )
+        except (ValueError, RiskInputError) as exc:
+            # The position exists whatever the model could say about it: record it anyway.
+            reason += f"; no prediction stored: {exc}"
+        else:
+            self.predictions.record_entry(prediction)
+            prediction_id = prediction.prediction_id
+        row = _strategy_row(
+            base.strategy_id, cand.strategy, legs, units, fill_credit, opened_at, prediction_id
+        )
+        self.lake.upsert(TableName.STRATEGIES, [row])
+        if units < quantity:
+            reason += f"; {quantity - units} unit(s) not filled: {result.reason}"
+        log.info("entry: %s %s", base.strategy_id, reason)
+        return replace(
+            base,
+            outcome=Outcome.ENTERED,
+            reason=reason,
+            fill_credit=fill_credit,
+            quantity=units,
+            prediction_id=prediction_id,
+        )
+
+    def _recover(self, sid: str) -> CandidateOutcome | None:
+        """Finish and record an entry an interrupted run left in the journal.
+
+        The executor resumes it under the furthest price already offered (so it
+        never goes past what was decided then) and reports the fills; a filled
+        entry gets its ``strategies`` row. Its prediction cannot be rebuilt: the
+        model's numbers were not kept, and this run did not rank it again.
+        """
+        entries = self.executor.journal.entries(sid, OrderPurpose.OPEN)
+        prices = [e.limit_price for e in entries if e.limit_price is not None]
+        legs = journal_legs(entries[0].legs_json) if entries else ()
+        if not legs or not prices:
+            return None  # not an order of this workflow's making: nothing to resume
+        kind = strategy_type_of(sid)
+        plan = ExecutionPlan(sid, OrderPurpose.OPEN, legs, entries[0].quantity, max(prices))
+        result = self.executor.execute(plan)
+        units = math.floor(result.filled_quantity + _EPS)
+        base = CandidateOutcome(
+            legs[0].contract.symbol,
+            kind.value,
+            min((leg.contract.expiry for leg in legs if leg.contract.expiry), default=None),
+            describe_legs(legs),
+            Outcome.NOT_FILLED,
+            f"earlier attempt: {result.outcome.value}: {result.reason}",
+            strategy_id=sid,
+        )
+        if units < 1:
+            return base
+        credit = -result.avg_price
+        opened_at = min((f.ts for f in result.fills), default=self.broker.now())
+        legs = _with_fill_contracts(legs, result)
+        row = _strategy_row(sid, kind, legs, units, credit, opened_at, None)
+        self.lake.upsert(TableName.STRATEGIES, [row])
+        reason = (
+            f"recorded from the journal after an interrupted run: filled {units} at "
+            f"{credit:.2f} credit (no prediction: not ranked again)"
+        )
+        log.warning("entry: %s %s", sid, reason)
+        return replace(
+            base, outcome=Outcome.ENTERED, reason=reason, fill_credit=credit, quantity=units
+        )
+
+    def _prediction(
+        self,
+        cand: Candidate,
+        strategy_id: str,
+        fill_credit: float,
+        units: int,
+        entered_at: datetime,
+        market: _Market,
+    ) -> Prediction:
+        """The prediction at entry, taken at the credit actually received."""
+        # Expected value is credit + E[payoff]: at the fill it moves one-for-one with
+        # the credit received; so does the max loss.
+        profile = payoff_profile(cand.legs, fill_credit)
+        # The max risk of an unbounded strategy is the margin it ties up on its own.
+        flat = market.calculator.calculate((), {})
+        alone = market.calculator.with_candidate(flat, cand.legs, market.quotes, quantity=units)
+        return Prediction.for_entry(
+            strategy_id=strategy_id,
+            strategy_type=cand.strategy,
+            underlying=cand.underlying,
+            entered_at=entered_at,
+            expected_value=cand.expected_value + (fill_credit - cand.credit_mid),
+            probability_of_profit=cand.probability_of_profit,
+            max_loss=profile.max_loss,
+            regime=cand.regime,
+            skew_ratio=cand.skew.ratio,
+            weight=cand.weight,
+            multiplier=cand.multiplier,
+            quantity=units,
+            risk_capital=alone.risk_capital,
+        )
+
+
+# --- recovery from the journal ------------------------------------------------------------
+def journal_legs(text: str) -> tuple[Leg, ...]:
+    """The legs of a journaled order (``tradelib.execution.journal.legs_json``)."""
+    legs = []
+    for d in json.loads(text):
+        contract = Contract(
+            SecType(d["sec_type"]),
+            d["symbol"],
+            d.get("exchange") or "SMART",
+            expiry=date.fromisoformat(d["expiry"]) if d.get("expiry") else None,
+            strike=d.get("strike"),
+            right=Right(d["right"]) if d.get("right") else None,
+            multiplier=float(d.get("multiplier") or 1.0),
+            local_symbol=d.get("local_symbol") or "",
+            con_id=d.get("con_id"),
+        )
+        legs.append(Leg(contract, int(d["ratio"])))
+    return tuple(legs)
+
+
+def is_entry_strategy_id(strategy_id: str) -> bool:
+    """True for ids made by ``entry_strategy_id`` (type inside, entry day at the end)."""
+    return strategy_type_of(strategy_id) is not StrategyType.CUSTOM and bool(
+        re.search(r"-\d{8}$", strategy_id)
+    )
+
+
+def strategy_type_of(strategy_id: str) -> StrategyType:
+    """The strategy type named inside an id made by ``entry_strategy_id`` (else CUSTOM)."""
+    for kind in StrategyType:
+        if f"-{kind.value}-" in strategy_id:
+            return kind
+    return StrategyType.CUSTOM
+
+
+# --- row and outcome builders ---------------------------------------------------------------
+def _regime_text(reading: RegimeReading) -> str:
+    if reading.regime is None:
+        return str(reading.evidence.get("reason", "regime unknown"))
+    return f"{reading.regime.value} (confidence {reading.confidence:.2f})"
+
+
+def _invalid_quotes(quotes: Iterable[Quote], now: datetime, cfg: TradingConfig) -> dict[str, str]:
+    """Contract key -> why its quote must not be traded on (NaN, -1, crossed, stale...)."""
+    max_age = cfg.market_data.max_quote_age_s
+    out: dict[str, str] = {}
+    for q in quotes:
+        check = check_quote(q, now, max_age, allow_zero_bid=True)
+        if not check.ok:
+            out[q.contract.key] = check.reason
+    return out
+
+
+def _filtered(
+    selection: Selection, invalid: Mapping[str, str], day: date
+) -> list[CandidateOutcome]:
+    """The selector's rejections; a bad leg quote is named as the cause."""
+    out = []
+    for r in selection.rejected:
+        bad = _bad_leg(r.legs, invalid)
+        outcome, reason = (Outcome.INVALID_QUOTE, bad) if bad else (Outcome.FILTERED, r.reason)
+        sid = strategy_id_for(r.underlying, r.strategy, r.expiry, r.legs, day) if r.legs else None
+        out.append(replace(_rejection_outcome(r, outcome, reason), strategy_id=sid))
+    return out
+
+
+def _not_tried(cand: Candidate, rank: int, day: date, reason: str) -> CandidateOutcome:
+    base = _candidate_outcome(cand, rank, entry_strategy_id(cand, day))
+    return replace(base, outcome=Outcome.NOT_TRIED, reason=reason)
+
+
+def _bad_leg(legs: Sequence[Leg], invalid: Mapping[str, str]) -> str:
+    bad = [
+        f"{leg.contract.key}: {invalid[leg.contract.key]}"
+        for leg in legs
+        if leg.contract.key in invalid
+    ]
+    return "invalid quote on " + "; ".join(bad) if bad else ""
+
+
+def _candidate_outcome(cand: Candidate, rank: int, strategy_id: str) -> CandidateOutcome:
+    return CandidateOutcome(
+        underlying=cand.underlying,
+        strategy=cand.strategy.value,
+        expiry=cand.expiry,
+        legs=describe_legs(cand.legs),
+        outcome=Outcome.NOT_TRIED,
+        reason="",
+        rank=rank,
+        strategy_id=strategy_id,
+        credit_mid=cand.credit_mid,
+        credit_natural=cand.credit_natural,
+        probability_of_profit=cand.probability_of_profit,
+        expected_value=cand.expected_value,
+        weight=cand.weight,
+        score=cand.score,
+    )
+
+
+def _rejection_outcome(r: Rejection, outcome: Outcome, reason: str) -> CandidateOutcome:
+    return CandidateOutcome(
+        underlying=r.underlying,
+        strategy=r.strategy.value if r.strategy is not None else None,
+        expiry=r.expiry,
+        legs=describe_legs(r.legs),
+        outcome=outcome,
+        reason=reason,
+    )
+
+
+def _resolved(leg: Leg, quotes: Mapping[str, Quote]) -> Leg:
+    """The leg with the broker's contract (con_id) from its quote, when there is one."""
+    q = quotes.get(leg.contract.key)
+    return Leg(q.contract, leg.ratio) if q is not None else leg
+
+
+def _with_fill_contracts(legs: Sequence[Leg], result: ExecutionResult) -> tuple[Leg, ...]:
+    """Prefer the contracts the fills report: they carry the broker's con_id for sure."""
+    filled = {f.contract.key: f.contract for f in result.fills}
+    return tuple(Leg(filled.get(leg.contract.key, leg.contract), leg.ratio) for leg in legs)
+
+
+def _strategy_row(
+    strategy_id: str,
+    strategy_type: StrategyType,
+    legs: Sequence[Leg],
+    units: int,
+    credit: float,
+    opened_at: datetime,
+    prediction_id: str | None,
+) -> dict[str, Any]:
+    """The open ``strategies`` row of a filled entry (money in dollars for the position)."""
+    profile = payoff_profile(legs, credit)
+    scale = max(leg.contract.multiplier for leg in legs) * units
+    return {
+        "strategy_id": strategy_id,
+        "strategy_type": strategy_type.value,
+        "underlying": legs[0].contract.symbol,
+        "status": "open",
+        "opened_at": opened_at,
+        "closed_at": None,
+        "legs_json": strategy_legs_json(legs, units),
+        "quantity": float(units),
+        "credit": credit,
+        "max_profit": _finite(profile.max_profit * scale),
+        "max_loss": _finite(profile.max_loss * scale),
+        "breakevens_json": json.dumps(list(profile.breakevens)),
+        "inferred": False,
+        "prediction_id": prediction_id,
+        "updated_at": opened_at,
+        "close_reason": None,
+        "linked_strategy_id": None,
+    }
+
+
+# --- the job ----------------------------------------------------------------------------------
+def job_lake(cfg: TradingConfig) -> Lake:
+    """The configured lake; a relative local folder resolves against the workspace
+    (a papermill kernel works in the notebook's folder, not the workspace)."""
+    uri = cfg.storage.lake_uri
+    if cfg.storage.is_local and not uri.startswith("file://"):
+        path = Path(uri)
+        uri = str(path if path.is_absolute() else workspace_root() / path)
+    return Lake(
+        uri,
+        storage_options=cfg.storage.storage_options(),
+        commit_retries=cfg.storage.commit_retries,
+    )
+
+
+def run_entry_job(
+    cfg: TradingConfig, *, lake: Lake | None = None, advance_to: datetime | None = None
+) -> EntryReport:
+    """The entry job: open the configured broker and lake, run the workflow once at broker time.
+
+    ``advance_to`` moves a simulated market forward first (the demo's driver uses it).
+    """
+    from tradelib.broker.factory import open_broker  # the broker stack loads only for the job
+
+    store = lake or job_lake(cfg)
+    with open_broker(cfg, advance_to=advance_to) as broker:
+        return EntryWorkflow.from_config(cfg, broker, store).run(broker.now())
