@@ -43,6 +43,7 @@ LEVEL_COLORS: dict[str, str] = {
     "error": "#b00020",
 }
 NO_DATA = "no data yet"
+WRAPPED_COLUMNS = frozenset({"reason", "error", "detail", "legs"})
 
 
 # --- where the data is ----------------------------------------------------------------
@@ -190,11 +191,14 @@ def frame_html(
         f"<th style='text-align:left;padding:2px 8px'>{html.escape(heads.get(c, c))}</th>"
         for c in names
     )
+    # short cells stay on one line; free text (reasons, errors) wraps
+    styles = {
+        c: "padding:2px 8px" + ("" if c in WRAPPED_COLUMNS else ";white-space:nowrap")
+        for c in names
+    }
     body = "".join(
         "<tr>"
-        + "".join(
-            f"<td style='padding:2px 8px'>{cell_text(row[c], fmts.get(c))}</td>" for c in names
-        )
+        + "".join(f"<td style='{styles[c]}'>{cell_text(row[c], fmts.get(c))}</td>" for c in names)
         + "</tr>"
         for row in frame.select(names).iter_rows(named=True)
     )
