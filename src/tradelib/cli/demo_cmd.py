@@ -17,19 +17,32 @@ def demo(
         str | None, typer.Option(help="Lake root or URI (default: storage.lake_uri).")
     ] = None,
     day: Annotated[
-        str | None, typer.Option(help="Trading day to simulate, YYYY-MM-DD (default: the latest).")
+        str | None,
+        typer.Option(
+            help="Last trading day to simulate, YYYY-MM-DD (default: today or the one before)."
+        ),
     ] = None,
+    days: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Trading days to simulate through the real jobs (21 = a month); 1 = the quick one-day demo.",
+        ),
+    ] = 21,
     broker: Annotated[
         str,
         typer.Option(
-            help="sim: SimBroker directly; ib: through ib_async and the simulated TWS gateway."
+            help="sim: SimBroker directly; ib: the one-day demo through ib_async and the simulated TWS gateway."
         ),
     ] = "sim",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
 ) -> None:
-    """Simulate one trading day on the embedded market and record it in the lake."""
-    from tradelib.config import load_config
+    """Simulate trading days on the embedded market through the jobs and record them in the lake."""
+    import yaml
+
+    from tradelib.config import load_config, resolve_config_path, workspace_root
     from tradelib.jobs.demo import run_demo
+    from tradelib.jobs.demo_month import run_demo_month
     from tradelib.lake import Lake
     from tradelib.secrets import install_log_masking
 
@@ -39,16 +52,36 @@ def demo(
         raise typer.BadParameter(
             f"the demo runs on the simulated market only (ib.mode is {cfg.ib.mode!r})"
         )
-    target = Lake(lake) if lake else Lake.from_config(cfg)
-    sim_day = date.fromisoformat(day) if day else None
     if broker not in ("sim", "ib"):
         raise typer.BadParameter(f"--broker must be sim or ib, got {broker!r}")
-    summary = run_demo(
-        cfg,
-        lake=target,
-        day=sim_day,
-        broker_kind=broker,
-        progress=(lambda _m: None) if quiet else typer.echo,
-    )
-    for line in summary.lines():
+    target = Lake(lake) if lake else Lake.from_config(cfg)
+    last_day = date.fromisoformat(day) if day else None
+    progress = (lambda _m: None) if quiet else typer.echo
+    if days == 1 or broker == "ib":
+        summary = run_demo(cfg, lake=target, day=last_day, broker_kind=broker, progress=progress)
+        lines = summary.lines()
+    else:
+        root = workspace_root()
+        runs = root / cfg.storage.runs_dir
+        # The job notebooks load a config file: give them this run's (same lake, no secrets).
+        demo_cfg = cfg.with_overrides({"storage.lake_uri": str(target.root)})
+        demo_config = runs / "demo" / "trading_config.yaml"
+        demo_config.parent.mkdir(parents=True, exist_ok=True)
+        data = demo_cfg.model_dump(mode="json", exclude={"ib": {"account"}})
+        demo_config.write_text(
+            f"# written by `tradelib demo` from {resolve_config_path(config) or 'the defaults'}\n"
+            + yaml.safe_dump(data, sort_keys=False)
+        )
+        month = run_demo_month(
+            demo_cfg,
+            root=root,
+            lake=target,
+            days=days,
+            end=last_day,
+            config_path=demo_config,
+            progress=progress,
+        )
+        lines = month.lines()
+    for line in lines:
         typer.echo(line)
+    typer.echo("open the dashboards: make dashboards  (or: .venv/bin/tradelib dashboards)")

@@ -78,7 +78,8 @@ from tradelib.risk import (
     PortfolioRiskCalculator,
     daily_returns,
     greeks_from_quotes,
-    record_rejections,
+    rejection_rows,
+    store_rejection_rows,
 )
 from tradelib.variance import (
     EntryWeights,
@@ -626,10 +627,25 @@ class EntryWorkflow:
     def _enter(
         self, ranked: Sequence[Candidate], market: _Market, book: _Book, day: date
     ) -> list[CandidateOutcome]:
+        outcomes: list[CandidateOutcome] = []
+        rejected_rows: list[dict[str, object]] = []  # stored in one commit at the end
+        try:
+            return self._enter_each(ranked, market, book, day, outcomes, rejected_rows)
+        finally:
+            store_rejection_rows(self.lake, rejected_rows)
+
+    def _enter_each(
+        self,
+        ranked: Sequence[Candidate],
+        market: _Market,
+        book: _Book,
+        day: date,
+        outcomes: list[CandidateOutcome],
+        rejected_rows: list[dict[str, object]],
+    ) -> list[CandidateOutcome]:
         limits = self.cfg.trading_limits
         quantity = self.cfg.strategies.entry_quantity
         open_count, entered_today = book.open_count, len(book.entered_today)
-        outcomes: list[CandidateOutcome] = []
         stop = ""
         for rank, cand in enumerate(ranked, start=1):
             sid = entry_strategy_id(cand, day)
@@ -676,13 +692,14 @@ class EntryWorkflow:
                 quantity=quantity,
             )
             if not verdict.approved:
-                record_rejections(
-                    self.lake,
-                    verdict,
-                    candidate_id=sid,
-                    strategy_type=cand.strategy.value,
-                    ts=self.broker.now(),
-                    underlying=cand.underlying,
+                rejected_rows.extend(
+                    rejection_rows(
+                        verdict,
+                        candidate_id=sid,
+                        strategy_type=cand.strategy.value,
+                        ts=self.broker.now(),
+                        underlying=cand.underlying,
+                    )
                 )
                 log.info("entry: %s rejected by limits: %s", sid, verdict.reason)
                 outcomes.append(replace(base, outcome=Outcome.LIMITS, reason=verdict.reason))

@@ -28,7 +28,13 @@ from tradelib.risk.limits import (
     RiskRejection,
     RiskVerdict,
 )
-from tradelib.risk.persist import LakeBreakerStore, read_rejections, record_rejections
+from tradelib.risk.persist import (
+    LakeBreakerStore,
+    read_rejections,
+    record_rejections,
+    rejection_rows,
+    store_rejection_rows,
+)
 from tradelib.risk.portfolio import (
     PortfolioRisk,
     PortfolioRiskCalculator,
@@ -77,4 +83,6 @@ __all__ = [
     "greeks_from_quotes",
     "read_rejections",
     "record_rejections",
+    "rejection_rows",
+    "store_rejection_rows",
 ]

@@ -72,6 +72,40 @@ def rejection_id(candidate_id: str, check: str) -> str:
     return "rj-" + hashlib.sha1(f"{candidate_id}|{check}".encode()).hexdigest()[:16]
 
 
+def rejection_rows(
+    verdict: RiskVerdict,
+    *,
+    candidate_id: str,
+    strategy_type: str,
+    ts: datetime,
+    underlying: str | None = None,
+) -> list[dict[str, object]]:
+    """The ``risk_rejections`` rows of ``verdict`` (none when it approved)."""
+    if verdict.approved:
+        return []
+    stamp = ensure_utc(ts, "ts")
+    return [
+        {
+            "rejection_id": rejection_id(candidate_id, r.check),
+            "ts": stamp,
+            "strategy_type": strategy_type,
+            "underlying": r.underlying if r.underlying and "," not in r.underlying else underlying,
+            "check": r.check,
+            "reason": r.reason,
+            "value": r.value if r.value != float("inf") else None,
+            "limit": r.limit,
+        }
+        for r in verdict.rejections
+    ]
+
+
+def store_rejection_rows(lake: Lake, rows: list[dict[str, object]]) -> int:
+    """Store rows from :func:`rejection_rows` in one write (re-runs add nothing)."""
+    if rows:
+        lake.upsert(REJECTIONS, rows)
+    return len(rows)
+
+
 def record_rejections(
     lake: Lake,
     verdict: RiskVerdict,
@@ -85,25 +119,17 @@ def record_rejections(
 
     ``candidate_id`` identifies the proposed entry (e.g. its strategy id): a
     re-run that refuses the same candidate for the same reason adds no row.
+    Callers refusing many candidates at once should batch with
+    :func:`rejection_rows` + :func:`store_rejection_rows` (one commit, not one each).
     """
-    if verdict.approved:
-        return 0
-    stamp = ensure_utc(ts, "ts")
-    rows = [
-        {
-            "rejection_id": rejection_id(candidate_id, r.check),
-            "ts": stamp,
-            "strategy_type": strategy_type,
-            "underlying": r.underlying if r.underlying and "," not in r.underlying else underlying,
-            "check": r.check,
-            "reason": r.reason,
-            "value": r.value if r.value != float("inf") else None,
-            "limit": r.limit,
-        }
-        for r in verdict.rejections
-    ]
-    lake.upsert(REJECTIONS, rows)
-    return len(rows)
+    rows = rejection_rows(
+        verdict,
+        candidate_id=candidate_id,
+        strategy_type=strategy_type,
+        ts=ts,
+        underlying=underlying,
+    )
+    return store_rejection_rows(lake, rows)
 
 
 def read_rejections(lake: Lake) -> pl.DataFrame:

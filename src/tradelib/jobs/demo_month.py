@@ -1,0 +1,247 @@
+"""The full demo: a month of simulated trading days through the real jobs.
+
+Every trading day runs the jobs the scheduler would run (sync after the open,
+entry, monitoring several times a day, sync after the close, variance), and
+the futures collector's data is backfilled for the analysis window. To fit a
+month into a few minutes, all days but the last call the job functions
+in-process against one simulated broker (the same functions the notebooks
+call); the last day runs every job as its papermill notebook through the
+scheduler's runner, leaving the executed notebooks in ``runs/`` and the runs in
+``job_runs``, exactly as cron would. The simulated account is saved between
+the two halves, as it is between any two job processes.
+
+The demo owns the simulated account file (``simulation.state_path``): it starts
+a fresh account each time. Every lake write is idempotent, so running the demo
+again over the same days adds nothing new.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from tradelib.broker.factory import sim_state_path
+from tradelib.broker.port import Broker
+from tradelib.broker.sim import SimBroker
+from tradelib.broker.sim_state import save_sim_broker, sim_session
+from tradelib.config import TradingConfig
+from tradelib.domain.time import NEW_YORK
+from tradelib.jobs.entry import EntryWorkflow
+from tradelib.jobs.monitoring import MonitoringWorkflow
+from tradelib.jobs.snapshot import record_account, record_positions
+from tradelib.lake import Lake
+from tradelib.markethours import MarketHours
+from tradelib.sim import SimMarketConfig, SimulatedMarket
+from tradelib.sync import SyncWorkflow
+from tradelib.variance.job import run_variance_job
+
+Progress = Callable[[str], None]
+
+# (job, minutes after the open; negative = minutes after the close)
+DAY_PLAN: tuple[tuple[str, int], ...] = (
+    ("sync", 10),
+    ("entry", 30),
+    ("monitoring", 60),
+    ("monitoring", 150),
+    ("monitoring", 240),
+    ("monitoring", -60),
+    ("monitoring", -10),
+    ("sync", 0),  # at the close: records what expired or was assigned
+    ("variance", 0),
+)
+_AFTER_CLOSE = {"sync": 10, "variance": 20}
+
+
+@dataclass(frozen=True, slots=True)
+class JobSlot:
+    job: str
+    at: datetime
+
+
+def day_slots(hours: MarketHours, day: date) -> list[JobSlot]:
+    """When each job of ``DAY_PLAN`` runs on ``day`` (early closes respected)."""
+    open_, close = hours.session_bounds(day)
+    slots: list[JobSlot] = []
+    seen_sync = False
+    for job, minutes in DAY_PLAN:
+        if job in _AFTER_CLOSE and (job != "sync" or seen_sync):
+            at = close + timedelta(minutes=_AFTER_CLOSE[job])
+        elif minutes >= 0:
+            at = open_ + timedelta(minutes=minutes)
+        else:
+            at = close + timedelta(minutes=minutes)
+        seen_sync = seen_sync or job == "sync"
+        if job in ("entry", "monitoring") and not open_ <= at < close:
+            continue  # an early close: no market-hours job after it
+        if slots and at <= slots[-1].at:
+            continue
+        slots.append(JobSlot(job, at))
+    return slots
+
+
+@dataclass(slots=True)
+class MonthSummary:
+    days: list[date] = field(default_factory=list)
+    lake_uri: str = ""
+    runs_dir: str = ""
+    jobs_in_process: int = 0
+    notebooks_run: int = 0
+    notebooks_failed: list[str] = field(default_factory=list)
+    entered: int = 0
+    closed: int = 0
+    net_liq_start: float = math.nan
+    net_liq_end: float = math.nan
+    open_strategies: int = 0
+    futures_lines: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    def lines(self) -> list[str]:
+        first, last = (self.days[0], self.days[-1]) if self.days else ("-", "-")
+        out = [
+            f"simulated {len(self.days)} trading days {first} .. {last} -> lake {self.lake_uri}",
+            f"  jobs run in-process: {self.jobs_in_process}; as papermill notebooks: "
+            f"{self.notebooks_run} (executed notebooks in {self.runs_dir})",
+            f"  strategies entered: {self.entered}, closed: {self.closed}, "
+            f"open now: {self.open_strategies}",
+            f"  net liquidation: {self.net_liq_start:,.2f} -> {self.net_liq_end:,.2f}",
+        ]
+        if self.notebooks_failed:
+            out.append(f"  FAILED notebooks: {', '.join(self.notebooks_failed)}")
+        out.extend(f"  {line.strip()}" for line in self.futures_lines)
+        out.append(f"  finished in {self.elapsed_s:.0f}s")
+        return out
+
+
+def demo_days(hours: MarketHours, end: date, count: int) -> list[date]:
+    """The last ``count`` trading days up to ``end`` (or the trading day before it)."""
+    last = hours.trading_day_on_or_before(end)
+    days = hours.trading_days(last - timedelta(days=2 * count + 10), last)
+    return days[-count:]
+
+
+def _run_in_process(
+    job: str,
+    cfg: TradingConfig,
+    broker: Broker,
+    lake: Lake,
+    at: datetime,
+    monitor: MonitoringWorkflow,
+) -> tuple[int, int]:
+    """Run one job at ``at`` against the live simulated broker; (entered, closed)."""
+    gap = (at - broker.now()).total_seconds()
+    if gap > 0:
+        broker.wait(gap)
+    entered = closed = 0
+    if job == "sync":
+        SyncWorkflow.from_config(cfg).run(broker, lake, at)
+    elif job == "entry":
+        report = EntryWorkflow.from_config(cfg, broker, lake).run(at)
+        entered = len(report.entered)
+    elif job == "monitoring":
+        closed = len(monitor.run_cycle(at).closed)
+    elif job == "variance":
+        run_variance_job(lake, cfg, at)
+    else:  # pragma: no cover - DAY_PLAN names only the jobs above
+        raise ValueError(f"unknown demo job {job!r}")
+    record_account(broker, lake)
+    record_positions(broker, lake, broker.now())
+    return entered, closed
+
+
+def run_demo_month(
+    cfg: TradingConfig,
+    *,
+    root: Path,
+    lake: Lake,
+    days: int = 21,
+    end: date | None = None,
+    notebook_days: int = 1,
+    config_path: Path | None = None,
+    progress: Progress = print,
+) -> MonthSummary:
+    """Simulate ``days`` trading days ending on ``end`` (default today) through the real jobs."""
+    from tradelib.futures.demo import run_futures_demo
+    from tradelib.scheduler.runner import Runner
+
+    started = time.perf_counter()
+    hours = MarketHours(cfg.scheduler.calendar)
+    today = end or datetime.now(NEW_YORK).date()
+    sim_days = demo_days(hours, today, days)
+    summary = MonthSummary(
+        days=sim_days, lake_uri=str(lake.root), runs_dir=str(root / cfg.storage.runs_dir)
+    )
+    in_process, by_notebook = (
+        sim_days[: len(sim_days) - notebook_days],
+        sim_days[len(sim_days) - notebook_days :],
+    )
+
+    state = sim_state_path(cfg, root)
+    state.unlink(missing_ok=True)  # the demo starts a fresh simulated account
+    first_open, _ = hours.session_bounds(sim_days[0])
+    market = SimulatedMarket(
+        SimMarketConfig(seed=cfg.simulation.seed, start=first_open - timedelta(minutes=5)),
+        calendar=hours,
+    )
+    broker = SimBroker.from_config(cfg, market=market)
+    broker.connect()
+    summary.net_liq_start = broker.account().net_liquidation
+    progress(
+        f"demo: {len(sim_days)} simulated trading days {sim_days[0]} .. {sim_days[-1]} "
+        f"(seed {cfg.simulation.seed}); the last {notebook_days} through papermill notebooks"
+    )
+    for day in in_process:
+        monitor = MonitoringWorkflow.from_config(cfg, broker, lake, hours=hours)
+        entered = closed = 0
+        try:
+            for slot in day_slots(hours, day):
+                e, c = _run_in_process(slot.job, cfg, broker, lake, slot.at, monitor)
+                entered, closed = entered + e, closed + c
+                summary.jobs_in_process += 1
+        finally:
+            monitor.close()
+        summary.entered += entered
+        summary.closed += closed
+        account = broker.account()
+        progress(
+            f"  {day}  net liq {account.net_liquidation:>12,.2f}  day P&L {account.day_pnl:>+9,.2f}  "
+            f"entered {entered}  closed {closed}  positions {len(broker.positions())}"
+        )
+    broker.disconnect()
+    save_sim_broker(broker, state)
+
+    runner = Runner(cfg, root=root, config_path=config_path, lake=lake, hours=hours)
+    for day in by_notebook:
+        for slot in day_slots(hours, day):
+            with sim_session(state, lambda: None, advance_to=slot.at):
+                pass  # the simulated market moves to the job's time, as the wall clock would
+            record = runner.run_job(slot.job, now=slot.at)
+            summary.notebooks_run += 1
+            status = str(record.status)
+            if status != "success":
+                summary.notebooks_failed.append(f"{slot.job}@{slot.at:%H:%M} ({status})")
+            with sim_session(state, lambda: None) as sim:
+                record_account(sim, lake)
+                record_positions(sim, lake, sim.now())
+            progress(
+                f"  {day} {slot.at.astimezone(NEW_YORK):%H:%M} ET  {slot.job:<10} notebook: {status}"
+            )
+    _, last_close = hours.session_bounds(sim_days[-1])
+    runner.run_job("maintenance", now=last_close + timedelta(minutes=40))
+    summary.notebooks_run += 1
+
+    with sim_session(state, lambda: None) as sim:
+        summary.net_liq_end = sim.account().net_liquidation
+    summary.open_strategies = (
+        lake.read("strategies").filter(status="open").select("strategy_id").collect().height
+        if lake.exists("strategies")
+        else 0
+    )
+    progress("  backfilling the futures collector's week of 1-s bars")
+    futures = run_futures_demo(cfg, lake, end_day=sim_days[-1], progress=lambda _m: None)
+    summary.futures_lines = futures.lines()
+    summary.elapsed_s = time.perf_counter() - started
+    return summary
