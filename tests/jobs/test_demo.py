@@ -75,7 +75,7 @@ def test_demo_command_prints_a_summary(tmp_path: Path) -> None:
     from tradelib.cli import app
 
     result = CliRunner().invoke(
-        app, ["demo", "--lake", str(tmp_path / "lake"), "--day", "2026-11-23", "-q"]
+        app, ["demo", "--days", "1", "--lake", str(tmp_path / "lake"), "--day", "2026-11-23", "-q"]
     )
     assert result.exit_code == 0, result.output
     assert "simulated day 2026-11-23" in result.output
