@@ -40,13 +40,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, Protocol
 
 import polars as pl
 
 from tradelib.broker import Broker
-from tradelib.config import TradingConfig, workspace_root
+from tradelib.config import TradingConfig
 from tradelib.domain import (
     NEW_YORK,
     AccountSnapshot,
@@ -69,6 +68,7 @@ from tradelib.entry import Candidate, OptionChain, Rejection, Selection, Strateg
 from tradelib.errors import BrokerError, ChainDataError, RegimeInputError, RiskInputError
 from tradelib.execution import ExecutionPlan, ExecutionResult, TransactionalExecutor
 from tradelib.lake import Lake, TableName
+from tradelib.lake.workspace import job_lake
 from tradelib.markethours import MarketHours
 from tradelib.regime import EnhancedMarketRegimeDetector, RegimeReading
 from tradelib.risk import (
@@ -1011,20 +1011,6 @@ def _strategy_row(
 
 
 # --- the job ----------------------------------------------------------------------------------
-def job_lake(cfg: TradingConfig) -> Lake:
-    """The configured lake; a relative local folder resolves against the workspace
-    (a papermill kernel works in the notebook's folder, not the workspace)."""
-    uri = cfg.storage.lake_uri
-    if cfg.storage.is_local and not uri.startswith("file://"):
-        path = Path(uri)
-        uri = str(path if path.is_absolute() else workspace_root() / path)
-    return Lake(
-        uri,
-        storage_options=cfg.storage.storage_options(),
-        commit_retries=cfg.storage.commit_retries,
-    )
-
-
 def run_entry_job(
     cfg: TradingConfig, *, lake: Lake | None = None, advance_to: datetime | None = None
 ) -> EntryReport:

@@ -1139,7 +1139,7 @@ def run_monitoring_job(
     ``advance_to`` moves a simulated market forward first (drivers such as the demo use it).
     """
     from tradelib.broker.factory import open_broker  # the broker stack loads only for the job
-    from tradelib.jobs.entry import job_lake
+    from tradelib.lake.workspace import job_lake
 
     store = lake or job_lake(cfg)
     with open_broker(cfg, advance_to=advance_to) as broker:

@@ -13,7 +13,6 @@ from tradelib.sync.workflow import (
     SyncReport,
     SyncStatus,
     SyncWorkflow,
-    job_lake,
     run_sync,
     run_sync_job,
 )
@@ -33,7 +32,6 @@ __all__ = [
     "SyncStatus",
     "SyncStore",
     "SyncWorkflow",
-    "job_lake",
     "run_sync",
     "run_sync_job",
 ]

@@ -19,22 +19,21 @@ changes since the last sync, so a sync that fails half-way is simply re-run.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 
 import polars as pl
 
 from tradelib.broker import Broker
-from tradelib.config import TradingConfig, load_config, workspace_root
+from tradelib.config import TradingConfig, load_config
 from tradelib.domain import Fill, OrderState, OrderStatus, Position
 from tradelib.domain.time import NEW_YORK, ensure_utc
 from tradelib.errors import BrokerError, SyncAnomalyError
 from tradelib.lake import Lake, TableName
+from tradelib.lake.workspace import job_lake
 from tradelib.markethours import MarketHours
 from tradelib.sync.model import StrategyRecord
 from tradelib.sync.reconcile import (
@@ -310,20 +309,6 @@ def run_sync(
 ) -> SyncReport:
     """Sync ``broker`` into ``lake`` once (see ``SyncWorkflow``)."""
     return (workflow or SyncWorkflow()).run(broker, lake, now, accept_empty=accept_empty)
-
-
-def job_lake(cfg: TradingConfig, lake_uri: str = "") -> Lake:
-    """The job's lake: ``lake_uri`` or the configured one; relative folders resolve against
-    the workspace (a papermill kernel's working folder is the notebook's)."""
-    uri = lake_uri or cfg.storage.lake_uri
-    remote = re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", uri) and not uri.startswith("file://")
-    if not remote and not Path(uri).is_absolute():
-        uri = str(workspace_root() / uri)
-    return Lake(
-        uri,
-        storage_options=cfg.storage.storage_options(),
-        commit_retries=cfg.storage.commit_retries,
-    )
 
 
 def run_sync_job(

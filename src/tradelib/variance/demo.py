@@ -33,9 +33,10 @@ from tradelib.config import TradingConfig
 from tradelib.domain import NEW_YORK, MarketRegime, Position, Right, StrategyType, utc
 from tradelib.entry import Candidate, OptionChain, StrategySelector
 from tradelib.lake import Lake
+from tradelib.lake.workspace import job_lake
 from tradelib.sim import SimMarketConfig, SimRegime, SimulatedMarket
 from tradelib.variance.analysis import ALL_REGIMES
-from tradelib.variance.job import job_lake, parse_now, run_variance_job
+from tradelib.variance.job import parse_now, run_variance_job
 from tradelib.variance.predictions import TABLE as PREDICTIONS
 from tradelib.variance.predictions import Outcome, Prediction, StrategyPredictionsTable
 from tradelib.variance.provider import WeightsProvider

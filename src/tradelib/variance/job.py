@@ -9,17 +9,16 @@ re-run for the same ``now`` rewrites the same rows and duplicates nothing.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import polars as pl
 
-from tradelib.config import TradingConfig, load_config, workspace_root
+from tradelib.config import TradingConfig, load_config
 from tradelib.domain.time import ensure_utc
 from tradelib.lake import Lake, MergeStats
 from tradelib.lake.schemas import TableName
+from tradelib.lake.workspace import job_lake
 from tradelib.variance.analysis import ALL_REGIMES, VarianceReport, analyze_prediction_variance
 from tradelib.variance.predictions import TABLE as PREDICTIONS
 from tradelib.variance.weights import WeightTable, resolve_weights
@@ -108,20 +107,6 @@ def run_variance_job(lake: Lake, cfg: TradingConfig, now: datetime) -> VarianceJ
     stored = StrategyWeightsTable(lake).store(table)
     still_open = frame.filter(pl.col("closed_at").is_null() | (pl.col("closed_at") > at)).height
     return VarianceJobSummary(at, lake.root, frame.height, still_open, report, table, stored)
-
-
-def job_lake(cfg: TradingConfig, lake_uri: str = "") -> Lake:
-    """The job's lake: ``lake_uri`` or the configured one; a relative folder resolves against
-    the workspace (a papermill kernel's working folder is the notebook's, not the workspace)."""
-    uri = lake_uri or cfg.storage.lake_uri
-    remote = re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", uri) and not uri.startswith("file://")
-    if not remote and not Path(uri).is_absolute():
-        uri = str(workspace_root() / uri)
-    return Lake(
-        uri,
-        storage_options=cfg.storage.storage_options(),
-        commit_retries=cfg.storage.commit_retries,
-    )
 
 
 def parse_now(now: str = "") -> datetime:
