@@ -75,4 +75,4 @@ def test_two_demo_days_trade_and_leave_notebooks_and_job_runs(
     assert decisions.height > 0 and decisions["reason"].str.len_chars().min() > 0
     assert lake.read("predictions").collect().height >= summary.entered
     assert lake.read("account_snapshots").collect().height >= 2 * 9
-    assert lake.read("futures_bars").select("symbol").unique().height == 6
+    assert lake.read("futures_bars").select("symbol").unique().collect().height == 6
