@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -569,7 +570,10 @@ def test_a_failing_query_shows_its_error_and_the_other_panels_still_draw(
 
 def test_auto_refresh_redraws_on_the_running_loop_until_stopped(empty_lake: Lake) -> None:
     dashboard = MonitoringDashboard(empty_lake, refresh_s=0.01)
-    assert dashboard.start_auto_refresh() is None  # no loop running: nothing to drive a timer
+    # A fresh thread has no running loop (other tests may leave ib_async's patched loop
+    # marked running in this one): nothing there can drive a timer.
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(dashboard.start_auto_refresh).result() is None
 
     async def run() -> int:
         task = dashboard.start_auto_refresh()
