@@ -285,7 +285,7 @@ def test_streams_and_gtc_orders_on_an_expiring_option_end_at_its_close(
 # --- day P&L and session handling -----------------------------------------------------------
 
 
-def test_day_pnl_is_measured_from_the_net_liquidation_at_the_session_open(
+def test_day_pnl_is_measured_from_the_previous_close_so_overnight_gaps_count(
     broker: SimBroker,
 ) -> None:
     assert broker.account().day_pnl == 0.0
@@ -293,13 +293,14 @@ def test_day_pnl_is_measured_from_the_net_liquidation_at_the_session_open(
     broker.place_order(intent(broker, [Leg(put, 1)], marketable(broker, [Leg(put, 1)])))
     acct = broker.account()
     assert acct.day_pnl == pytest.approx(acct.net_liquidation - 100_000.0)
-    next_open = new_york(2026, 11, 25, 9, 30)
-    broker.wait((next_open - broker.now()).total_seconds())
+    broker.wait((new_york(2026, 11, 24, 16, 5) - broker.now()).total_seconds())
+    at_close = broker.account()
+    broker.wait((new_york(2026, 11, 25, 9, 30) - broker.now()).total_seconds())
     at_open = broker.account()
-    assert at_open.day_pnl == pytest.approx(0.0, abs=1e-6)
+    assert at_open.day_pnl == pytest.approx(at_open.net_liquidation - at_close.net_liquidation)
     broker.wait(1800)
     later = broker.account()
-    assert later.day_pnl == pytest.approx(later.net_liquidation - at_open.net_liquidation)
+    assert later.day_pnl == pytest.approx(later.net_liquidation - at_close.net_liquidation)
 
 
 def test_a_gtc_order_survives_the_close_and_a_day_order_does_not(broker: SimBroker) -> None:

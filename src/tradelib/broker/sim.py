@@ -158,6 +158,7 @@ class SimBroker(Broker):
         now = self.market.now()
         self._processed_to = now
         self._day_base_nl = float(initial_cash)
+        self._last_close_nl: float | None = None  # net liquidation at the last session close
 
     @classmethod
     def from_config(cls, cfg: TradingConfig, market: SimulatedMarket | None = None) -> SimBroker:
@@ -419,7 +420,12 @@ class SimBroker(Broker):
                 self._try_fill(order, ts, dt)
 
     def _on_session_open(self, ts: datetime) -> None:
-        self._day_base_nl = self._net_liquidation(self._marked_positions(at=ts))
+        # Day P&L runs from the previous close, as IB reports it, so an overnight gap
+        # counts in the new day; before any close, from the first open.
+        last_close = getattr(self, "_last_close_nl", None)
+        if last_close is None:
+            last_close = self._net_liquidation(self._marked_positions(at=ts))
+        self._day_base_nl = last_close
 
     def _on_session_close(self, day: date, ts: datetime) -> None:
         for order in self._working():
@@ -431,6 +437,7 @@ class SimBroker(Broker):
             if _expired(c, day):
                 del self._streams[key]
         self._settle_expiries(day, ts)
+        self._last_close_nl = self._net_liquidation(self._marked_positions(at=ts))
 
     # --- internals: contracts and quotes -------------------------------------------------------------
     def _resolve(self, contract: Contract) -> Contract:
