@@ -584,7 +584,8 @@ def test_auto_refresh_redraws_on_the_running_loop_until_stopped(empty_lake: Lake
         await asyncio.sleep(0)
         return dashboard.refreshes if task.cancelled() else -1
 
-    stopped_at = asyncio.run(asyncio.wait_for(run(), timeout=60))
+    with ThreadPoolExecutor(1) as pool:  # a loop of its own, whatever this thread holds
+        stopped_at = pool.submit(lambda: asyncio.run(asyncio.wait_for(run(), timeout=60))).result()
     assert stopped_at >= 3
     assert dashboard.refreshes == stopped_at  # nothing ran after the stop
 
