@@ -19,7 +19,7 @@ _registered: set[str] = set()
 def mask_account(account: str) -> str:
     """Return ``account`` with all but its first and last two characters starred.
 
-    ``DU1234567`` -> ``DU*****67``; strings of six characters or fewer are fully starred.
+    Example: ``DU1234567`` -> ``DU*****67``; strings of six characters or fewer are fully starred.
     """
     if len(account) <= 6:
         return "*" * len(account)

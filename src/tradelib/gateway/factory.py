@@ -28,7 +28,7 @@ def build_gateway(
     port: int = 7497,
     speed: float = 1.0,
     initial_cash: float = 100_000.0,
-    account: str = "DU0000001",
+    account: str = "DU0000001",  # a fake paper-style account of the simulated gateway
     hours: MarketHours | None = None,
     line_limit: int = DEFAULT_LINE_LIMIT,
     control_port: int | None = None,

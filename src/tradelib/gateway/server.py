@@ -84,7 +84,7 @@ class SimGateway:
         host: str = "127.0.0.1",
         port: int = 7497,
         speed: float = 1.0,
-        account: str = "DU0000001",
+        account: str = "DU0000001",  # a fake paper-style account of the simulated gateway
         tick_interval: float = 0.25,
         line_limit: int = DEFAULT_LINE_LIMIT,
         control_port: int | None = None,
