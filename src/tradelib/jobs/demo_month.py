@@ -32,7 +32,12 @@ from tradelib.config import TradingConfig
 from tradelib.domain.time import NEW_YORK
 from tradelib.jobs.entry import EntryWorkflow
 from tradelib.jobs.monitoring import MonitoringWorkflow
-from tradelib.jobs.snapshot import record_account, record_positions
+from tradelib.jobs.snapshot import (
+    ChainWindow,
+    record_account,
+    record_option_chain,
+    record_positions,
+)
 from tradelib.lake import Lake
 from tradelib.markethours import MarketHours
 from tradelib.sim import SimMarketConfig, SimulatedMarket
@@ -123,6 +128,12 @@ def demo_days(hours: MarketHours, end: date, count: int) -> list[date]:
     return days[-count:]
 
 
+def record_chains(cfg: TradingConfig, broker: Broker, lake: Lake) -> None:
+    """Snapshot each underlying's chain (the closing marks the dashboards and research read)."""
+    for underlying in cfg.strategies.underlyings:
+        record_option_chain(broker, lake, underlying, ChainWindow())
+
+
 def _run_in_process(
     job: str,
     cfg: TradingConfig,
@@ -203,6 +214,7 @@ def run_demo_month(
                 summary.jobs_in_process += 1
         finally:
             monitor.close()
+        record_chains(cfg, broker, lake)
         summary.entered += entered
         summary.closed += closed
         account = broker.account()
@@ -234,6 +246,7 @@ def run_demo_month(
     summary.notebooks_run += 1
 
     with sim_session(state, lambda: None) as sim:
+        record_chains(cfg, sim, lake)
         summary.net_liq_end = sim.account().net_liquidation
     summary.open_strategies = (
         lake.read("strategies").filter(status="open").select("strategy_id").collect().height
