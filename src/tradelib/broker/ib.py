@@ -59,6 +59,7 @@ from tradelib.broker.port import (
     OptionChainInfo,
     OrderStatusEvent,
     QuoteEvent,
+    admit_streams,
 )
 from tradelib.domain import (
     NEW_YORK,
@@ -79,7 +80,6 @@ from tradelib.errors import (
     BrokerError,
     ConfigError,
     ContractError,
-    MarketDataLineLimitError,
     ReadOnlyModeError,
     UnknownOrderError,
 )
@@ -544,12 +544,7 @@ class IBBroker(Broker):
     def stream(self, contracts: Sequence[Contract]) -> None:
         """Start streaming; MarketDataLineLimitError (nothing started) if over the line budget."""
         self._session()
-        resolved = [self._resolve(c) for c in contracts]
-        new = {c.key: c for c in resolved if c.key not in self._streams}
-        if len(self._streams) + len(new) > self._line_budget:
-            raise MarketDataLineLimitError(
-                in_use=len(self._streams), budget=self._line_budget, requested=len(new)
-            )
+        new = admit_streams(self._streams, [self._resolve(c) for c in contracts], self._line_budget)
         for key, c in new.items():
             ib_contract = self._ib_contract(c)
             ticker = self._ib.reqMktData(ib_contract, _generic_ticks(c), False, False)

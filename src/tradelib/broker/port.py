@@ -13,7 +13,7 @@ the market move (it advances the simulated clock or sleeps).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -29,6 +29,7 @@ from tradelib.domain import (
     Quote,
     TradingMode,
 )
+from tradelib.errors import MarketDataLineLimitError
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,20 @@ class EventHub:
     def emit(self, event: BrokerEvent) -> None:
         for handler in list(self._handlers):
             handler(event)
+
+
+def admit_streams(
+    streaming: Collection[str], resolved: Sequence[Contract], budget: int
+) -> dict[str, Contract]:
+    """The contracts of ``resolved`` not yet in ``streaming`` (keys), checked against ``budget``.
+
+    Raise :class:`MarketDataLineLimitError` (so nothing starts) when streaming
+    them would exceed the budget: both brokers stop here, before IB's error 101.
+    """
+    new = {c.key: c for c in resolved if c.key not in streaming}
+    if len(streaming) + len(new) > budget:
+        raise MarketDataLineLimitError(in_use=len(streaming), budget=budget, requested=len(new))
+    return new
 
 
 class Broker(ABC):

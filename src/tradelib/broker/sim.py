@@ -50,6 +50,7 @@ from tradelib.broker.port import (
     OptionChainInfo,
     OrderStatusEvent,
     QuoteEvent,
+    admit_streams,
 )
 from tradelib.broker.sim_fills import (
     CommissionSchedule,
@@ -83,7 +84,6 @@ from tradelib.domain import (
 )
 from tradelib.errors import (
     ContractError,
-    MarketDataLineLimitError,
     NotConnectedError,
     ReadOnlyModeError,
     UnknownOrderError,
@@ -273,12 +273,7 @@ class SimBroker(Broker):
     def stream(self, contracts: Sequence[Contract]) -> None:
         """Start streaming; MarketDataLineLimitError (nothing started) if over the line budget."""
         self._require_session()
-        resolved = [self._resolve(c) for c in contracts]
-        new = {c.key: c for c in resolved if c.key not in self._streams}
-        if len(self._streams) + len(new) > self._line_budget:
-            raise MarketDataLineLimitError(
-                in_use=len(self._streams), budget=self._line_budget, requested=len(new)
-            )
+        new = admit_streams(self._streams, [self._resolve(c) for c in contracts], self._line_budget)
         self._streams.update(new)
 
     def unstream(self, contracts: Sequence[Contract]) -> None:
