@@ -84,3 +84,60 @@ def test_an_empty_answer_is_believed_only_when_fills_or_expiry_explain_it() -> N
     assert empty_answer_problem(book, [], [], EXP) is None  # both legs expired
     closed = [fill("tl:s1:close:1", SHORT, 2, 0.1, 1), fill("tl:s1:close:1", LONG, -2, 0.05, 2)]
     assert empty_answer_problem(book, [], closed, EXP - timedelta(days=1)) is None
+
+
+# --- one contract, several strategies (the day-14 IWM rolls of the demo audit) ------------
+C200 = Contract.option("IWM", EXP, 200, Right.CALL, con_id=21)
+C205 = Contract.option("IWM", EXP, 205, Right.CALL, con_id=22)
+C210 = Contract.option("IWM", EXP, 210, Right.CALL, con_id=23)
+
+
+def call_spread(sid: str, short: Contract, long: Contract, opened: int) -> StrategyRecord:
+    legs = (HeldLeg(short, -1), HeldLeg(long, 1))
+    at = T0 + timedelta(minutes=opened)
+    return StrategyRecord(sid, StrategyType.CALL_CREDIT_SPREAD, "IWM", legs, at, at, credit=0.9)
+
+
+def test_strategies_holding_one_contract_in_opposite_directions_keep_their_legs() -> None:
+    # X is short 200 / long 205, Y short 205 / long 210: the account nets 205 to zero.
+    book = [call_spread("x", C200, C205, 0), call_spread("y", C205, C210, 1)]
+    positions = [pos(C200, -1), pos(C210, 1)]
+
+    update = StrategyRegistry().update(book, positions, [], T0, EXP - timedelta(days=30))
+
+    assert update.changed == ()
+    held = {r.strategy_id: {leg.con_id: leg.quantity for leg in r.legs} for r in update.open}
+    assert held == {"x": {21: -1, 22: 1}, "y": {22: -1, 23: 1}}
+    assert all(r.strategy_type is StrategyType.CALL_CREDIT_SPREAD for r in update.open)
+
+
+def test_rolls_whose_new_long_is_anothers_short_are_booked_from_their_own_fills() -> None:
+    # Both spreads rolled up before the book caught up: X from 195/200 to 200/205, Y from
+    # 200/205... each new long call is exactly the other's short call.
+    c195 = Contract.option("IWM", EXP, 195, Right.CALL, con_id=20)
+    book = [call_spread("x", c195, C200, 0), call_spread("y", C205, C210, 1)]
+    fills = [
+        fill("tl:x:roll:1", c195, 1, 2.0, 1),
+        fill("tl:x:roll:1", C200, -1, 1.5, 2),  # closes X's long 200 ...
+        fill("tl:x:roll:1", C200, -1, 1.5, 3),  # ... and sells 200 as the new short
+        fill("tl:x:roll:1", C205, 1, 1.0, 4),  # X's new long = Y's short
+    ]
+    positions = [pos(C200, -1), pos(C210, 1)]  # 195 closed, 205 nets to zero
+
+    update = StrategyRegistry().update(book, positions, fills, T0, EXP - timedelta(days=30))
+
+    held = {r.strategy_id: {leg.con_id: leg.quantity for leg in r.legs} for r in update.open}
+    assert held == {"x": {21: -1, 22: 1}, "y": {22: -1, 23: 1}}
+    assert {r.strategy_id for r in update.closed} == set()
+
+
+def test_a_hand_trade_on_a_shared_contract_reduces_the_side_it_closes() -> None:
+    book = [call_spread("x", C200, C205, 0), call_spread("y", C205, C210, 1)]
+    positions = [pos(C200, -1), pos(C205, 1), pos(C210, 1)]  # someone bought a 205 call
+
+    update = StrategyRegistry().update(book, positions, [], T0, EXP - timedelta(days=30))
+
+    held = {r.strategy_id: {leg.con_id: leg.quantity for leg in r.legs} for r in update.open}
+    assert held == {"x": {21: -1, 22: 1}, "y": {23: 1}}  # Y's short 205 was bought back
+    total = sum(leg.quantity for r in update.open for leg in r.legs if leg.con_id == 22)
+    assert total == 1  # the strategies add up to the broker's position

@@ -2,25 +2,31 @@
 ``tradelib.sync.store``).
 
 One ``update`` takes the strategies the lake holds open, the broker's
-positions and the fills seen since the last sync, and returns the new state:
+positions and the fills seen since the last sync, and returns the new state.
+Each strategy keeps its own legs and quantities, as its own fills (order refs)
+made them, whatever the account nets them with: two spreads holding one call
+in opposite directions both keep it although the broker shows nothing. Only a
+difference between the broker's net and the *sum over strategies* per contract
+changes anyone's legs, in these passes:
 
-1. Every open strategy claims, per contract, what the lake's book says it holds
-   (entry and monitoring keep it current as they trade), capped by what the
-   broker still holds (oldest strategy first; the broker is the truth): a leg
-   reduced by our orders or by hand is a partial close.
+1. Option legs gone at their expiry close leave their strategies.
 2. Strategies that appear only in our new fills (``orderRef``
-   ``tl:<strategy_id>:...``, not yet accounted for by a sync) are new, not
-   inferred. A new strategy whose fills close legs of an older one was rolled
-   from it: the two are linked and the older one closes as ``rolled``. What is
-   left of a contract our new fills traded goes to the strategy that traded it
-   (a roll under one id, or added units, the book has not caught up with).
-3. Stock that appears in an underlying where option legs expired this sync came
+   ``tl:<strategy_id>:...``) hold what their fills net to; a new strategy
+   whose roll fills undo an older one's legs was rolled out of it (linked, and
+   those legs come off the older one). For strategies the book holds, what the
+   book has not caught up with goes to the strategy whose own fills traded that
+   contract in that direction.
+3. The broker holds less than the strategies: reduced by hand, newest first.
+4. Stock that appears in an underlying where option legs expired this sync came
    from assignment/exercise: it becomes its own strategy linked to the one it
    came from, which closes as ``assigned``.
-4. Quantity added by hand to a contract a strategy already holds joins that
-   strategy (the reconciliation records the mismatch).
-5. Anything left was opened by hand: grouped by pattern (iron condors,
+5. Quantity added by hand to a contract a strategy holds on that side joins the
+   oldest such strategy (the reconciliation records the mismatch).
+6. Anything left was opened by hand: grouped by pattern (iron condors,
    verticals, strangles, else single legs), ``inferred=True``.
+
+After the passes the strategies add up to the broker's position on every
+contract (the book invariant ``tradelib.book`` checks after every demo day).
 
 A strategy left holding nothing closes: ``expired`` when its vanished legs
 were options past their expiry close, ``rolled``/``closed`` when our orders
@@ -42,6 +48,7 @@ from datetime import date, datetime
 from functools import reduce
 
 from tradelib.domain import (
+    Contract,
     Fill,
     OrderPurpose,
     Position,
@@ -76,6 +83,7 @@ class FillFact:
     quantity: float  # signed: + bought, - sold
     price: float
     ts: datetime
+    contract: Contract | None = None  # known for fills from the broker, not from the lake
 
     @classmethod
     def of(cls, fill: Fill) -> FillFact:
@@ -87,6 +95,7 @@ class FillFact:
             fill.quantity,
             fill.price,
             fill.ts,
+            fill.contract,
         )
 
     @property
@@ -122,6 +131,88 @@ class RegistryUpdate:
     @property
     def closed(self) -> tuple[StrategyRecord, ...]:
         return tuple(r for r in self.changed if r.status is StrategyStatus.CLOSED)
+
+
+class _Ledger:
+    """Who holds what during one update: each strategy's own signed quantity per contract."""
+
+    def __init__(self, order: Sequence[str]) -> None:
+        self.order = list(order)  # oldest strategy first
+        self.held: dict[str, dict[int, float]] = {sid: {} for sid in order}
+
+    def add(self, sid: str, cid: int, qty: float) -> None:
+        if sid not in self.held:
+            self.held[sid] = {}
+            self.order.append(sid)
+        book = self.held[sid]
+        left = book.get(cid, 0.0) + qty
+        if abs(left) <= QTY_EPS:
+            book.pop(cid, None)
+        else:
+            book[cid] = left
+
+    def total(self, cid: int) -> float:
+        return sum(book.get(cid, 0.0) for book in self.held.values())
+
+    def contracts(self) -> set[int]:
+        return {cid for book in self.held.values() for cid in book}
+
+    def holders(self, cid: int, sign: float) -> list[str]:
+        """Strategies holding ``cid`` on the side of ``sign``, oldest first."""
+        return [s for s in self.order if self.held[s].get(cid, 0.0) * sign > QTY_EPS]
+
+
+@dataclass(frozen=True, slots=True)
+class _OurFills:
+    """Our new fills (``orderRef`` ``tl:<strategy_id>:...``) per strategy."""
+
+    net: Mapping[str, Mapping[int, float]]  # strategy -> con_id -> signed quantity
+    first: Mapping[str, datetime]
+    last: Mapping[str, datetime]
+    purposes: Mapping[str, frozenset[OrderPurpose]]
+    of_strategy: Mapping[str, list[FillFact]]  # new and past fills (for the credit)
+
+    @classmethod
+    def of(cls, new_fills: Sequence[FillFact], past_fills: Sequence[FillFact]) -> _OurFills:
+        net: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+        first: dict[str, datetime] = {}
+        last: dict[str, datetime] = {}
+        purposes: dict[str, set[OrderPurpose]] = defaultdict(set)
+        of_strategy: dict[str, list[FillFact]] = defaultdict(list)
+        for f in sorted(new_fills, key=lambda f: (f.ts, f.exec_id)):
+            sid = f.strategy_id
+            if sid is None:
+                continue
+            net[sid][f.con_id] += f.quantity
+            first.setdefault(sid, f.ts)
+            last[sid] = f.ts
+            if f.purpose is not None:
+                purposes[sid].add(f.purpose)
+            of_strategy[sid].append(f)
+        for f in past_fills:
+            sid = f.strategy_id
+            if sid in of_strategy and f.exec_id not in {x.exec_id for x in of_strategy[sid]}:
+                of_strategy[sid].append(f)
+        return cls(
+            {sid: dict(q) for sid, q in net.items()},
+            first,
+            last,
+            {sid: frozenset(purposes[sid]) for sid in net},
+            dict(of_strategy),
+        )
+
+    def claim_order(self, book: Mapping[str, StrategyRecord]) -> list[str]:
+        """Strategies whose fills the book may not reflect first (new, or written before
+        their last fill), then by first fill."""
+
+        def reflected(sid: str) -> bool:
+            return sid in book and book[sid].updated_at >= self.last[sid]
+
+        return sorted(self.net, key=lambda s: (reflected(s), self.first[s], s))
+
+    def new_strategies(self, book: Mapping[str, StrategyRecord]) -> list[str]:
+        """Strategies seen for the first time (in fills only), by first fill."""
+        return sorted((s for s in self.net if s not in book), key=lambda s: (self.first[s], s))
 
 
 def credit_from_fills(fills: Iterable[FillFact]) -> float | None:
@@ -180,159 +271,37 @@ class StrategyRegistry:
         ``expired_through`` is the last day whose session close has passed.
         """
         now = ensure_utc(now, "now")
-        contracts = {
-            p.contract.con_id: p.contract for p in positions if p.contract.con_id is not None
-        }
-        avg_cost = {cid: p.avg_cost for p in positions if (cid := p.contract.con_id) is not None}
-        remaining: dict[int, float] = defaultdict(float)
-        for p in positions:
-            if p.contract.con_id is not None and abs(p.quantity) > QTY_EPS:
-                remaining[p.contract.con_id] += p.quantity
-
-        ours: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
-        first_fill: dict[str, datetime] = {}
-        fills_of: dict[str, list[FillFact]] = defaultdict(list)
-        for f in sorted(new_fills, key=lambda f: (f.ts, f.exec_id)):
-            sid = f.strategy_id
-            if sid is None:
-                continue
-            ours[sid][f.con_id] += f.quantity
-            first_fill.setdefault(sid, f.ts)
-            fills_of[sid].append(f)
-        for f in past_fills:
-            sid = f.strategy_id
-            if (
-                sid is not None
-                and sid in fills_of
-                and f.exec_id not in {x.exec_id for x in fills_of[sid]}
-            ):
-                fills_of[sid].append(f)
-
-        def claim(targets: Mapping[int, float]) -> list[HeldLeg]:
-            held = []
-            for cid in sorted(targets):
-                want, have = targets[cid], remaining.get(cid, 0.0)
-                if abs(want) <= QTY_EPS or want * have <= 0 or cid not in contracts:
-                    continue
-                take = min(abs(want), abs(have)) * (1.0 if have > 0 else -1.0)
-                remaining[cid] = have - take
-                held.append(HeldLeg(contracts[cid], take))
-            return sorted(held, key=leg_sort_key)
-
-        # 1. The lake's book claims first: entry and monitoring keep their strategies' legs
-        #    up to date as they trade, so the book (not the fills) says what each holds.
         previous = sorted(book, key=lambda r: (r.inferred, r.opened_at, r.strategy_id))
         by_id = {r.strategy_id: r for r in previous}
-        holdings: dict[str, list[HeldLeg]] = {}
-        for rec in previous:
-            targets: dict[int, float] = defaultdict(float)
-            for leg in rec.legs:
-                targets[leg.con_id] += leg.quantity
-            holdings[rec.strategy_id] = claim(targets)
-
-        # 2. Strategies of ours seen for the first time (in fills only).
-        new_ours = sorted(
-            (sid for sid in ours if sid not in by_id), key=lambda s: (first_fill[s], s)
+        contracts = {leg.con_id: leg.contract for r in previous for leg in r.legs}
+        contracts.update((f.con_id, f.contract) for f in new_fills if f.contract is not None)
+        contracts.update(
+            (cid, p.contract) for p in positions if (cid := p.contract.con_id) is not None
         )
-        links: dict[str, str] = {}
-        for sid in new_ours:
-            holdings[sid] = claim(ours[sid])
-            parent = next(
-                (
-                    r.strategy_id
-                    for r in previous
-                    if any(r.quantity_of(cid) * q < 0 for cid, q in ours[sid].items())
-                ),
-                None,
-            )
-            if parent is not None:
-                links[sid] = parent
+        avg_cost = {cid: p.avg_cost for p in positions if (cid := p.contract.con_id) is not None}
+        broker: dict[int, float] = defaultdict(float)
+        for p in positions:
+            if p.contract.con_id is not None and abs(p.quantity) > QTY_EPS:
+                broker[p.contract.con_id] += p.quantity
+        fills = _OurFills.of(new_fills, past_fills)
 
-        # 3. What is left of a contract our new fills traded goes to the strategy that traded
-        #    it: legs opened by a roll under the same id, or units added, that the book has
-        #    not caught up with.
-        by_first_fill = sorted(ours, key=lambda s: (first_fill[s], s))
-        for cid in sorted(remaining):
-            for sid in by_first_fill:
-                left, traded = remaining[cid], ours[sid].get(cid, 0.0)
-                if abs(left) <= QTY_EPS or traded * left <= 0:
-                    continue
-                take = min(abs(traded), abs(left)) * (1.0 if left > 0 else -1.0)
-                remaining[cid] = left - take
-                held = holdings[sid]
-                idx = next((i for i, g in enumerate(held) if g.con_id == cid), None)
-                if idx is None:
-                    held.append(HeldLeg(contracts[cid], take))
-                else:
-                    held[idx] = replace(held[idx], quantity=held[idx].quantity + take)
-                held.sort(key=leg_sort_key)
-
-        # Option legs that vanished at their expiry, per underlying -> strategy ids.
-        expired_from: dict[str, list[str]] = defaultdict(list)
+        ledger = _Ledger([r.strategy_id for r in previous])
         for rec in previous:
-            kept = {leg.con_id for leg in holdings[rec.strategy_id]}
-            gone = [leg for leg in rec.legs if leg.con_id not in kept]
-            if any(_expired(leg, expired_through) for leg in gone):
-                expired_from[rec.underlying].append(rec.strategy_id)
+            for leg in rec.legs:
+                ledger.add(rec.strategy_id, leg.con_id, leg.quantity)
+        expired_from = self._settle_expiries(previous, ledger, broker, expired_through)
+        links = self._apply_our_fills(ledger, broker, fills, by_id)
+        self._reduce_outside(ledger, broker)
+        assignments, new_records = self._assignments(
+            ledger, broker, contracts, expired_from, avg_cost, now
+        )
+        self._join_added(ledger, broker)
+        new_records += self._hand_opened(ledger, broker, contracts, avg_cost, now)
 
-        # Stock appearing where option legs just expired came from assignment/exercise.
-        assignments: list[Assignment] = []
-        new_records: list[StrategyRecord] = []
-        for cid in sorted(remaining):
-            left, c = remaining[cid], contracts[cid]
-            parents = expired_from.get(c.symbol, [])
-            if abs(left) <= QTY_EPS or c.sec_type is not SecType.STOCK or not parents:
-                continue
-            parent = parents[0]
-            sid = f"{parent}-assigned"
-            leg = HeldLeg(c, left)
-            remaining[cid] = 0.0
-            assignments.append(Assignment(parent, sid, c.symbol, left))
-            new_records.append(
-                StrategyRecord(
-                    strategy_id=sid,
-                    strategy_type=StrategyType.STOCK,
-                    underlying=c.symbol,
-                    legs=(leg,),
-                    opened_at=now,
-                    updated_at=now,
-                    credit=credit_from_cost([leg], avg_cost),
-                    inferred=True,
-                    linked_strategy_id=parent,
-                )
-            )
-
-        # Quantity added by hand to a contract a strategy already holds joins it.
-        for cid in sorted(remaining):
-            left = remaining[cid]
-            if abs(left) <= QTY_EPS:
-                continue
-            for held in holdings.values():
-                idx = next(
-                    (i for i, g in enumerate(held) if g.con_id == cid and g.quantity * left > 0),
-                    None,
-                )
-                if idx is not None:
-                    held[idx] = replace(held[idx], quantity=held[idx].quantity + left)
-                    remaining[cid] = 0.0
-                    break
-
-        # Whatever is left was opened by hand.
-        hand = [
-            HeldLeg(contracts[cid], q) for cid, q in sorted(remaining.items()) if abs(q) > QTY_EPS
-        ]
-        for group in group_by_pattern(hand):
-            new_records.append(
-                StrategyRecord(
-                    strategy_id=inferred_id(group.underlying, group.legs, now),
-                    strategy_type=group.strategy_type,
-                    underlying=group.underlying,
-                    legs=group.legs,
-                    opened_at=now,
-                    updated_at=now,
-                    credit=credit_from_cost(group.legs, avg_cost),
-                    inferred=True,
-                )
+        def legs_of(sid: str) -> tuple[HeldLeg, ...]:
+            held = ledger.held.get(sid, {})
+            return tuple(
+                sorted((HeldLeg(contracts[cid], q) for cid, q in held.items()), key=leg_sort_key)
             )
 
         assigned_parents = {a.parent_id for a in assignments}
@@ -341,21 +310,21 @@ class StrategyRegistry:
         result: list[StrategyRecord] = []
 
         for rec in previous:
-            legs = tuple(holdings[rec.strategy_id])
+            legs = legs_of(rec.strategy_id)
             sid = rec.strategy_id
             if not legs:
                 changed.append(
                     self._close_reason(
-                        rec, ours, expired_through, assigned_parents, rolled_into, now
+                        rec, fills.net, expired_through, assigned_parents, rolled_into, now
                     )
                 )
                 continue
             credit = rec.credit
-            newer = [f for f in fills_of.get(sid, ()) if f.ts >= rec.updated_at]
+            newer = [f for f in fills.of_strategy.get(sid, ()) if f.ts >= rec.updated_at]
             if credit is None or any(f.purpose in _OPENING for f in newer):
                 # Opening or roll fills the book has not caught up with: recount from every
                 # fill of ours (earlier ones from the lake); closing fills leave it alone.
-                fresh = credit_from_fills(fills_of.get(sid, ()))
+                fresh = credit_from_fills(fills.of_strategy.get(sid, ()))
                 credit = credit if fresh is None else fresh
             updated = replace(rec, legs=legs, strategy_type=classify(legs), credit=credit)
             if _differs(updated, rec):
@@ -363,18 +332,18 @@ class StrategyRegistry:
                 changed.append(updated)
             result.append(updated)
 
-        for sid in new_ours:
-            legs = tuple(holdings[sid])
+        for sid in fills.new_strategies(by_id):
+            legs = legs_of(sid)
             if not legs:
                 continue  # opened and closed between syncs: the orders table keeps its story
             underlying = legs[0].contract.symbol
-            credit = credit_from_fills(fills_of[sid])
+            credit = credit_from_fills(fills.of_strategy[sid])
             rec = StrategyRecord(
                 strategy_id=sid,
                 strategy_type=classify(legs),
                 underlying=underlying,
                 legs=legs,
-                opened_at=first_fill[sid],
+                opened_at=fills.first[sid],
                 updated_at=now,
                 credit=credit_from_cost(legs, avg_cost) if credit is None else credit,
                 inferred=False,
@@ -390,6 +359,166 @@ class StrategyRegistry:
             for leg in rec.legs:
                 strategy_of.setdefault(leg.con_id, rec.strategy_id)
         return RegistryUpdate(tuple(changed), tuple(result), strategy_of, tuple(assignments))
+
+    # --- the passes ------------------------------------------------------------------------
+    @staticmethod
+    def _settle_expiries(
+        previous: Sequence[StrategyRecord],
+        ledger: _Ledger,
+        broker: Mapping[int, float],
+        expired_through: date,
+    ) -> dict[str, list[str]]:
+        """Drop option legs gone at their expiry; return underlying -> strategies they left."""
+        expired_from: dict[str, list[str]] = defaultdict(list)
+        for rec in previous:
+            gone = [
+                leg
+                for leg in rec.legs
+                if _expired(leg, expired_through) and abs(broker.get(leg.con_id, 0.0)) <= QTY_EPS
+            ]
+            for leg in gone:
+                ledger.add(
+                    rec.strategy_id, leg.con_id, -ledger.held[rec.strategy_id].get(leg.con_id, 0.0)
+                )
+            if gone:
+                expired_from[rec.underlying].append(rec.strategy_id)
+        return expired_from
+
+    @staticmethod
+    def _apply_our_fills(
+        ledger: _Ledger,
+        broker: Mapping[int, float],
+        fills: _OurFills,
+        by_id: Mapping[str, StrategyRecord],
+    ) -> dict[str, str]:
+        """Book our fills the lake's book has not caught up with; return new id -> parent.
+
+        A strategy new to the book holds what its own fills net to, whatever the account
+        nets them with; if it came from a roll, what its fills undo of the strategy it
+        rolled out of comes off that one. For strategies the book holds (entry and
+        monitoring record what they trade), only a difference between the broker and the
+        strategies' sum is booked: to the strategy whose own fills traded that contract in
+        that direction, up to what they traded.
+        """
+        links: dict[str, str] = {}
+        for sid in fills.new_strategies(by_id):
+            net = fills.net[sid]
+            parent = None
+            if fills.purposes[sid] - {OrderPurpose.OPEN}:
+                parent = _rolled_from(net, ledger, by_id)
+            if parent is not None:
+                links[sid] = parent
+            for cid, traded in sorted(net.items()):
+                take = traded
+                held = ledger.held[parent].get(cid, 0.0) if parent is not None else 0.0
+                if parent is not None and held * take < 0:
+                    part = math.copysign(min(abs(held), abs(take)), take)
+                    ledger.add(parent, cid, part)
+                    take -= part
+                if abs(take) > QTY_EPS:
+                    ledger.add(sid, cid, take)
+        known = [sid for sid in fills.claim_order(by_id) if sid in by_id]
+        for cid in sorted({cid for sid in known for cid in fills.net[sid]}):
+            for sid in known:
+                traded = fills.net[sid].get(cid, 0.0)
+                diff = broker.get(cid, 0.0) - ledger.total(cid)
+                if abs(diff) <= QTY_EPS or traded * diff <= 0:
+                    continue
+                ledger.add(sid, cid, math.copysign(min(abs(traded), abs(diff)), diff))
+        return links
+
+    @staticmethod
+    def _reduce_outside(ledger: _Ledger, broker: Mapping[int, float]) -> None:
+        """The broker holds less than the strategies on a contract: reduce them, newest first
+        (closed or reduced by hand; the broker is the truth)."""
+        for cid in sorted(set(broker) | ledger.contracts()):
+            diff = broker.get(cid, 0.0) - ledger.total(cid)
+            for sid in reversed(ledger.holders(cid, -diff)):
+                if abs(diff) <= QTY_EPS:
+                    break
+                part = math.copysign(min(abs(ledger.held[sid][cid]), abs(diff)), diff)
+                ledger.add(sid, cid, part)
+                diff -= part
+
+    @staticmethod
+    def _assignments(
+        ledger: _Ledger,
+        broker: Mapping[int, float],
+        contracts: Mapping[int, Contract],
+        expired_from: Mapping[str, list[str]],
+        avg_cost: Mapping[int, float],
+        now: datetime,
+    ) -> tuple[list[Assignment], list[StrategyRecord]]:
+        """Stock appearing where option legs just expired came from assignment/exercise."""
+        assignments: list[Assignment] = []
+        records: list[StrategyRecord] = []
+        for cid in sorted(broker):
+            left, c = broker[cid] - ledger.total(cid), contracts[cid]
+            parents = expired_from.get(c.symbol, [])
+            if abs(left) <= QTY_EPS or c.sec_type is not SecType.STOCK or not parents:
+                continue
+            parent = parents[0]
+            sid = f"{parent}-assigned"
+            leg = HeldLeg(c, left)
+            ledger.add(sid, cid, left)
+            assignments.append(Assignment(parent, sid, c.symbol, left))
+            records.append(
+                StrategyRecord(
+                    strategy_id=sid,
+                    strategy_type=StrategyType.STOCK,
+                    underlying=c.symbol,
+                    legs=(leg,),
+                    opened_at=now,
+                    updated_at=now,
+                    credit=credit_from_cost([leg], avg_cost),
+                    inferred=True,
+                    linked_strategy_id=parent,
+                )
+            )
+        return assignments, records
+
+    @staticmethod
+    def _join_added(ledger: _Ledger, broker: Mapping[int, float]) -> None:
+        """Quantity added by hand to a contract a strategy already holds joins the oldest such
+        strategy (the reconciliation records the mismatch)."""
+        for cid in sorted(broker):
+            diff = broker[cid] - ledger.total(cid)
+            holders = ledger.holders(cid, diff) if abs(diff) > QTY_EPS else []
+            if holders:
+                ledger.add(holders[0], cid, diff)
+
+    @staticmethod
+    def _hand_opened(
+        ledger: _Ledger,
+        broker: Mapping[int, float],
+        contracts: Mapping[int, Contract],
+        avg_cost: Mapping[int, float],
+        now: datetime,
+    ) -> list[StrategyRecord]:
+        """Whatever the strategies do not explain was opened by hand: grouped by pattern."""
+        hand = [
+            HeldLeg(contracts[cid], left)
+            for cid in sorted(broker)
+            if abs(left := broker[cid] - ledger.total(cid)) > QTY_EPS
+        ]
+        records = []
+        for group in group_by_pattern(hand):
+            sid = inferred_id(group.underlying, group.legs, now)
+            for leg in group.legs:
+                ledger.add(sid, leg.con_id, leg.quantity)
+            records.append(
+                StrategyRecord(
+                    strategy_id=sid,
+                    strategy_type=group.strategy_type,
+                    underlying=group.underlying,
+                    legs=group.legs,
+                    opened_at=now,
+                    updated_at=now,
+                    credit=credit_from_cost(group.legs, avg_cost),
+                    inferred=True,
+                )
+            )
+        return records
 
     @staticmethod
     def _close_reason(
@@ -421,6 +550,20 @@ class StrategyRegistry:
     def to_strategies(records: Iterable[StrategyRecord]) -> list[Strategy]:
         """Domain strategies of the open records (for rules, risk and market-data slots)."""
         return [r.to_strategy() for r in records if r.is_open and r.legs]
+
+
+def _rolled_from(
+    net: Mapping[int, float], ledger: _Ledger, book: Mapping[str, StrategyRecord]
+) -> str | None:
+    """The book strategy whose legs a new strategy's roll fills undo most (oldest on a tie)."""
+    best, most = None, 0
+    for sid in ledger.order:
+        if sid not in book:
+            continue
+        undone = sum(1 for cid, q in net.items() if ledger.held[sid].get(cid, 0.0) * q < 0)
+        if undone > most:
+            best, most = sid, undone
+    return best
 
 
 def _expired(leg: HeldLeg, expired_through: date) -> bool:
