@@ -336,3 +336,17 @@ def test_a_close_the_monitoring_job_already_booked_is_not_an_event(
 
     assert report.ok and report.events == () and report.open_strategies == ()
     assert strategy(lake, "pcs-1")["close_reason"] == "closed"
+
+
+def test_a_snapshot_at_the_sync_time_does_not_double_the_positions(
+    broker: SimBroker, lake: Lake
+) -> None:
+    from tradelib.jobs.snapshot import record_positions
+
+    ours(broker, "pcs-1", put_spread(broker))
+    at = broker.now()
+    run_sync(broker, lake, at)
+    record_positions(broker, lake, at)  # the demo's snapshot after every job
+
+    rows = table(lake, "positions")
+    assert rows.height == 2 and rows["strategy_id"].to_list() == ["pcs-1", "pcs-1"]

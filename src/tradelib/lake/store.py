@@ -238,12 +238,17 @@ class Lake:
         """Append rows; return how many were written.
 
         With ``txn_id`` the write is idempotent: a second append with the same id
-        writes nothing and returns 0.
+        writes nothing and returns 0. On a table with merge keys an append never
+        creates a duplicate key: rows whose key the batch repeats collapse to the last,
+        rows whose key the table already holds are left out (insert-only; ``upsert``
+        replaces them instead).
         """
         spec = self.spec(table)
         rows = conform(spec, data)
         if rows.num_rows == 0:
             return 0
+        if spec.merge_keys:
+            rows = _last_per_key(rows, spec.merge_keys)
 
         def write() -> int:
             handle = self._ensure(spec)
@@ -252,10 +257,43 @@ class Lake:
                 if handle.transaction_version(txn_id) is not None:
                     return 0
                 properties = CommitProperties(app_transactions=[Transaction(txn_id, 1)])
-            write_deltalake(handle, rows, mode="append", commit_properties=properties)
-            return int(rows.num_rows)
+            fresh = self._new_keys_only(spec, handle, rows)
+            if fresh.num_rows == 0:
+                return 0
+            write_deltalake(handle, fresh, mode="append", commit_properties=properties)
+            return int(fresh.num_rows)
 
         return self._with_retries(spec.name, write)
+
+    @staticmethod
+    def _new_keys_only(spec: TableSpec, handle: DeltaTable, rows: pa.Table) -> pa.Table:
+        """``rows`` without those whose merge key ``handle`` already holds."""
+        keys = list(spec.merge_keys)
+        if not keys:
+            return rows
+        batch = pl.from_arrow(rows.select(keys))
+        assert isinstance(batch, pl.DataFrame)
+        # Only the key range of the batch is read (file statistics prune the rest).
+        in_range = pl.all_horizontal(
+            [pl.col(k).is_between(pl.lit(batch[k].min()), pl.lit(batch[k].max())) for k in keys]
+        )
+        held = pl.scan_delta(handle).select(keys).filter(in_range).unique().collect()
+        if held.height == 0:
+            return rows
+        index, marker = "__tradelib_row__", "__tradelib_held__"
+        fresh = (
+            batch.with_row_index(index)
+            .join(
+                held.with_columns(pl.lit(True).alias(marker)),
+                on=keys,
+                how="left",
+                nulls_equal=True,
+            )
+            .sort(index)
+            .select(pl.col(marker).is_null())
+            .to_series()
+        )
+        return rows.filter(pa.array(fresh.to_list(), type=pa.bool_()))
 
     def upsert(self, table: str, data: TableData) -> MergeStats:
         """Merge rows on the table's merge keys: update matches, insert the rest.
