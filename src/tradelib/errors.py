@@ -207,3 +207,10 @@ class SyncAnomalyError(TradelibError):
     """The sync stopped instead of trusting the broker's answer (an anomaly event says why)."""
 
     template = "position sync stopped: {reason}"
+
+
+# --- the book ------------------------------------------------------------------
+class BookInvariantError(TradelibError):
+    """The book broke an invariant (legs vs broker, cash, decisions, keys): the run stops."""
+
+    template = "book invariants violated on {day}: {summary}"

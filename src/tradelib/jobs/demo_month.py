@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from tradelib.book import check_book, raise_on_violations
 from tradelib.broker.factory import sim_state_path
 from tradelib.broker.port import Broker
 from tradelib.broker.sim import SimBroker
@@ -101,6 +102,8 @@ class MonthSummary:
     net_liq_start: float = math.nan
     net_liq_end: float = math.nan
     open_strategies: int = 0
+    cash_start: float = math.nan
+    book_checks: int = 0  # days whose book invariants were checked (each with zero violations)
     futures_lines: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
 
@@ -113,6 +116,7 @@ class MonthSummary:
             f"  strategies entered: {self.entered}, closed: {self.closed}, "
             f"open now: {self.open_strategies}",
             f"  net liquidation: {self.net_liq_start:,.2f} -> {self.net_liq_end:,.2f}",
+            f"  book invariants checked after {self.book_checks} day(s): no violation",
         ]
         if self.notebooks_failed:
             out.append(f"  FAILED notebooks: {', '.join(self.notebooks_failed)}")
@@ -163,6 +167,13 @@ def _run_in_process(
     return entered, closed
 
 
+def _check_book(broker: Broker, lake: Lake, day: date, summary: MonthSummary) -> None:
+    """The book invariants after ``day``: a violation stops the demo, naming it."""
+    report = check_book(broker, lake, day=day, starting_cash=summary.cash_start)
+    raise_on_violations(report)
+    summary.book_checks += 1
+
+
 def run_demo_month(
     cfg: TradingConfig,
     *,
@@ -200,6 +211,7 @@ def run_demo_month(
     broker = SimBroker.from_config(cfg, market=market)
     broker.connect()
     summary.net_liq_start = broker.account().net_liquidation
+    summary.cash_start = broker.account().cash
     progress(
         f"demo: {len(sim_days)} simulated trading days {sim_days[0]} .. {sim_days[-1]} "
         f"(seed {cfg.simulation.seed}); the last {notebook_days} through papermill notebooks"
@@ -215,6 +227,7 @@ def run_demo_month(
         finally:
             monitor.close()
         record_chains(cfg, broker, lake)
+        _check_book(broker, lake, day, summary)
         summary.entered += entered
         summary.closed += closed
         account = broker.account()
@@ -241,6 +254,8 @@ def run_demo_month(
             progress(
                 f"  {day} {slot.at.astimezone(NEW_YORK):%H:%M} ET  {slot.job:<10} notebook: {status}"
             )
+        with sim_session(state, lambda: None) as sim:
+            _check_book(sim, lake, day, summary)
     _, last_close = hours.session_bounds(sim_days[-1])
     runner.run_job("maintenance", now=last_close + timedelta(minutes=40))
     summary.notebooks_run += 1

@@ -103,7 +103,7 @@ def strategy_row(rec: StrategyRecord) -> Row:
         "opened_at": rec.opened_at,
         "closed_at": rec.closed_at,
         "legs_json": legs_json(rec.legs),
-        "quantity": float(rec.units if rec.legs else 0),
+        "quantity": float(rec.units if rec.legs and rec.is_open else 0),  # closed: holds none
         "credit": _finite(rec.credit),
         "max_profit": max_profit,
         "max_loss": max_loss,
