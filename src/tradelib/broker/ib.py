@@ -65,6 +65,7 @@ from tradelib.domain import (
     NEW_YORK,
     AccountSnapshot,
     Contract,
+    Dividend,
     Fill,
     Leg,
     OrderIntent,
@@ -811,6 +812,10 @@ class IBBroker(Broker):
             if not state.status.is_terminal:
                 out.append(state)
         return out
+
+    def dividend(self, symbol: str) -> Dividend | None:
+        """Dividends over IB come with IB's dividend tick (456); not read yet: none known."""
+        return None
 
     def executions(self, since: datetime | None = None) -> list[Fill]:
         """Leg fills since ``since`` (default: midnight New York of today), with commissions."""

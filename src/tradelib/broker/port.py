@@ -22,6 +22,7 @@ import polars as pl
 from tradelib.domain import (
     AccountSnapshot,
     Contract,
+    Dividend,
     Fill,
     OrderIntent,
     OrderState,
@@ -209,3 +210,7 @@ class Broker(ABC):
     @abstractmethod
     def executions(self, since: datetime | None = None) -> list[Fill]:
         """Fills (per leg) since ``since`` (default: the current session)."""
+
+    @abstractmethod
+    def dividend(self, symbol: str) -> Dividend | None:
+        """The next ex-dividend date and amount of ``symbol`` (None: none announced)."""

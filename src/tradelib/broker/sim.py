@@ -68,6 +68,7 @@ from tradelib.domain import (
     NEW_YORK,
     AccountSnapshot,
     Contract,
+    Dividend,
     Fill,
     Leg,
     OrderIntent,
@@ -91,6 +92,7 @@ from tradelib.errors import (
 from tradelib.markethours import MarketHours
 from tradelib.secrets import mask_account
 from tradelib.sim import SimulatedMarket
+from tradelib.sim.dividends import next_dividend
 
 if TYPE_CHECKING:
     from tradelib.config import TradingConfig
@@ -375,6 +377,12 @@ class SimBroker(Broker):
             local = self.market.now().astimezone(NEW_YORK)
             since = datetime.combine(local.date(), time(0), tzinfo=NEW_YORK).astimezone(UTC)
         return [f for f in self._fills if f.ts >= since]
+
+    def dividend(self, symbol: str) -> Dividend | None:
+        """The simulated underlying's next quarterly dividend (``tradelib.sim.dividends``)."""
+        self._require_session()
+        today = self.market.now().astimezone(NEW_YORK).date()
+        return next_dividend(symbol, today, self._hours)
 
     # --- internals: session ------------------------------------------------------------------------
     def _require_session(self) -> None:

@@ -17,6 +17,7 @@ from tradelib.domain.enums import (
     Urgency,
 )
 from tradelib.domain.market import (
+    Dividend,
     OptionGreeks,
     Quote,
     QuoteCheck,
@@ -45,6 +46,7 @@ __all__ = [
     "Contract",
     "Decision",
     "DecisionAction",
+    "Dividend",
     "Fill",
     "Leg",
     "MarketRegime",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from tradelib.domain.contracts import Contract
@@ -148,3 +148,12 @@ def require_valid_quote(
         raise InvalidQuoteError(symbol=name, reason=result.reason)
     assert quote is not None
     return quote
+
+
+@dataclass(frozen=True, slots=True)
+class Dividend:
+    """The next cash dividend of an underlying: ex-date and amount in dollars per share."""
+
+    symbol: str
+    ex_date: date
+    amount: float

@@ -92,6 +92,7 @@ from tradelib.domain import (
     OrderPurpose,
     OrderStatus,
     Quote,
+    Right,
     SecType,
     Strategy,
     Urgency,
@@ -115,7 +116,13 @@ from tradelib.marketdata import MarketDataSlotManager, SlotUsage
 from tradelib.markethours import MarketHours
 from tradelib.regime import EnhancedMarketRegimeDetector, RegimeReading
 from tradelib.risk import CircuitBreaker
-from tradelib.rules import DecisionEngine, MarketState, StrategyState, build_strategy_state
+from tradelib.rules import (
+    DecisionEngine,
+    DividendInfo,
+    MarketState,
+    StrategyState,
+    build_strategy_state,
+)
 from tradelib.rules.persist import record_decisions
 from tradelib.sync.model import CloseReason, HeldLeg, StrategyRecord
 from tradelib.sync.store import SyncStore
@@ -506,15 +513,17 @@ class MonitoringWorkflow:
         reading = self._regime(now, market_open)
         stored = self._stored_decisions(watched, now)
         entry_ivs = self._entry_ivs(watched, stored.entry_ivs, quotes)
-
         fresh = [w for w in watched if w.strategy.strategy_id not in stored.at_now]
+        dividends = self._dividends(fresh)
+
         for w in fresh:
             sid = w.strategy.strategy_id
-            w.state = self._state(w, quotes, spots, now, entry_ivs.get(sid))
+            div = dividends.get(w.strategy.underlying)
+            w.state = self._state(w, quotes, spots, now, entry_ivs.get(sid), div)
             if market_open and self._may_roll(w.state):
                 w.roll = self._roll(w, quotes, now, today)
                 if w.roll is not None:
-                    w.state = self._state(w, quotes, spots, now, entry_ivs.get(sid))
+                    w.state = self._state(w, quotes, spots, now, entry_ivs.get(sid), div)
         # VIX is the daily close the regime was read from: an index has no bid/ask to snapshot.
         vix = reading.evidence.get("vix")
         state_market = MarketState(
@@ -771,6 +780,7 @@ class MonitoringWorkflow:
         spots: Mapping[str, float],
         now: datetime,
         entry_iv: float | None,
+        dividend: DividendInfo | None = None,
     ) -> StrategyState:
         roll_credit = None
         if w.roll is not None:
@@ -782,12 +792,31 @@ class MonitoringWorkflow:
             now,
             entry_iv=entry_iv,
             max_quote_age_s=self.cfg.market_data.max_quote_age_s,
+            dividend=dividend,
             roll_credit=roll_credit,
         )
         if state.marks_valid:
             _, natural, _ = net_prices(closing_legs(w.strategy), quotes)
             w.close_natural = natural
         return state
+
+    def _dividends(self, watched: Sequence[_Watched]) -> dict[str, DividendInfo]:
+        """The next dividend of each watched underlying holding a short call (for rule 1.4)."""
+        out: dict[str, DividendInfo] = {}
+        symbols = {
+            w.strategy.underlying
+            for w in watched
+            if any(leg.ratio < 0 and leg.contract.right is Right.CALL for leg in w.strategy.legs)
+        }
+        for symbol in sorted(symbols):
+            try:
+                div = self.broker.dividend(symbol)
+            except BrokerError as exc:
+                log.info("monitoring: no dividend data for %s: %s", symbol, exc)
+                continue
+            if div is not None:
+                out[symbol] = DividendInfo(div.ex_date, div.amount)
+        return out
 
     def _may_roll(self, state: StrategyState) -> bool:
         """Whether a roll quote could change the decision (tested side, or at the DTE exit)."""
