@@ -356,3 +356,56 @@ def test_journaled_legs_read_back_as_the_executor_wrote_them() -> None:
     assert [(leg.contract.key, leg.contract.con_id, leg.ratio) for leg in back] == [
         (leg.contract.key, leg.contract.con_id, leg.ratio) for leg in legs
     ]
+
+
+def test_a_candidate_the_line_budget_cannot_watch_is_refused_and_stored(tmp_path: Path) -> None:
+    # One option line and a snapshot capacity of one quote a minute: the book can watch
+    # one single-leg strategy at most.
+    cfg = _cfg(
+        tmp_path,
+        **SMALL,
+        **{
+            "market_data.line_budget": 2,
+            "market_data.reserved_lines": 1,
+            "market_data.snapshot_capacity_per_min": 1,
+        },
+    )
+    save_sim_broker(SimBroker(_market()), tmp_path / STATE)
+
+    report = run_entry_job(cfg)
+
+    refused = [o for o in report.outcomes if o.reason.startswith("market data lines")]
+    assert refused and all(o.outcome is Outcome.LIMITS for o in refused)
+    assert len(report.entered) <= 1
+    stored = _table(tmp_path, "risk_rejections").filter(pl.col("check") == "market_data_lines")
+    assert stored.height == len(refused)
+    assert set(stored["strategy_type"]) <= {o.strategy for o in refused}
+    sent = {o["strategy_id"] for o in _table(tmp_path, "orders").to_dicts()}
+    assert not sent & {o.strategy_id for o in refused}  # no order for a refused candidate
+
+
+def test_entry_stays_off_a_contract_two_strategies_net_to_zero(tmp_path: Path) -> None:
+    # The book holds a contract long in one strategy and short in another: the broker shows
+    # nothing, yet an entry must not trade it (strategies.avoid_held_contracts).
+    from tradelib.sync import HeldLeg, StrategyRecord, SyncStore
+
+    probe = tmp_path / "probe"
+    save_sim_broker(SimBroker(_market()), probe / STATE)
+    assert run_entry_job(_cfg(probe, **SMALL)).entered
+    first = strategy_from_row(_table(probe, "strategies").sort("opened_at").to_dicts()[0])
+    contract = first.legs[0].contract
+
+    save_sim_broker(SimBroker(_market()), tmp_path / STATE)
+    at = START
+    SyncStore(Lake(tmp_path / LAKE)).save_strategies(
+        [
+            StrategyRecord("a", StrategyType.CUSTOM, "SPY", (HeldLeg(contract, 1),), at, at),
+            StrategyRecord("b", StrategyType.CUSTOM, "SPY", (HeldLeg(contract, -1),), at, at),
+        ]
+    )
+
+    report = run_entry_job(_cfg(tmp_path, **SMALL))
+
+    overlapping = [o for o in report.outcomes if o.outcome is Outcome.OVERLAP]
+    assert any(contract.key in o.reason for o in overlapping)
+    assert contract.key not in _order_legs(tmp_path)

@@ -221,6 +221,9 @@ class StrategiesConfig(ConfigModel):
     min_credit: float = Field(default=0.30, ge=0)  # dollars per share
     # Strategy units each new entry opens (capped by trading_limits.max_contracts_per_order).
     entry_quantity: int = Field(default=1, gt=0)
+    # Entries and rolls stay off contracts another open strategy holds (in either direction).
+    # Off: they may share them; each strategy is still booked from its own fills.
+    avoid_held_contracts: bool = True
     max_bid_ask_width: float = Field(default=0.10, gt=0)  # dollars, absolute
     max_bid_ask_width_pct: Fraction = 0.15  # of mid
     # Continuously compounded; prices model greeks and, with put-call parity, the forward

@@ -58,6 +58,7 @@ from tradelib.domain import (
     Quote,
     Right,
     SecType,
+    Strategy,
     StrategyType,
     Urgency,
     check_quote,
@@ -69,6 +70,7 @@ from tradelib.errors import BrokerError, ChainDataError, RegimeInputError, RiskI
 from tradelib.execution import ExecutionPlan, ExecutionResult, TransactionalExecutor
 from tradelib.lake import Lake, TableName
 from tradelib.lake.workspace import job_lake
+from tradelib.marketdata.slots import Admission, MarketDataSlotManager
 from tradelib.markethours import MarketHours
 from tradelib.regime import EnhancedMarketRegimeDetector, RegimeReading
 from tradelib.risk import (
@@ -81,6 +83,8 @@ from tradelib.risk import (
     rejection_rows,
     store_rejection_rows,
 )
+from tradelib.risk.persist import rejection_id
+from tradelib.sync import StrategyRegistry, SyncStore
 from tradelib.variance import (
     EntryWeights,
     Prediction,
@@ -383,7 +387,8 @@ class _Market:
     checker: PortfolioLimitsChecker
     quotes: dict[str, Quote] = field(default_factory=dict)  # contract key -> quote
     invalid: dict[str, str] = field(default_factory=dict)  # contract key -> why
-    held: set[str] = field(default_factory=set)  # contract keys the account holds
+    held: set[str] = field(default_factory=set)  # contract keys the account or a strategy holds
+    book: list[Strategy] = field(default_factory=list)  # open strategies (for line admission)
 
 
 class EntryWorkflow:
@@ -614,13 +619,18 @@ class EntryWorkflow:
         checker = PortfolioLimitsChecker.from_config(
             self.cfg, returns=daily_returns(closes, lookback)
         )
+        # The book's legs count too: two strategies holding one contract in opposite
+        # directions net to nothing at the broker.
+        book = StrategyRegistry.to_strategies(SyncStore(self.lake).open_strategies())
         return _Market(
             account=self.broker.account(),
             portfolio=calculator.calculate(positions, greeks),
             calculator=calculator,
             checker=checker,
             quotes=dict(quotes),
-            held={p.contract.key for p in positions},
+            held={p.contract.key for p in positions}
+            | {leg.contract.key for s in book for leg in s.legs},
+            book=book,
         )
 
     # --- the candidate loop ---------------------------------------------------------------
@@ -629,9 +639,12 @@ class EntryWorkflow:
     ) -> list[CandidateOutcome]:
         outcomes: list[CandidateOutcome] = []
         rejected_rows: list[dict[str, object]] = []  # stored in one commit at the end
+        slots = MarketDataSlotManager.from_config(self.cfg, self.broker)
+        slots.track(market.book)
         try:
-            return self._enter_each(ranked, market, book, day, outcomes, rejected_rows)
+            return self._enter_each(ranked, market, book, day, outcomes, rejected_rows, slots)
         finally:
+            slots.release()
             store_rejection_rows(self.lake, rejected_rows)
 
     def _enter_each(
@@ -642,6 +655,7 @@ class EntryWorkflow:
         day: date,
         outcomes: list[CandidateOutcome],
         rejected_rows: list[dict[str, object]],
+        slots: MarketDataSlotManager,
     ) -> list[CandidateOutcome]:
         limits = self.cfg.trading_limits
         quantity = self.cfg.strategies.entry_quantity
@@ -677,7 +691,7 @@ class EntryWorkflow:
             overlap = sorted(
                 leg.contract.key for leg in cand.legs if leg.contract.key in market.held
             )
-            if overlap:
+            if overlap and self.cfg.strategies.avoid_held_contracts:
                 reason = f"legs already held by the account: {', '.join(overlap)}"
                 outcomes.append(replace(base, outcome=Outcome.OVERLAP, reason=reason))
                 continue
@@ -704,6 +718,16 @@ class EntryWorkflow:
                 log.info("entry: %s rejected by limits: %s", sid, verdict.reason)
                 outcomes.append(replace(base, outcome=Outcome.LIMITS, reason=verdict.reason))
                 continue
+            watched = _as_strategy(sid, cand, quantity, self.broker.now())
+            admission = slots.can_admit(watched, self.broker.now(), planned=True)
+            if not admission.admitted:
+                reason = f"market data lines: {admission.reason}"
+                rejected_rows.append(
+                    _line_rejection_row(sid, cand, admission, reason, self.broker.now())
+                )
+                log.info("entry: %s refused by the line budget: %s", sid, admission.reason)
+                outcomes.append(replace(base, outcome=Outcome.LIMITS, reason=reason))
+                continue
             gate = self.breaker.allows(OrderPurpose.OPEN, self.broker.now())
             if not gate.allowed:
                 stop = gate.reason
@@ -712,6 +736,8 @@ class EntryWorkflow:
             outcome = self._execute(cand, base, quantity, market)
             outcomes.append(outcome)
             if outcome.outcome is Outcome.ENTERED:
+                market.book.append(watched)
+                slots.track(market.book)
                 open_count += 1
                 entered_today += 1
                 market.held.update(leg.contract.key for leg in cand.legs)
@@ -975,6 +1001,37 @@ def _with_fill_contracts(legs: Sequence[Leg], result: ExecutionResult) -> tuple[
     """Prefer the contracts the fills report: they carry the broker's con_id for sure."""
     filled = {f.contract.key: f.contract for f in result.fills}
     return tuple(Leg(filled.get(leg.contract.key, leg.contract), leg.ratio) for leg in legs)
+
+
+def _as_strategy(sid: str, cand: Candidate, quantity: int, now: datetime) -> Strategy:
+    """The candidate as the strategy monitoring would watch once it is entered."""
+    return Strategy(
+        strategy_id=sid,
+        strategy_type=cand.strategy,
+        underlying=cand.underlying,
+        legs=cand.legs,
+        quantity=quantity,
+        credit=cand.credit_mid,
+        opened_at=now,
+        multiplier=cand.multiplier,
+    )
+
+
+def _line_rejection_row(
+    sid: str, cand: Candidate, admission: Admission, reason: str, ts: datetime
+) -> dict[str, object]:
+    """The ``risk_rejections`` row of a candidate the market-data line budget refused."""
+    check = "market_data_lines"
+    return {
+        "rejection_id": rejection_id(sid, check),
+        "ts": ensure_utc(ts, "ts"),
+        "strategy_type": cand.strategy.value,
+        "underlying": cand.underlying,
+        "check": check,
+        "reason": reason,
+        "value": float(admission.lines_needed),
+        "limit": float(admission.lines_free),
+    }
 
 
 def _strategy_row(

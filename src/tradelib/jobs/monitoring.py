@@ -515,13 +515,16 @@ class MonitoringWorkflow:
         entry_ivs = self._entry_ivs(watched, stored.entry_ivs, quotes)
         fresh = [w for w in watched if w.strategy.strategy_id not in stored.at_now]
         dividends = self._dividends(fresh)
+        held_by = {
+            leg.contract.key: w.strategy.strategy_id for w in watched for leg in w.strategy.legs
+        }
 
         for w in fresh:
             sid = w.strategy.strategy_id
             div = dividends.get(w.strategy.underlying)
             w.state = self._state(w, quotes, spots, now, entry_ivs.get(sid), div)
             if market_open and self._may_roll(w.state):
-                w.roll = self._roll(w, quotes, now, today)
+                w.roll = self._roll(w, quotes, now, today, held_by)
                 if w.roll is not None:
                     w.state = self._state(w, quotes, spots, now, entry_ivs.get(sid), div)
         # VIX is the daily close the regime was read from: an index has no bid/ask to snapshot.
@@ -829,9 +832,18 @@ class MonitoringWorkflow:
         return tested or state.dte <= rules.dte_exit
 
     def _roll(
-        self, w: _Watched, quotes: dict[str, Quote], now: datetime, today: date
+        self,
+        w: _Watched,
+        quotes: dict[str, Quote],
+        now: datetime,
+        today: date,
+        held_by: Mapping[str, str],
     ) -> tuple[Leg, ...] | None:
-        """The legs ``w`` would roll to, with their quotes added to ``quotes`` (None: no roll)."""
+        """The legs ``w`` would roll to, with their quotes added to ``quotes`` (None: no roll).
+
+        With ``strategies.avoid_held_contracts`` a roll never lands on a contract another
+        open strategy holds (``held_by``: contract key -> strategy id).
+        """
         s, st = w.strategy, self.cfg.strategies
         if s.expiry is None:
             return None
@@ -844,6 +856,15 @@ class MonitoringWorkflow:
             listed = set(info.strikes_for(expiry))
             if legs is None or any(leg.contract.strike not in listed for leg in legs):
                 return None
+            if self.cfg.strategies.avoid_held_contracts:
+                taken = [
+                    f"{leg.contract.key} ({held_by[leg.contract.key]})"
+                    for leg in legs
+                    if held_by.get(leg.contract.key, s.strategy_id) != s.strategy_id
+                ]
+                if taken:
+                    log.info("monitoring: no roll of %s onto %s", s.strategy_id, ", ".join(taken))
+                    return None
             got = self.broker.snapshot([leg.contract for leg in legs])
         except (BrokerError, ContractError) as exc:
             log.info("monitoring: no roll quote for %s: %s", s.strategy_id, exc)

@@ -318,11 +318,23 @@ class MarketDataSlotManager:
             tiers=tiers,
         )
 
-    def can_admit(self, strategy: Strategy, now: datetime) -> Admission:
-        """Whether ``strategy`` can be watched too (see module doc); the reason is a value."""
+    def can_admit(self, strategy: Strategy, now: datetime, *, planned: bool = False) -> Admission:
+        """Whether ``strategy`` can be watched too (see module doc); the reason is a value.
+
+        ``planned``: judge against the lines a rebalance of the tracked strategies would
+        hold (for a process that watches nothing itself, like the entry job), not the
+        lines this manager streams now.
+        """
+        held = set(self._lines)
+        if planned:
+            ranked = self.priorities(now)
+            _, held = plan_streams(
+                [(d.strategy_id, self._keys[d.strategy_id]) for d in ranked],
+                self.policy.option_lines,
+            )
         keys = frozenset(leg.contract.key for leg in strategy.legs)
-        needed = keys - set(self._lines)
-        free = self.policy.option_lines - len(self._lines)
+        needed = keys - held
+        free = self.policy.option_lines - len(held)
         capacity = self.policy.snapshot_capacity_per_min
         if len(keys) > self.policy.option_lines:
             return Admission(
@@ -336,7 +348,7 @@ class MarketDataSlotManager:
                 capacity,
             )
         if len(needed) <= free:
-            load = snapshot_load_per_min(self._snapshot_intervals(set(self._lines)))
+            load = snapshot_load_per_min(self._snapshot_intervals(held))
             return Admission(
                 True,
                 SlotMode.STREAM,
@@ -349,14 +361,12 @@ class MarketDataSlotManager:
         # No free line: until it ranks high enough to stream, it is snapshotted, and a new
         # position is watched as if near a trigger (the worst case for the load).
         near = self.policy.interval(SlotTier.NEAR)
-        load = snapshot_load_per_min(
-            self._snapshot_intervals(set(self._lines), dict.fromkeys(keys, near))
-        )
+        load = snapshot_load_per_min(self._snapshot_intervals(held, dict.fromkeys(keys, near)))
         if load > capacity:
             return Admission(
                 False,
                 None,
-                f"no free streaming line ({len(self._lines)} of {self.policy.option_lines} in use) "
+                f"no free streaming line ({len(held)} of {self.policy.option_lines} in use) "
                 f"and snapshotting its {len(keys)} legs every {near:g}s would raise the snapshot "
                 f"load to {load:.0f}/min, over the capacity of {capacity:.0f}/min",
                 len(needed),
