@@ -311,3 +311,25 @@ def test_orders_outside_regular_hours_are_rejected_with_a_reason(broker: Broker)
     assert "closed" in state.reason
     assert broker.place_order(order).status is OrderStatus.REJECTED
     assert broker.positions() == [] and math.isfinite(broker.account().cash)
+
+
+def test_combo_fills_are_on_the_cent_grid_and_add_up_to_the_order_price(broker: Broker) -> None:
+    legs = put_credit_spread(broker)
+    expiry = legs[0].contract.expiry
+    assert expiry is not None
+    s = spot(broker)
+    call = option(broker, "SPY", expiry, s * 1.04, Right.CALL)
+    wing = option(broker, "SPY", expiry, s * 1.04 + 5, Right.CALL)
+    condor = [*legs, Leg(call, -1), Leg(wing, 1)]
+    order = intent(broker, condor, marketable(broker, condor))
+    broker.place_order(order)
+    broker.wait(3)
+    state = broker.order(order.order_ref)
+    assert state is not None and state.status is OrderStatus.FILLED
+    fills = [f for f in broker.executions() if f.order_ref == order.order_ref]
+    assert len(fills) == 4
+    for f in fills:
+        assert abs(f.price * 100 - round(f.price * 100)) < 1e-6, f.price
+        assert abs(f.commission * 100 - round(f.commission * 100)) < 1e-6, f.commission
+    net = sum(f.quantity * f.price for f in fills)
+    assert net == pytest.approx(state.avg_fill_price, abs=1e-6)

@@ -87,3 +87,23 @@ def test_a_fill_model_with_nonsense_knobs_is_refused() -> None:
         FillModel(max_hazard_per_s=0.0)
     with pytest.raises(ValueError, match="check_interval_s"):
         FillModel(check_interval_s=10.0, idle_interval_s=1.0)
+
+
+def test_leg_prices_land_on_the_tick_grid_and_keep_the_net() -> None:
+    from tradelib.broker.sim_fills import on_tick_grid
+
+    # A 1.32 credit iron condor split as 0.991111 / 0.3311 ... lands on cents, net kept.
+    ratios = [-1, 1, -1, 1]
+    raw = [0.991111, 0.301111, 0.851111, 0.211111]
+    net = -1.33
+    prices = on_tick_grid(net, ratios, raw, [0.01] * 4)
+    assert all(abs(p * 100 - round(p * 100)) < 1e-9 for p in prices)
+    assert sum(r * p for r, p in zip(ratios, prices, strict=True)) == pytest.approx(net, abs=1e-9)
+
+
+def test_a_net_the_grid_cannot_carry_improves_for_the_customer() -> None:
+    from tradelib.broker.sim_fills import on_tick_grid
+
+    # Ratio-2 leg on a nickel grid: 1.03 cannot be hit exactly; the buyer pays less, not more.
+    prices = on_tick_grid(1.03, [2], [0.515], [0.05])
+    assert prices == [0.5] and 2 * prices[0] <= 1.03

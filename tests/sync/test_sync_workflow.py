@@ -350,3 +350,17 @@ def test_a_snapshot_at_the_sync_time_does_not_double_the_positions(
 
     rows = table(lake, "positions")
     assert rows.height == 2 and rows["strategy_id"].to_list() == ["pcs-1", "pcs-1"]
+
+
+def test_stored_money_is_in_cents(broker: SimBroker, lake: Lake) -> None:
+    ours(broker, "ic-1", iron_condor(broker))
+    run_sync(broker, lake)
+
+    row = strategy(lake, "ic-1")
+    for column in ("credit", "max_profit", "max_loss"):
+        value = row[column]
+        assert isinstance(value, float), column
+        assert abs(value * 100 - round(value * 100)) < 1e-9, (column, value)
+    fills = table(lake, "executions")
+    assert ((fills["price"] * 100 - (fills["price"] * 100).round(0)).abs() < 1e-9).all()
+    assert ((fills["commission"] * 100 - (fills["commission"] * 100).round(0)).abs() < 1e-9).all()

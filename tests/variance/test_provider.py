@@ -129,6 +129,6 @@ def test_the_entry_stores_the_weight_it_ranked_with(
     assert row is not None
     assert row["weight_used"] == 0.5 and row["regime"] == "normal"
     assert row["skew_ratio"] == pytest.approx(put.skew.ratio)
-    assert row["predicted_pnl"] == pytest.approx(put.expected_value * put.multiplier)
+    assert row["predicted_pnl"] == round(put.expected_value * put.multiplier, 2)  # in cents
     assert row["max_loss"] == pytest.approx(put.max_loss * put.multiplier)
     assert row["prob_profit"] == pytest.approx(put.probability_of_profit)

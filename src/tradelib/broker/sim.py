@@ -59,6 +59,7 @@ from tradelib.broker.sim_fills import (
     fill_probability,
     leg_prices,
     marketable_price,
+    on_tick_grid,
     uniform,
 )
 from tradelib.broker.sim_ledger import Ledger
@@ -90,6 +91,7 @@ from tradelib.errors import (
     UnknownOrderError,
 )
 from tradelib.markethours import MarketHours
+from tradelib.pricing import tick_rule_for, tick_size
 from tradelib.secrets import mask_account
 from tradelib.sim import SimulatedMarket
 from tradelib.sim.dividends import next_dividend
@@ -559,7 +561,11 @@ class SimBroker(Broker):
         units = min(order.state.remaining, self._displayed_units(order.legs, quotes))
         if units <= 0:
             return
-        prices = leg_prices(net, ratios, mids, naturals)
+        ticks = [
+            float(tick_size(p, tick_rule_for(leg.contract.symbol)))
+            for leg, p in zip(order.legs, leg_prices(net, ratios, mids, naturals), strict=True)
+        ]
+        prices = on_tick_grid(net, ratios, leg_prices(net, ratios, mids, naturals), ticks)
         self._execute(order, units, prices, ts)
 
     @staticmethod
@@ -582,10 +588,11 @@ class SimBroker(Broker):
         chunk_commission = max(total - order.commission_charged, 0.0)
         order.commission_charged = total
         abs_total = sum(abs(q) for q in leg_qty)
+        # In cents, as IB reports them; the last leg takes what rounding left over.
         shares = [
-            round(chunk_commission * abs(q) / abs_total, 6) if abs_total else 0.0 for q in leg_qty
+            round(chunk_commission * abs(q) / abs_total, 2) if abs_total else 0.0 for q in leg_qty
         ]
-        shares[-1] = round(chunk_commission - sum(shares[:-1]), 6)
+        shares[-1] = round(chunk_commission - sum(shares[:-1]), 2)
         fills: list[Fill] = []
         for i, (leg, qty, price, fee) in enumerate(
             zip(order.legs, leg_qty, prices, shares, strict=True)

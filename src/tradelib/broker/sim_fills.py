@@ -119,6 +119,38 @@ def leg_prices(
     return [max(m + x * (n - m), 0.0) for m, n in zip(mids, naturals, strict=True)]
 
 
+def on_tick_grid(
+    net: float, ratios: Sequence[int], prices: Sequence[float], ticks: Sequence[float]
+) -> list[float]:
+    """Move per-leg prices onto each leg's tick grid keeping ``sum(ratio * price) == net``.
+
+    Legs are rounded to their nearest tick; the cents left over go to the first leg
+    whose ratio and tick can carry them exactly. When none can, legs move one tick
+    in the customer's favour until the net is no worse than ``net`` (it improves by
+    less than a tick), never below zero.
+    """
+    out = [max(round(p / t) * t, 0.0) for p, t in zip(prices, ticks, strict=True)]
+
+    def residual() -> float:
+        return net - sum(r * p for r, p in zip(ratios, out, strict=True))
+
+    order = sorted(range(len(out)), key=lambda i: (abs(ratios[i]) != 1, -out[i]))
+    for i in order:
+        left = residual()
+        if abs(left) <= 1e-9:
+            break
+        steps = left / ratios[i] / ticks[i]
+        if abs(steps - round(steps)) <= 1e-6 and out[i] + round(steps) * ticks[i] >= -1e-9:
+            out[i] += round(steps) * ticks[i]
+    for i in order:
+        while residual() < -1e-9:
+            better = out[i] - ticks[i] if ratios[i] > 0 else out[i] + ticks[i]
+            if better < -1e-9:
+                break
+            out[i] = better
+    return [round(max(p, 0.0), 6) for p in out]
+
+
 @dataclass(frozen=True, slots=True)
 class CommissionSchedule:
     """IB-like fixed commissions; the minimums apply per order (over all its fills)."""

@@ -325,6 +325,10 @@ def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def _cents(value: float) -> float | None:
+    return round(float(value), 2) if math.isfinite(value) else None
+
+
 # --- the book: what the lake says was entered ----------------------------------------------
 @dataclass(frozen=True, slots=True)
 class _Book:
@@ -1055,9 +1059,9 @@ def _strategy_row(
         "closed_at": None,
         "legs_json": strategy_legs_json(legs, units),
         "quantity": float(units),
-        "credit": credit,
-        "max_profit": _finite(profile.max_profit * scale),
-        "max_loss": _finite(profile.max_loss * scale),
+        "credit": round(credit, 4),
+        "max_profit": _cents(profile.max_profit * scale),
+        "max_loss": _cents(profile.max_loss * scale),
         "breakevens_json": json.dumps(list(profile.breakevens)),
         "inferred": False,
         "prediction_id": prediction_id,

@@ -83,6 +83,12 @@ def _finite(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
+def _cents(value: float | None) -> float | None:
+    """Dollars as stored: finite, in cents (None otherwise)."""
+    finite = _finite(value)
+    return None if finite is None else round(finite, 2)
+
+
 # --- strategies ---------------------------------------------------------------------------------
 def strategy_row(rec: StrategyRecord) -> Row:
     """The ``strategies`` row of ``rec`` (max profit/loss in dollars, when legs are held)."""
@@ -91,7 +97,7 @@ def strategy_row(rec: StrategyRecord) -> Row:
     if rec.legs and rec.credit is not None:
         s = rec.to_strategy()
         try:
-            max_profit, max_loss = _finite(s.max_profit), _finite(s.max_loss)
+            max_profit, max_loss = _cents(s.max_profit), _cents(s.max_loss)
             breakevens = json.dumps(list(s.breakevens))
         except ContractError:  # a shape the payoff maths cannot value (an index leg)
             max_profit = max_loss = breakevens = None
@@ -104,7 +110,7 @@ def strategy_row(rec: StrategyRecord) -> Row:
         "closed_at": rec.closed_at,
         "legs_json": legs_json(rec.legs),
         "quantity": float(rec.units if rec.legs and rec.is_open else 0),  # closed: holds none
-        "credit": _finite(rec.credit),
+        "credit": None if (c := _finite(rec.credit)) is None else round(c, 4),
         "max_profit": max_profit,
         "max_loss": max_loss,
         "breakevens_json": breakevens,

@@ -186,9 +186,9 @@ class Prediction:
             "underlying": self.underlying,
             "regime": None if self.regime is None else self.regime.value,
             "skew_ratio": self.skew_ratio,
-            "predicted_pnl": self.predicted_pnl,
+            "predicted_pnl": round(self.predicted_pnl, 2),  # money is stored in cents
             "prob_profit": self.prob_profit,
-            "max_loss": self.max_loss,
+            "max_loss": round(self.max_loss, 2),
             "weight_used": self.weight_used,
             "entered_at": self.entered_at,
             "actual_pnl": None,
@@ -219,6 +219,7 @@ class Outcome:
         recorded = self.closed_at if self.recorded_at is None else self.recorded_at
         object.__setattr__(self, "recorded_at", ensure_utc(recorded, "recorded_at"))
         _finite(self.actual_pnl, "actual_pnl")
+        object.__setattr__(self, "actual_pnl", round(self.actual_pnl, 2))  # money in cents
         if not self.exit_rule:
             raise ValueError("exit_rule must not be empty")
 
