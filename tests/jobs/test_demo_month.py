@@ -76,3 +76,36 @@ def test_two_demo_days_trade_and_leave_notebooks_and_job_runs(
     assert lake.read("predictions").collect().height >= summary.entered
     assert lake.read("account_snapshots").collect().height >= 2 * 9
     assert lake.read("futures_bars").select("symbol").unique().collect().height == 6
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_month_of_trading_keeps_the_book_whole_every_day(tmp_path: Path) -> None:
+    """21 trading days in-process with the book invariants checked after each (any
+    violation raises BookInvariantError naming day, strategy and numbers)."""
+    from tradelib.book.summary import summarize
+
+    cfg = TradingConfig().with_overrides(
+        {
+            "storage.lake_uri": str(tmp_path / "lake"),
+            "storage.runs_dir": str(tmp_path / "runs"),
+            "simulation.state_path": str(tmp_path / "sim" / "broker.pkl"),
+        }
+    )
+    lake = Lake(tmp_path / "lake")
+    summary = run_demo_month(
+        cfg,
+        root=workspace_root(),
+        lake=lake,
+        days=21,
+        end=END,
+        notebook_days=0,
+        progress=lambda _m: None,
+    )
+
+    assert summary.book_checks == 21
+    book = summarize(lake)
+    assert book.entered == summary.entered > 0
+    assert sum(book.closed_by_reason.values()) > 0
+    # The lake's last account snapshot is the account the demo ended with.
+    assert book.net_liq_end is not None and abs(book.net_liq_end - summary.net_liq_end) < 0.01

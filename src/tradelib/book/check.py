@@ -74,7 +74,7 @@ def _rows(lake: Lake, table: str, **kw: object) -> list[dict[str, object]]:
     return lake.read(table, **kw).collect().to_dicts()  # type: ignore[arg-type]
 
 
-def gather_book(broker: Broker, lake: Lake, *, day: date, starting_cash: float) -> BookState:
+def gather_book(broker: Broker, lake: Lake, *, day: date, starting_cash: float | None) -> BookState:
     """The book as the lake and ``broker`` hold it now."""
     strategy_rows = _rows(lake, TableName.STRATEGIES)
     strategies = [strategy_from_row(r) for r in strategy_rows]
@@ -126,7 +126,7 @@ def gather_book(broker: Broker, lake: Lake, *, day: date, starting_cash: float) 
     )
 
 
-def check_book(broker: Broker, lake: Lake, *, day: date, starting_cash: float) -> BookReport:
+def check_book(broker: Broker, lake: Lake, *, day: date, starting_cash: float | None) -> BookReport:
     """Check every book invariant now (see ``tradelib.book.invariants``)."""
     state = gather_book(broker, lake, day=day, starting_cash=starting_cash)
     return BookReport(

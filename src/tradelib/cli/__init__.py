@@ -26,6 +26,7 @@ _GROUPS = {
     "lake": "lake_cmd",
     "breaker": "breaker_cmd",
     "schedule": "schedule_cmd",
+    "book": "book_cmd",
 }
 # command name -> (module, function)
 _COMMANDS = {
