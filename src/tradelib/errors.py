@@ -209,6 +209,15 @@ class SyncAnomalyError(TradelibError):
     template = "position sync stopped: {reason}"
 
 
+class DemoLakeError(LakeError):
+    """The demo's lake holds data the demo did not write."""
+
+    template = (
+        "the lake at {root} holds tables the demo did not write ({tables}); the demo needs "
+        "a lake of its own: pass --lake, set storage.lake_uri, or --fresh to empty this one"
+    )
+
+
 # --- the book ------------------------------------------------------------------
 class BookInvariantError(TradelibError):
     """The book broke an invariant (legs vs broker, cash, decisions, keys): the run stops."""

@@ -36,6 +36,12 @@ def demo(
         ),
     ] = "sim",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="Empty the lake first, even one the demo did not write (month demo)."
+        ),
+    ] = False,
 ) -> None:
     """Simulate trading days on the embedded market through the jobs and record them in the lake."""
     import yaml
@@ -80,6 +86,7 @@ def demo(
             end=last_day,
             config_path=demo_config,
             progress=progress,
+            fresh=fresh,
         )
         lines = month.lines()
     for line in lines:

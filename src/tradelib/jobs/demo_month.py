@@ -10,13 +10,17 @@ scheduler's runner, leaving the executed notebooks in ``runs/`` and the runs in
 ``job_runs``, exactly as cron would. The simulated account is saved between
 the two halves, as it is between any two job processes.
 
-The demo owns the simulated account file (``simulation.state_path``): it starts
-a fresh account each time. Every lake write is idempotent, so running the demo
-again over the same days adds nothing new.
+The demo owns the simulated account file (``simulation.state_path``) and its
+lake: a run id (seed, days, end) is kept in ``_demo_run.json`` at the lake's
+root. Running the demo again over the same days once it completed writes
+nothing; a run that was killed (or one over other days) starts over from a
+fresh account *and* an emptied lake, never mixing two runs. A lake holding data
+the demo did not write is refused (``fresh=True`` / ``--fresh`` empties it).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -31,6 +35,7 @@ from tradelib.broker.sim import SimBroker
 from tradelib.broker.sim_state import save_sim_broker, sim_session
 from tradelib.config import TradingConfig
 from tradelib.domain.time import NEW_YORK
+from tradelib.errors import DemoLakeError
 from tradelib.jobs.entry import EntryWorkflow
 from tradelib.jobs.monitoring import MonitoringWorkflow
 from tradelib.jobs.snapshot import (
@@ -39,7 +44,7 @@ from tradelib.jobs.snapshot import (
     record_option_chain,
     record_positions,
 )
-from tradelib.lake import Lake
+from tradelib.lake import TABLES, Lake
 from tradelib.markethours import MarketHours
 from tradelib.sim import SimMarketConfig, SimulatedMarket
 from tradelib.sync import SyncWorkflow
@@ -103,12 +108,18 @@ class MonthSummary:
     net_liq_end: float = math.nan
     open_strategies: int = 0
     cash_start: float = math.nan
+    already_complete: bool = False  # the same run was in the lake: nothing written
     book_checks: int = 0  # days whose book invariants were checked (each with zero violations)
     futures_lines: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
 
     def lines(self) -> list[str]:
         first, last = (self.days[0], self.days[-1]) if self.days else ("-", "-")
+        if self.already_complete:
+            return [
+                f"the demo over {first} .. {last} is already complete in {self.lake_uri}: "
+                "nothing new written (pass --fresh to run it again from scratch)"
+            ]
         out = [
             f"simulated {len(self.days)} trading days {first} .. {last} -> lake {self.lake_uri}",
             f"  jobs run in-process: {self.jobs_in_process}; as papermill notebooks: "
@@ -167,6 +178,43 @@ def _run_in_process(
     return entered, closed
 
 
+MARKER = "_demo_run.json"
+
+
+def demo_run_id(seed: int, days: list[date]) -> str:
+    return f"demo-seed{seed}-{days[0]:%Y%m%d}-{days[-1]:%Y%m%d}-{len(days)}d"
+
+
+def _marker(lake: Lake) -> Path:
+    return Path(lake.root) / MARKER
+
+
+def prepare_demo_lake(lake: Lake, run_id: str, *, fresh: bool = False) -> bool:
+    """Make ``lake`` ready for run ``run_id``; True when that run is already complete there.
+
+    A lake the demo wrote (its marker present) with another run, or the same run
+    left incomplete by a crash, is emptied; an empty lake is taken as it is.
+    """
+    if not lake.is_local:
+        return False  # an object-store lake: the demo only appends idempotently there
+    marker = _marker(lake)
+    seen = json.loads(marker.read_text()) if marker.exists() else None
+    if not fresh and seen is not None and seen.get("run_id") == run_id and seen.get("complete"):
+        return True
+    held = [n for n in (str(t) for t in TABLES) if lake.exists(n)]
+    if held and seen is None and not fresh:
+        raise DemoLakeError(root=lake.root, tables=", ".join(sorted(held)[:5]))
+    lake.drop_all()
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"run_id": run_id, "complete": False}))
+    return False
+
+
+def _mark_complete(lake: Lake, run_id: str) -> None:
+    if lake.is_local:
+        _marker(lake).write_text(json.dumps({"run_id": run_id, "complete": True}))
+
+
 def _check_book(broker: Broker, lake: Lake, day: date, summary: MonthSummary) -> None:
     """The book invariants after ``day``: a violation stops the demo, naming it."""
     report = check_book(broker, lake, day=day, starting_cash=summary.cash_start)
@@ -184,8 +232,12 @@ def run_demo_month(
     notebook_days: int = 1,
     config_path: Path | None = None,
     progress: Progress = print,
+    fresh: bool = False,
 ) -> MonthSummary:
-    """Simulate ``days`` trading days ending on ``end`` (default today) through the real jobs."""
+    """Simulate ``days`` trading days ending on ``end`` (default today) through the real jobs.
+
+    Restartable: see the module doc (``fresh`` empties a lake the demo did not write).
+    """
     from tradelib.futures.demo import run_futures_demo
     from tradelib.scheduler.runner import Runner
 
@@ -196,6 +248,10 @@ def run_demo_month(
     summary = MonthSummary(
         days=sim_days, lake_uri=str(lake.root), runs_dir=str(root / cfg.storage.runs_dir)
     )
+    run_id = demo_run_id(cfg.simulation.seed, sim_days)
+    if prepare_demo_lake(lake, run_id, fresh=fresh):
+        summary.already_complete = True
+        return summary
     in_process, by_notebook = (
         sim_days[: len(sim_days) - notebook_days],
         sim_days[len(sim_days) - notebook_days :],
@@ -271,5 +327,6 @@ def run_demo_month(
     progress("  backfilling the futures collector's week of 1-s bars")
     futures = run_futures_demo(cfg, lake, end_day=sim_days[-1], progress=lambda _m: None)
     summary.futures_lines = futures.lines()
+    _mark_complete(lake, run_id)
     summary.elapsed_s = time.perf_counter() - started
     return summary

@@ -13,6 +13,7 @@ table and refreshes it before each use.
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -385,6 +386,30 @@ class Lake:
     def exists(self, table: str) -> bool:
         """Return True once ``table`` has been created."""
         return self._handle(table) is not None
+
+    @property
+    def is_local(self) -> bool:
+        """True for a folder on this machine (not an object store)."""
+        return not _is_remote(self.root)
+
+    def drop_all(self) -> list[str]:
+        """Delete every tradelib table of a local lake; return the names dropped.
+
+        For the simulated demo's own lake only (it starts over after a crash); an
+        object-store lake is refused.
+        """
+        if not self.is_local:
+            raise LakeError(
+                table="*", problem=f"refusing to drop tables of a remote lake {self.root}"
+            )
+        dropped = []
+        for spec in TABLES.values():
+            path = Path(self.uri(spec.name))
+            if path.exists():
+                shutil.rmtree(path)
+                dropped.append(spec.name)
+        self._handles.clear()
+        return dropped
 
     def version(self, table: str) -> int | None:
         """Return the table's current version, or None if it does not exist yet."""
