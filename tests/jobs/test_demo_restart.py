@@ -36,6 +36,7 @@ def _ts(text: str) -> datetime:
 
 
 def _workspace(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
     config = root / "trading_config.yaml"
     config.write_text(
         yaml.safe_dump(

@@ -409,3 +409,19 @@ def test_entry_stays_off_a_contract_two_strategies_net_to_zero(tmp_path: Path) -
     overlapping = [o for o in report.outcomes if o.outcome is Outcome.OVERLAP]
     assert any(contract.key in o.reason for o in overlapping)
     assert contract.key not in _order_legs(tmp_path)
+
+
+def test_candidates_of_one_run_never_share_a_contract(first_run: FirstRun) -> None:
+    # The selector offers a short put, the spread and the condor around one short strike;
+    # once one of them is entered the others overlap it and are refused in the same run.
+    report = first_run.report
+    entered_legs = [
+        leg.contract.key
+        for row in _table(first_run.root, "strategies").to_dicts()
+        for leg in strategy_from_row(row).legs
+    ]
+    assert len(entered_legs) == len(set(entered_legs))
+    overlaps = [o for o in report.outcomes if o.outcome is Outcome.OVERLAP]
+    assert overlaps and all(any(key in o.reason for key in entered_legs) for o in overlaps), [
+        o.reason for o in overlaps
+    ]

@@ -702,3 +702,45 @@ def test_attempts_group_journaled_orders_by_sequence_block() -> None:
         ]
     )
     assert [(a.index, a.filled, a.unsettled) for a in found] == [(0, 0.0, False), (1, 0.0, True)]
+
+
+def test_a_roll_never_lands_on_a_contract_another_strategy_holds(
+    crash: Opened, tmp_path: Path
+) -> None:
+    from tradelib.sync import HeldLeg, StrategyRecord, SyncStore
+
+    no_dynamic = {"rules.enabled": {"dynamic_take_profit": False}}
+    morning = new_york(2026, 11, 25, 10, 0)
+    probe = _session(crash, tmp_path / "probe", **no_dynamic)
+    probe.broker.wait((morning - probe.broker.now()).total_seconds())
+    rolled = {
+        a.strategy_id
+        for a in probe.workflow.run_cycle().actions
+        if a.outcome is ActionOutcome.ROLLED
+    }
+    assert rolled
+    targets = [
+        leg.contract
+        for row in _table(probe.root, "strategies").to_dicts()
+        if row["strategy_id"] in rolled
+        for leg in strategy_from_row(row).legs
+    ]
+
+    # The same morning, with another strategy already holding the contracts they rolled to.
+    s = _session(crash, tmp_path / "s", **no_dynamic)
+    at = s.broker.now()
+    blocker = StrategyRecord(
+        "blocker", StrategyType.CUSTOM, "SPY", tuple(HeldLeg(c, 1) for c in targets), at, at
+    )
+    SyncStore(s.lake).save_strategies([blocker])
+    s.broker.wait((morning - s.broker.now()).total_seconds())
+    report = s.workflow.run_cycle()
+
+    assert not [
+        a for a in report.actions if a.strategy_id in rolled and a.outcome is ActionOutcome.ROLLED
+    ]
+    for sid in rolled:
+        decision = next(d for d in report.decisions if d.strategy_id == sid)
+        assert decision.action is not DecisionAction.ROLL or "skip_reason" in _inputs(
+            s.root, decision.decision_id
+        )
