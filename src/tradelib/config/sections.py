@@ -164,9 +164,10 @@ class RegimeDetectorConfig(ConfigModel):
     trend_efficiency: Fraction = 0.6  # efficiency ratio at or above (and a move): trending
     trend_min_return: float = Field(default=0.02, ge=0)  # abs log move over trend_window
     range_efficiency: Fraction = 0.2  # efficiency ratio at or below: range_bound
-    # Hysteresis: a new regime must show up this many readings in a row ...
+    # Hysteresis (on the way down; a step up into high_vol or crash is admitted at once):
+    # a new regime must show up this many readings in a row ...
     confirm_readings: int = Field(default=2, ge=1)
-    # ... unless it is a step up in danger that beats its threshold by this fraction.
+    # ... unless it is a smaller step up in danger that beats its threshold by this fraction.
     switch_margin: float = Field(default=0.15, ge=0)
 
     @model_validator(mode="after")
