@@ -72,8 +72,8 @@ def test_crash_shows_a_steeper_put_skew_than_calm(calm: list[Quote], crash: list
 def test_sim_chain_yields_ranked_candidates_on_listed_strikes(calm: list[Quote]) -> None:
     chain = OptionChain.from_quotes(calm, RATE)
     selection = StrategySelector.from_config(CFG).select([chain], regime=MarketRegime.NORMAL)
-    assert len(selection.ranked) == 5 * len(chain.expiries)
     listed = {q.contract.key for q in calm}
+    assert len(selection.ranked) + len(selection.rejected) == 5 * len(chain.expiries)
     for c in selection.ranked:
         assert all(leg.contract.key in listed for leg in c.legs)
         assert 0 <= c.probability_of_profit <= 1 and c.credit_mid >= CFG.strategies.min_credit
@@ -81,6 +81,27 @@ def test_sim_chain_yields_ranked_candidates_on_listed_strikes(calm: list[Quote])
         assert c.metadata["regime"] == "normal" and c.skew.ratio > 1.0
     best = selection.best
     assert best is not None and best.expected_value > 0
+
+
+@pytest.mark.parametrize("regime", [SimRegime.CALM, SimRegime.HIGH_VOL, SimRegime.CRASH])
+def test_the_simulated_market_still_offers_trades_with_a_real_edge(regime: SimRegime) -> None:
+    """Issue 13 item 5: every demo spread had a negative predicted P&L. With the edge floor
+    only candidates that earn after slippage and commissions are left, and some are."""
+    broker = _broker(regime)
+    chains = [
+        OptionChain.from_quotes(_quotes(broker, u, n_expiries=1), RATE)
+        for u in ("SPY", "QQQ", "IWM")
+    ]
+    selection = StrategySelector.from_config(CFG).select(chains)
+    assert selection.ranked, [r.reason for r in selection.rejected]
+    for c in selection.ranked:
+        assert c.net_expected_value > 0 and c.net_edge_dollars > CFG.strategies.min_net_edge
+        assert c.net_expected_value < c.expected_value  # costs were taken off
+        assert c.ev_per_risk > 0 and 0 < c.risk_capital <= c.max_loss
+    no_edge = [r for r in selection.rejected if r.reason.startswith("no edge")]
+    assert no_edge  # the sim's skew makes the defined-risk spreads lose at these strikes
+    ratios = [c.ev_per_risk for c in selection.ranked]
+    assert ratios == sorted(ratios, reverse=True)
 
 
 def test_without_broker_greeks_our_own_pick_the_same_strikes(calm: list[Quote]) -> None:

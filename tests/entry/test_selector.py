@@ -16,10 +16,18 @@ from .chains import RATE, TODAY, TS, columns, flat, make_chain
 
 EXPIRY = TODAY + timedelta(days=35)
 ST = StrategyType
+# These scenarios are about structure (legs, filters, weights) on chains priced at one
+# flat vol, where no strategy has an edge after costs: the edge floor is taken away
+# (tests/entry/test_edge.py tests the floor itself).
+ANY_EDGE: dict[str, object] = {"min_net_edge": -1e9}
+
+
+def _cfg(**cfg: object) -> StrategiesConfig:
+    return StrategiesConfig(**{**ANY_EDGE, **cfg})  # type: ignore[arg-type]
 
 
 def _select(chain: OptionChain, **cfg: object) -> Selection:
-    return StrategySelector(StrategiesConfig(**cfg)).select([chain])  # type: ignore[arg-type]
+    return StrategySelector(_cfg(**cfg)).select([chain])
 
 
 def _by_type(selection: Selection) -> dict[StrategyType, Candidate]:
@@ -37,7 +45,7 @@ def _legs(c: Candidate) -> list[tuple[float, str, int]]:
 
 def test_each_strategy_gets_its_legs_credit_max_loss_and_breakevens() -> None:
     chain = make_chain(put_vol=flat(0.30))
-    sel = StrategySelector(StrategiesConfig())
+    sel = StrategySelector(_cfg())
     exp = chain.expiry(EXPIRY)
     put = sel.strikes.find_strike(exp, Right.PUT, 0.16)
     call = sel.strikes.find_strike(exp, Right.CALL, 0.16)
@@ -63,7 +71,9 @@ def test_each_strategy_gets_its_legs_credit_max_loss_and_breakevens() -> None:
     )
     assert sp.max_loss == pytest.approx(kp - sp.credit_mid)
     assert sp.breakevens == pytest.approx((kp - sp.credit_mid,))
-    assert sp.ev_per_risk == pytest.approx(sp.expected_value / sp.max_loss)
+    # A naked put risks its Reg-T margin, far less than its max loss (the notional).
+    assert 0 < sp.risk_capital < sp.max_loss / 3
+    assert sp.ev_per_risk == pytest.approx(sp.net_expected_value / sp.risk_capital)
 
     pcs = got[ST.PUT_CREDIT_SPREAD]
     assert _legs(pcs) == [(kp - 5, "P", 1), (kp, "P", -1)]
@@ -88,7 +98,10 @@ def test_each_strategy_gets_its_legs_credit_max_loss_and_breakevens() -> None:
     ss = got[ST.SHORT_STRANGLE]
     assert _legs(ss) == [(kp, "P", -1), (kc, "C", -1)]
     assert ss.credit_mid == pytest.approx(mid[kp, P] + mid[kc, C])
-    assert math.isinf(ss.max_loss) and math.isnan(ss.ev_per_risk)
+    assert math.isinf(ss.max_loss) and math.isfinite(ss.risk_capital)
+    assert ss.ev_per_risk == pytest.approx(ss.net_expected_value / ss.risk_capital)
+    for spread in (pcs, ccs, ic):
+        assert spread.risk_capital == pytest.approx(spread.max_loss)
     assert ss.breakevens == pytest.approx((kp - ss.credit_mid, kc + ss.credit_mid))
     # One distribution for all: a profit zone inside another is less likely to pay.
     assert ic.probability_of_profit < ss.probability_of_profit  # same shorts, less credit
@@ -130,7 +143,7 @@ def _chain_with(
 
 def _short_strikes(vol: float = 0.3) -> tuple[float, float]:
     chain = make_chain(put_vol=flat(vol))
-    sel = StrategySelector(StrategiesConfig())
+    sel = StrategySelector(_cfg())
     exp = chain.expiry(EXPIRY)
     p = sel.strikes.find_strike(exp, Right.PUT, 0.16)
     c = sel.strikes.find_strike(exp, Right.CALL, 0.16)
@@ -191,38 +204,40 @@ def test_only_enabled_strategies_are_built() -> None:
     assert {c.strategy for c in sel.ranked} == {ST.IRON_CONDOR, ST.SHORT_PUT}
 
 
-def test_ranking_is_expected_value_times_weight_and_weights_change_it() -> None:
-    # Puts rich (put skew) so the short put has the largest edge.
-    chain = make_chain(put_vol=flat(0.26), call_vol=flat(0.20))
-    selector = StrategySelector(StrategiesConfig())
+def test_ranking_is_net_edge_per_risk_times_weight_and_weights_change_it() -> None:
+    # Puts rich (put skew) and a wide wing: the put spread earns most per dollar at risk.
+    chain = make_chain(put_vol=flat(0.30), call_vol=flat(0.20), width=0.02)
+    selector = StrategySelector(_cfg(wing_widths={"SPY": 10.0}))
     plain = selector.select([chain], regime=MarketRegime.NORMAL)
-    assert plain.best is not None and plain.best.strategy is ST.SHORT_PUT
+    assert plain.best is not None and plain.best.strategy is ST.PUT_CREDIT_SPREAD
     scores = [c.score for c in plain.ranked]
     assert scores == sorted(scores, reverse=True)
     assert all(c.weight == 1.0 and c.weight_source == "default" for c in plain.ranked)
 
-    weighted = selector.select([chain], regime=MarketRegime.NORMAL, weights={"short_put": 0.1})
-    assert weighted.best is not None and weighted.best.strategy is not ST.SHORT_PUT
-    sp = next(c for c in weighted.ranked if c.strategy is ST.SHORT_PUT)
-    assert sp.score == pytest.approx(sp.expected_value * 0.1) and sp.weight_source == "strategy"
-    assert sp.metadata["weights"]["short_put"] == 0.1 and sp.metadata["regime"] == "normal"
+    low = {"put_credit_spread": 0.5}
+    weighted = selector.select([chain], regime=MarketRegime.NORMAL, weights=low)
+    assert weighted.best is not None and weighted.best.strategy is ST.SHORT_PUT
+    pcs = next(c for c in weighted.ranked if c.strategy is ST.PUT_CREDIT_SPREAD)
+    assert pcs.score == pytest.approx(pcs.ev_per_risk * 0.5) and pcs.weight_source == "strategy"
+    assert pcs.metadata["weights"]["put_credit_spread"] == 0.5
+    assert pcs.metadata["regime"] == "normal"
 
     # A regime's own weights win over the plain ones, only in that regime.
-    regime_w = {"crash": {"short_put": 3.0}}
+    regime_w = {"crash": {"put_credit_spread": 3.0}}
     crash = selector.select(
-        [chain], regime=MarketRegime.CRASH, weights={"short_put": 0.1}, regime_weights=regime_w
+        [chain], regime=MarketRegime.CRASH, weights=low, regime_weights=regime_w
     )
-    assert crash.best is not None and crash.best.strategy is ST.SHORT_PUT
+    assert crash.best is not None and crash.best.strategy is ST.PUT_CREDIT_SPREAD
     assert crash.best.weight == 3.0 and crash.best.weight_source == "regime"
     normal = selector.select(
-        [chain], regime=MarketRegime.NORMAL, weights={"short_put": 0.1}, regime_weights=regime_w
+        [chain], regime=MarketRegime.NORMAL, weights=low, regime_weights=regime_w
     )
-    assert normal.best is not None and normal.best.strategy is not ST.SHORT_PUT
+    assert normal.best is not None and normal.best.strategy is ST.SHORT_PUT
 
 
 def test_a_lower_weight_lowers_the_rank_of_a_negative_expected_value_too() -> None:
     chain = make_chain(put_vol=flat(0.20), call_vol=flat(0.26))  # calls rich: put side loses
-    selector = StrategySelector(StrategiesConfig())
+    selector = StrategySelector(_cfg())
     base = {c.strategy: c for c in selector.select([chain]).ranked}
     assert base[ST.SHORT_PUT].expected_value < 0
     low = {c.strategy: c for c in selector.select([chain], weights={"short_put": 0.5}).ranked}
@@ -231,7 +246,7 @@ def test_a_lower_weight_lowers_the_rank_of_a_negative_expected_value_too() -> No
 
 def test_zero_weight_switches_a_strategy_off_and_bad_weights_are_refused() -> None:
     chain = make_chain(put_vol=flat(0.3))
-    selector = StrategySelector(StrategiesConfig())
+    selector = StrategySelector(_cfg())
     sel = selector.select([chain], weights={"short_strangle": 0.0})
     assert ST.SHORT_STRANGLE not in {c.strategy for c in sel.ranked}
     (why,) = sel.rejections_for(ST.SHORT_STRANGLE)
@@ -257,7 +272,7 @@ def test_a_chain_without_any_iv_rejects_everything_with_reasons() -> None:
     cols = columns(EXPIRY, greeks=False)
     cols["bid"] = cols["ask"] = np.full(cols["bid"].shape, np.nan)
     chain = OptionChain.from_arrays("SPY", 100.0, TS, RATE, {EXPIRY: cols})
-    sel = StrategySelector(StrategiesConfig()).select([chain])
+    sel = StrategySelector(_cfg()).select([chain])
     assert sel.ranked == () and len(sel.rejected) == 5
     assert all(
         "no put with a delta" in r.reason or "no call with a delta" in r.reason

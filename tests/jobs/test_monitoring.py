@@ -62,7 +62,14 @@ from tradelib.sync.store import strategy_from_row
 
 START = utc(2026, 11, 24, 15)  # a Tuesday, 10:00 New York
 LAKE, STATE = "lake", "sim.pkl"
-SMALL = {"strategies.underlyings": ["SPY"], "strategies.dte_max": 35}
+SMALL = {
+    "strategies.underlyings": ["SPY"],
+    "strategies.dte_max": 35,
+    # These scenarios need the call credit spreads the simulated skew leaves without an
+    # edge (tests/entry/test_edge.py): take the edge floor away, rank by dollar EV as before.
+    "strategies.min_net_edge": -1e9,
+    "strategies.ranking": "ev",
+}
 
 
 def _cfg(root: Path, **overrides: object) -> TradingConfig:

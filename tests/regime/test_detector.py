@@ -177,35 +177,54 @@ def _features(vix: float, rv: float = 0.16, er: float = 0.1, **kw: float) -> dic
     return row
 
 
-def test_a_single_reading_across_a_threshold_does_not_switch() -> None:
-    first = DETECTOR.step(_features(23.5), None)
-    assert first.regime is MarketRegime.RANGE_BOUND
-    blip = DETECTOR.step(_features(24.5), first)
-    assert blip.regime is MarketRegime.RANGE_BOUND and blip.raw is MarketRegime.HIGH_VOL
-    assert (blip.candidate, blip.streak) == (MarketRegime.HIGH_VOL, 1)
+def test_a_single_calmer_reading_does_not_switch() -> None:
+    first = DETECTOR.step(_features(24.5), None)
+    assert first.regime is MarketRegime.HIGH_VOL
+    blip = DETECTOR.step(_features(23.5), first)
+    assert blip.regime is MarketRegime.HIGH_VOL and blip.raw is MarketRegime.RANGE_BOUND
+    assert (blip.candidate, blip.streak) == (MarketRegime.RANGE_BOUND, 1)
     assert blip.evidence["held_by_hysteresis"] is True and blip.confidence < 0.5
-    back = DETECTOR.step(_features(23.5), blip)
-    assert back.regime is MarketRegime.RANGE_BOUND and back.candidate is None
+    back = DETECTOR.step(_features(24.5), blip)
+    assert back.regime is MarketRegime.HIGH_VOL and back.candidate is None
 
 
-def test_a_regime_that_persists_is_adopted_on_the_second_reading() -> None:
-    first = DETECTOR.step(_features(23.5), None)
-    one = DETECTOR.step(_features(24.5), first)
-    two = DETECTOR.step(_features(24.5), one)
-    assert two.regime is MarketRegime.HIGH_VOL and two.candidate is None and two.streak == 0
+def test_a_calmer_regime_that_persists_is_adopted_on_the_second_reading() -> None:
+    first = DETECTOR.step(_features(24.5), None)
+    one = DETECTOR.step(_features(23.5), first)
+    two = DETECTOR.step(_features(23.5), one)
+    assert two.regime is MarketRegime.RANGE_BOUND and two.candidate is None and two.streak == 0
 
 
-def test_a_big_step_up_in_danger_switches_at_once() -> None:
+def test_a_sideways_change_waits_for_confirmation() -> None:
+    normal = DETECTOR.step(_features(20.0, er=0.3), None)
+    assert normal.regime is MarketRegime.NORMAL
+    trend = DETECTOR.step(_features(20.0, er=0.7, trend_return=0.05), normal)
+    assert trend.raw is MarketRegime.TRENDING and trend.regime is MarketRegime.NORMAL
+    again = DETECTOR.step(_features(20.0, er=0.7, trend_return=0.05), trend)
+    assert again.regime is MarketRegime.TRENDING
+
+
+def test_a_step_up_into_stress_switches_at_once() -> None:
     calm = DETECTOR.step(_features(14.0, rv=0.08, er=0.3), None)
     assert calm.regime is MarketRegime.LOW_VOL
     crash = DETECTOR.step(_features(48.0, rv=0.5), calm)  # 20% past the crash threshold
     assert crash.regime is MarketRegime.CRASH and crash.confidence > 0.5
+    # Was: held at low_vol because 2.5% past is inside switch_margin (issue 13, item 9).
+    edge = DETECTOR.step(_features(41.0, rv=0.5), calm)
+    assert edge.regime is MarketRegime.CRASH and edge.candidate is None
+    high = DETECTOR.step(_features(24.5), DETECTOR.step(_features(23.5), None))
+    assert high.regime is MarketRegime.HIGH_VOL
 
 
-def test_a_small_step_up_waits_like_any_other_change() -> None:
-    calm = DETECTOR.step(_features(14.0, rv=0.08, er=0.3), None)
-    edge = DETECTOR.step(_features(41.0, rv=0.5), calm)  # 2.5% past: inside the margin
-    assert edge.regime is MarketRegime.LOW_VOL and edge.candidate is MarketRegime.CRASH
+def test_a_small_step_up_outside_stress_waits_unless_past_the_switch_margin() -> None:
+    low = DETECTOR.step(_features(14.0, rv=0.08, er=0.3), None)
+    assert low.regime is MarketRegime.LOW_VOL
+    # Normal decided with a small margin below the high_vol thresholds: waits.
+    near = DETECTOR.step(_features(22.0, rv=0.19, er=0.3), low)
+    assert near.raw is MarketRegime.NORMAL and near.regime is MarketRegime.LOW_VOL
+    # Normal far from every threshold beats switch_margin: adopted at once.
+    far = DETECTOR.step(_features(19.0, rv=0.15, er=0.3), low)
+    assert far.raw is MarketRegime.NORMAL and far.regime is MarketRegime.NORMAL
 
 
 def test_stepping_down_from_a_crash_always_waits_for_confirmation() -> None:
@@ -221,13 +240,15 @@ def test_noise_around_the_high_vol_threshold_does_not_flap() -> None:
     known = [r for r in readings if r.known]
     raw_flips = sum(a.raw is not b.raw for a, b in itertools.pairwise(known))
     flips = sum(a.regime is not b.regime for a, b in itertools.pairwise(known))
-    assert raw_flips >= len(known) - 2 and flips == 0
+    # In at the first high_vol reading (at most one switch), out never: no flapping.
+    assert raw_flips >= len(known) - 2 and flips <= 1
+    assert known[-1].regime is MarketRegime.HIGH_VOL
 
 
 def test_one_confirmation_reading_means_no_hysteresis() -> None:
     eager = EnhancedMarketRegimeDetector(RegimeDetectorConfig(confirm_readings=1))
-    first = eager.step(_features(23.5), None)
-    assert eager.step(_features(24.5), first).regime is MarketRegime.HIGH_VOL
+    first = eager.step(_features(24.5), None)
+    assert eager.step(_features(23.5), first).regime is MarketRegime.RANGE_BOUND
 
 
 def test_detect_series_gives_one_reading_per_day_starting_unknown() -> None:

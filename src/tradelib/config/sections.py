@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 from datetime import date
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -164,9 +164,10 @@ class RegimeDetectorConfig(ConfigModel):
     trend_efficiency: Fraction = 0.6  # efficiency ratio at or above (and a move): trending
     trend_min_return: float = Field(default=0.02, ge=0)  # abs log move over trend_window
     range_efficiency: Fraction = 0.2  # efficiency ratio at or below: range_bound
-    # Hysteresis: a new regime must show up this many readings in a row ...
+    # Hysteresis (on the way down; a step up into high_vol or crash is admitted at once):
+    # a new regime must show up this many readings in a row ...
     confirm_readings: int = Field(default=2, ge=1)
-    # ... unless it is a step up in danger that beats its threshold by this fraction.
+    # ... unless it is a smaller step up in danger that beats its threshold by this fraction.
     switch_margin: float = Field(default=0.15, ge=0)
 
     @model_validator(mode="after")
@@ -226,6 +227,19 @@ class StrategiesConfig(ConfigModel):
     avoid_held_contracts: bool = True
     max_bid_ask_width: float = Field(default=0.10, gt=0)  # dollars, absolute
     max_bid_ask_width_pct: Fraction = 0.15  # of mid
+    # Minimum edge (tradelib.entry.edge): expected P&L per strategy unit after modelled
+    # slippage and round-trip commissions must be above this many dollars (negative:
+    # accept up to that modelled loss).
+    min_net_edge: float = 0.0
+    slippage_fraction: float = Field(default=0.6, ge=0, le=1)  # of credit at mid - at natural
+    commission_per_contract: float = Field(default=0.65, ge=0)  # dollars per option contract
+    commission_min_per_order: float = Field(default=1.0, ge=0)  # dollars per order
+    # ev_per_risk: net EV / risk capital (max loss; Reg-T margin with naked shorts); ev: net EV.
+    ranking: Literal["ev_per_risk", "ev"] = "ev_per_risk"
+    # Same underlying, type and expiry with short strikes within this many listed strikes ...
+    near_duplicate_strikes: int = Field(default=2, ge=0)
+    # ... is a near-duplicate; at most this many of them may join one strategy.
+    max_near_duplicates: int = Field(default=1, ge=0)
     # Continuously compounded; prices model greeks and, with put-call parity, the forward
     # behind probability of profit and expected value.
     risk_free_rate: float = Field(default=0.04, ge=-0.05, le=0.25)

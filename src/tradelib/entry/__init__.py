@@ -2,11 +2,14 @@
 
 ``OptionChain`` holds a chain as arrays; ``SmartStrikeSelector`` reads the skew
 and finds strikes by delta; ``StrategySelector`` turns chains into a
-``Selection`` of ranked ``Candidate``s and ``Rejection``s with reasons.
+``Selection`` of ranked ``Candidate``s and ``Rejection``s with reasons;
+``EntryCosts`` and ``StrategyShape`` (``entry.edge``) are its cost model and
+its near-duplicate test.
 """
 
 from tradelib.entry.candidates import LEG_PLANS, Candidate, Rejection, Selection
 from tradelib.entry.chain import ExpiryChain, OptionChain, years_to_expiry
+from tradelib.entry.edge import EntryCosts, StrategyShape, strikes_apart
 from tradelib.entry.probability import (
     expected_payoff,
     expected_value,
@@ -28,6 +31,7 @@ from tradelib.entry.strikes import (
 __all__ = [
     "LEG_PLANS",
     "Candidate",
+    "EntryCosts",
     "ExpiryChain",
     "OptionChain",
     "Rejection",
@@ -37,6 +41,7 @@ __all__ = [
     "SkewReading",
     "SmartStrikeSelector",
     "StrategySelector",
+    "StrategyShape",
     "StrikePick",
     "atm_vol",
     "expected_payoff",
@@ -47,5 +52,6 @@ __all__ = [
     "nearest_delta_row",
     "prob_above",
     "probability_of_profit",
+    "strikes_apart",
     "years_to_expiry",
 ]

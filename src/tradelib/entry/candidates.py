@@ -34,9 +34,15 @@ LEG_PLANS: dict[StrategyType, tuple[tuple[str, int], ...]] = {
 class Candidate:
     """One strategy that passed every filter, with its model numbers and why it ranks where it does.
 
-    ``score`` is expected value x weight for a positive expected value and
-    expected value / weight for a negative one, so a lower weight always
-    lowers the rank. ``ev_per_risk`` is NaN when the max loss is unbounded.
+    ``expected_value`` is priced at mid; ``net_expected_value`` takes off the
+    modelled ``slippage`` and round-trip ``commissions`` (all per share per
+    unit, see ``tradelib.entry.edge``), and only a positive net edge passes.
+    ``risk_capital`` is what one unit puts at risk: its max loss, or its Reg-T
+    margin when a short leg is naked (max loss is then the whole notional, or
+    unbounded). ``ev_per_risk`` = net expected value / risk capital.
+    ``score`` is the ranked measure (``strategies.ranking``: ``ev_per_risk`` or
+    net ``ev``) x weight when positive, / weight when negative, so a lower
+    weight always lowers the rank.
     """
 
     underlying: str
@@ -51,6 +57,10 @@ class Candidate:
     breakevens: tuple[float, ...]
     probability_of_profit: float
     expected_value: float
+    slippage: float
+    commissions: float
+    net_expected_value: float
+    risk_capital: float
     ev_per_risk: float
     model_vol: float  # ATM IV the PoP / EV model used
     forward: float
@@ -62,6 +72,11 @@ class Candidate:
     weights: tuple[tuple[str, float], ...]  # every enabled strategy's weight in this regime
     score: float
     multiplier: float = 100.0
+
+    @property
+    def net_edge_dollars(self) -> float:
+        """Net expected P&L of one unit in dollars."""
+        return self.net_expected_value * self.multiplier
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -78,6 +93,11 @@ class Candidate:
             "forward": self.forward,
             "probability_of_profit": self.probability_of_profit,
             "expected_value": self.expected_value,
+            "slippage": self.slippage,
+            "commissions": self.commissions,
+            "net_expected_value": self.net_expected_value,
+            "risk_capital": self.risk_capital,
+            "ev_per_risk": self.ev_per_risk,
             "max_loss": None if math.isinf(self.max_loss) else self.max_loss,
             "score": self.score,
         }

@@ -7,8 +7,15 @@ enabled strategy. A candidate survives when each leg is liquid (bid/ask
 within the absolute or the relative width limit, no zero bid on a short leg)
 and its mid credit reaches the minimum; then probability of profit and
 expected value (``tradelib.entry.probability``) are computed for all
-survivors at once, and they are ranked by expected value x strategy weight.
-Whatever is left out becomes a ``Rejection`` with its reason.
+survivors at once. A candidate must then have an edge: expected value at mid
+minus modelled slippage and round-trip commissions (``tradelib.entry.edge``)
+above ``strategies.min_net_edge``. Survivors are ranked by net expected value
+per unit of risk capital (``strategies.ranking: ev_per_risk``; or by net
+expected value, ``ev``) x strategy weight, and finally a candidate that
+near-duplicates open strategies (``select(..., open_strategies=)``) or
+candidates ranked above it more than ``strategies.max_near_duplicates`` times
+is left out. Whatever is left out becomes a ``Rejection`` with its reason and
+its numbers.
 
 Pure: chains in, a ``Selection`` out; no clock (days to expiry count from each
 chain's own timestamp), no I/O.
@@ -19,13 +26,25 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 
+from tradelib.broker.sim_margin import margin_requirement
 from tradelib.config import StrategiesConfig, TradingConfig
-from tradelib.domain import Contract, Leg, MarketRegime, Right, StrategyType, payoff_profile
+from tradelib.domain import (
+    Contract,
+    Leg,
+    MarketRegime,
+    Position,
+    Right,
+    Strategy,
+    StrategyType,
+    payoff_profile,
+)
 from tradelib.entry.candidates import LEG_PLANS, Candidate, Rejection, Selection
 from tradelib.entry.chain import ExpiryChain, FloatArray, OptionChain
+from tradelib.entry.edge import EntryCosts, StrategyShape, strikes_apart
 from tradelib.entry.probability import expected_value, probability_of_profit
 from tradelib.entry.strikes import SkewAwareStrikes, SkewReading, SmartStrikeSelector
 
@@ -40,6 +59,7 @@ class _Pending:
     underlying: str
     strategy: StrategyType
     exp: ExpiryChain
+    spot: float
     dte: int
     legs: tuple[Leg, ...]
     rows: tuple[int, ...]
@@ -110,6 +130,7 @@ class StrategySelector:
             strategies.skew, strategies.target_delta
         )
         self.enabled = tuple(StrategyType(s) for s in strategies.enabled)
+        self.costs = EntryCosts.from_config(strategies)
 
     @classmethod
     def from_config(cls, cfg: TradingConfig) -> StrategySelector:
@@ -140,6 +161,7 @@ class StrategySelector:
         regime: MarketRegime | None = None,
         weights: Mapping[str, float] | None = None,
         regime_weights: RegimeWeights | None = None,
+        open_strategies: Iterable[Strategy] = (),
     ) -> Selection:
         """Candidates over every chain, best first, with every rejection and its reason.
 
@@ -147,7 +169,8 @@ class StrategySelector:
         ``regime_weights`` (regime -> strategy -> weight, used first for
         ``regime``) scale the ranking; a missing weight is 1.0. The weights
         arrive already resolved (config overrides included): they are used
-        as given.
+        as given. ``open_strategies`` (the book, as ``tradelib.domain.Strategy``)
+        count against the near-duplicate cap.
         """
         resolved = {
             s: self.resolve_weight(s, regime, weights, regime_weights) for s in self.enabled
@@ -159,9 +182,62 @@ class StrategySelector:
         rejected: list[Rejection] = []
         for chain in chains:
             self._chain_candidates(chain, resolved, pending, rejected)
-        ranked = self._score(pending, regime, resolved)
+        scored = self._score(pending, regime, resolved)
+        ranked = [c for c in scored if isinstance(c, Candidate)]
+        rejected.extend(r for r in scored if isinstance(r, Rejection))
         ranked.sort(key=lambda c: (-c.score, c.underlying, c.expiry, c.strategy.value))
-        return Selection(tuple(ranked), tuple(rejected))
+        grids = {(p.underlying, p.exp.expiry): p.exp for p in pending}
+        kept = self._without_near_duplicates(ranked, open_strategies, grids, rejected)
+        return Selection(tuple(kept), tuple(rejected))
+
+    def _without_near_duplicates(
+        self,
+        ranked: list[Candidate],
+        open_strategies: Iterable[Strategy],
+        grids: Mapping[tuple[str, date], ExpiryChain],
+        rejected: list[Rejection],
+    ) -> list[Candidate]:
+        """Drop (as rejections) candidates that crowd a cluster of near-identical strategies."""
+        cfg = self.cfg
+        held = [StrategyShape.of_strategy(s) for s in open_strategies]
+        kept: list[Candidate] = []
+        for c in ranked:
+            shape = StrategyShape.of(
+                c.underlying, c.strategy, c.legs, f"ranked #{len(kept) + 1} this run"
+            )
+            exp = grids.get((c.underlying, c.expiry))
+            listed = (
+                {Right.PUT: exp.strike[exp.puts], Right.CALL: exp.strike[exp.calls]}
+                if exp is not None
+                else {}
+            )
+            near = [
+                (other, apart)
+                for other in held
+                if (apart := strikes_apart(shape, other, listed)) is not None
+                and apart <= cfg.near_duplicate_strikes
+            ]
+            if len(near) > cfg.max_near_duplicates:
+                others = ", ".join(
+                    f"{o.label} ({o.describe_shorts()}, {apart} strike(s) apart)"
+                    for o, apart in near
+                )
+                rejected.append(
+                    Rejection(
+                        c.underlying,
+                        c.strategy,
+                        c.expiry,
+                        f"near-duplicate: short {shape.describe_shorts()} is within "
+                        f"{cfg.near_duplicate_strikes} listed strikes of {len(near)} "
+                        f"{c.strategy.value} on {c.underlying} {c.expiry} already open or "
+                        f"ranked above (max {cfg.max_near_duplicates}): {others}",
+                        c.legs,
+                    )
+                )
+                continue
+            kept.append(c)
+            held.append(shape)
+        return kept
 
     def _chain_candidates(
         self,
@@ -258,6 +334,7 @@ class StrategySelector:
                 u,
                 strategy,
                 exp,
+                chain.spot,
                 chain.dte(exp.expiry),
                 legs,
                 rows,
@@ -303,8 +380,9 @@ class StrategySelector:
         pending: list[_Pending],
         regime: MarketRegime | None,
         weights: Mapping[StrategyType, tuple[float, str]],
-    ) -> list[Candidate]:
-        """PoP and EV of every pending candidate in one vectorized pass, then the Candidates."""
+    ) -> list[Candidate | Rejection]:
+        """PoP and EV of every pending candidate in one vectorized pass, then each one's net
+        edge: a Candidate, or a Rejection when there is none."""
         if not pending:
             return []
         n = len(pending)
@@ -329,11 +407,32 @@ class StrategySelector:
             strikes, is_call, ratios, credit, breakevens, forward, vol, years
         )
         used = tuple(sorted((s.value, w) for s, (w, _) in weights.items()))
-        out: list[Candidate] = []
+        out: list[Candidate | Rejection] = []
         for i, p in enumerate(pending):
             w, source = weights[p.strategy]
             e = float(ev[i])
-            finite_risk = math.isfinite(p.max_loss) and p.max_loss > 0
+            mult = p.exp.multiplier
+            slip = self.costs.slippage(p.credit_mid, p.credit_natural)
+            fees = self.costs.commissions(p.legs) / mult
+            net = e - slip - fees
+            if not net * mult > self.cfg.min_net_edge + _TOL:
+                half = p.credit_mid - p.credit_natural
+                out.append(
+                    Rejection(
+                        p.underlying,
+                        p.strategy,
+                        p.exp.expiry,
+                        f"no edge: EV ${e * mult:+.2f} at mid - slippage ${slip * mult:.2f} "
+                        f"({self.costs.slippage_fraction:.0%} of ${half * mult:.2f} mid to "
+                        f"natural) - commissions ${fees * mult:.2f} (open and close) = net "
+                        f"${net * mult:+.2f} <= minimum ${self.cfg.min_net_edge:.2f} per unit",
+                        p.legs,
+                    )
+                )
+                continue
+            risk = _risk_capital(p)
+            per_risk = net / risk if risk > 0 else math.nan
+            value = per_risk if self.cfg.ranking == "ev_per_risk" else net
             out.append(
                 Candidate(
                     underlying=p.underlying,
@@ -348,7 +447,11 @@ class StrategySelector:
                     breakevens=p.breakevens,
                     probability_of_profit=float(pop[i]),
                     expected_value=e,
-                    ev_per_risk=e / p.max_loss if finite_risk else math.nan,
+                    slippage=slip,
+                    commissions=fees,
+                    net_expected_value=net,
+                    risk_capital=risk,
+                    ev_per_risk=per_risk,
                     model_vol=p.model_vol,
                     forward=p.exp.forward,
                     short_deltas=tuple(
@@ -361,8 +464,29 @@ class StrategySelector:
                     weight=w,
                     weight_source=source,
                     weights=used,
-                    score=e * w if e >= 0 else e / w,
-                    multiplier=p.exp.multiplier,
+                    score=value * w if value >= 0 else value / w,
+                    multiplier=mult,
                 )
             )
         return out
+
+
+def _risk_capital(p: _Pending) -> float:
+    """Per share per unit: the max loss, or the Reg-T margin when that is smaller (naked shorts)."""
+    mult = p.exp.multiplier
+    positions = [
+        Position(
+            leg.contract,
+            float(leg.ratio),
+            float(p.exp.mid[r]) * mult,
+            float(p.exp.mid[r]),
+            float(leg.ratio * p.exp.mid[r] * mult),
+        )
+        for leg, r in zip(p.legs, p.rows, strict=True)
+    ]
+    try:
+        margin = margin_requirement(positions, {p.underlying: p.spot}).total / mult
+    except ValueError:
+        margin = math.inf
+    risk = min(p.max_loss, margin)
+    return risk if math.isfinite(risk) else math.nan

@@ -12,6 +12,7 @@ from tradelib.regime.features import (
     daily_features,
     intraday_realized_vol,
     warmup_rows,
+    with_live_quotes,
 )
 from tradelib.regime.simmap import SIM_REGIME_MATCHES, agreement, sim_regime_matches
 
@@ -27,4 +28,5 @@ __all__ = [
     "intraday_realized_vol",
     "sim_regime_matches",
     "warmup_rows",
+    "with_live_quotes",
 ]

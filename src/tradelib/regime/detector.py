@@ -18,11 +18,19 @@ How a reading is decided, first match wins (every threshold from
 5. **range_bound**: efficiency ratio <= range_efficiency.
 6. **normal**: anything else.
 
-Hysteresis: a reading that differs from the previous regime is only adopted
-after ``confirm_readings`` readings in a row, except a step *up* in danger
-(towards high_vol or crash) whose deciding threshold is beaten by
-``switch_margin`` (relative), which is adopted at once: waiting two days to
-admit a crash costs more than flapping.
+Hysteresis belongs to the way down. A step *up* into a stressed regime
+(high_vol or crash) is admitted on the reading that crosses its threshold:
+waiting a day to admit a crash leaves the calm regime's take profit in force on
+the day the market falls. Every other change (towards calmer regimes, or
+sideways) is only adopted after ``confirm_readings`` readings in a row, except
+a smaller step up in danger (e.g. low_vol -> normal) whose deciding threshold is
+beaten by ``switch_margin`` (relative), which is adopted at once too.
+
+Live evidence: ``detect(..., vix_now=, spy_now=)`` folds a caller's live VIX
+quote and SPY price into the latest row (``features.with_live_quotes``); they
+only ever raise the danger measures. A reading of the same day as ``previous``
+(a later monitoring cycle) can step up but never down: calm comes back with the
+next day's readings, so a regime admitted intraday holds for the day.
 """
 
 from __future__ import annotations
@@ -36,7 +44,12 @@ import polars as pl
 
 from tradelib.config import RegimeDetectorConfig, TradingConfig
 from tradelib.domain import MarketRegime
-from tradelib.regime.features import daily_features, intraday_realized_vol, warmup_rows
+from tradelib.regime.features import (
+    daily_features,
+    intraday_realized_vol,
+    warmup_rows,
+    with_live_quotes,
+)
 
 EvidenceValue = float | int | str | bool | None
 
@@ -49,6 +62,8 @@ _DANGER: dict[MarketRegime, int] = {
     MarketRegime.RANGE_BOUND: 0,
     MarketRegime.LOW_VOL: 0,
 }
+# Stressed regimes: a step up into one of these is admitted at once.
+_STRESS = frozenset({MarketRegime.CRASH, MarketRegime.HIGH_VOL})
 _REQUIRED = ("vix", "rv", "rv_short", "efficiency", "trend_return", "drawdown")
 
 
@@ -211,23 +226,29 @@ class EnhancedMarketRegimeDetector:
         previous: RegimeReading | None = None,
         vix3m_daily: pl.DataFrame | None = None,
         spy_intraday: pl.DataFrame | None = None,
+        vix_now: float | None = None,
+        spy_now: float | None = None,
     ) -> RegimeReading:
         """Return the reading for the latest day in the bars.
 
-        ``previous`` is the last reading this caller got (hysteresis);
+        ``previous`` is the last reading this caller got (hysteresis); it may be
+        an earlier reading of the same day, which this one can only raise.
         ``spy_intraday`` (today's bars) lets a stressed session raise the short
-        realized vol before the daily window catches up.
+        realized vol before the daily window catches up; ``vix_now`` (the live
+        VIX quote) and ``spy_now`` (the live SPY price) raise VIX, drawdown and
+        short realized vol the same way (see ``with_live_quotes``).
         """
         table = self.features(spy_daily, vix_daily, vix3m_daily)
         if table.height == 0:
             return self._unknown(None, "no daily bars common to SPY and VIX")
-        row = table.row(table.height - 1, named=True)
+        row = with_live_quotes(table, self.cfg, vix_now=vix_now, spy_now=spy_now)
         if spy_intraday is not None:
             intraday = intraday_realized_vol(spy_intraday)
             row["rv_intraday"] = intraday
-            if intraday is not None and row["rv_short"] is not None:
+            rv_short = row["rv_short"]
+            if intraday is not None and isinstance(rv_short, float):
                 # Only ever raise it: one calm morning must not undo a crashing week.
-                row["rv_short"] = max(float(row["rv_short"]), intraday)
+                row["rv_short"] = max(rv_short, intraday)
         return self.step(row, previous, bars=table.height)
 
     def detect_series(
@@ -265,19 +286,41 @@ class EnhancedMarketRegimeDetector:
         verdict = classify(features, self.cfg)
         cfg = self.cfg
         regime, candidate, streak, held = verdict.regime, None, 0, False
+        how = "first reading"
         if previous is not None and previous.regime is not None:
-            if verdict.regime is previous.regime:
-                pass
+            prev = previous.regime
+            up = _DANGER[verdict.regime] > _DANGER[prev]
+            if day is not None and previous.as_of == day:
+                # A later reading of the same day: it may raise the regime, never lower it.
+                if up:
+                    how = f"step up from {prev.value} within the day"
+                elif verdict.regime is prev:
+                    how = f"{prev.value} again within the day"
+                else:
+                    regime, candidate, streak, held = (
+                        prev,
+                        previous.candidate,
+                        previous.streak,
+                        True,
+                    )
+                    how = f"{prev.value} holds for the rest of the day"
+            elif verdict.regime is prev:
+                how = f"{prev.value} again"
+            elif up and verdict.regime in _STRESS:
+                how = f"step up into {verdict.regime.value} from {prev.value}: admitted at once"
+            elif up and verdict.margin >= cfg.switch_margin:
+                how = f"step up from {prev.value} past the switch margin: admitted at once"
             else:
                 streak = previous.streak + 1 if previous.candidate is verdict.regime else 1
-                step_up = _DANGER[verdict.regime] > _DANGER[previous.regime]
-                if not (
-                    streak >= cfg.confirm_readings
-                    or (step_up and verdict.margin >= cfg.switch_margin)
-                ):
-                    regime, candidate, held = previous.regime, verdict.regime, True
-                else:
+                if streak >= cfg.confirm_readings:
                     streak = 0
+                    how = f"{verdict.regime.value} confirmed ({cfg.confirm_readings} readings)"
+                else:
+                    regime, candidate, held = prev, verdict.regime, True
+                    how = (
+                        f"{prev.value} held: {verdict.regime.value} seen {streak} of "
+                        f"{cfg.confirm_readings} readings"
+                    )
         if held:
             confidence = max(0.1, 0.5 * (1.0 - streak / cfg.confirm_readings))
         else:
@@ -286,6 +329,9 @@ class EnhancedMarketRegimeDetector:
             name: _clean(features.get(name))
             for name in (
                 "vix",
+                "vix_close",
+                "vix_now",
+                "spy_now",
                 "vix_term",
                 "rv",
                 "rv_short",
@@ -301,6 +347,7 @@ class EnhancedMarketRegimeDetector:
             raw=verdict.regime.value,
             margin=round(verdict.margin, 4),
             held_by_hysteresis=held,
+            transition=how,
             streak=streak,
             crash_vix=cfg.crash_vix,
             high_vol_vix=cfg.high_vol_vix,

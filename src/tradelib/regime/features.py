@@ -141,3 +141,56 @@ def intraday_realized_vol(spy_intraday: pl.DataFrame) -> float | None:
     log_ret = np.diff(np.log(session["close"].to_numpy()))
     bars_per_year = TRADING_DAYS_PER_YEAR * REGULAR_SESSION_S / spacing
     return float(np.sqrt(np.mean(log_ret**2) * bars_per_year))
+
+
+def _live(value: float | None) -> float | None:
+    """A live quote worth using: finite and positive, else None (a bad quote is ignored)."""
+    if value is None or not math.isfinite(value) or value <= 0:
+        return None
+    return float(value)
+
+
+def with_live_quotes(
+    table: pl.DataFrame,
+    cfg: RegimeDetectorConfig,
+    *,
+    vix_now: float | None = None,
+    spy_now: float | None = None,
+) -> dict[str, object]:
+    """Return the latest row of ``table`` with live VIX / SPY quotes folded in.
+
+    Live quotes only ever *raise* the danger measures (a calm quote never undoes
+    what the closes say, whether the table's last row is today's partial bar or
+    yesterday's close): VIX becomes ``max(close, vix_now)`` (and VIX/VIX3M
+    rises with it); ``spy_now`` is taken as a provisional close after the last
+    one, so the drawdown from the recent high and the short realized vol
+    (the last ``shock_window - 1`` daily returns plus the move to ``spy_now``)
+    can only go up. A quote that is not finite or not positive is ignored.
+    The row gains ``vix_close``, ``vix_now`` and ``spy_now`` for the evidence.
+    """
+    row: dict[str, object] = table.row(table.height - 1, named=True)
+    vix, spot = _live(vix_now), _live(spy_now)
+    row.update(vix_close=row["vix"], vix_now=vix, spy_now=spot)
+    close_vix = row["vix"]
+    if vix is not None and isinstance(close_vix, float) and vix > close_vix:
+        row["vix"] = vix
+        term = row["vix_term"]
+        if isinstance(term, float):
+            row["vix_term"] = term * vix / close_vix
+        rv = row["rv"]
+        if isinstance(rv, float):
+            row["rv_iv"] = rv / (vix / 100.0)
+    if spot is None:
+        return row
+    closes = table["spy_close"].to_numpy()
+    high = max(float(closes[-cfg.drawdown_window :].max()), spot)
+    drawdown = row["drawdown"]
+    if isinstance(drawdown, float):
+        row["drawdown"] = max(drawdown, 1.0 - spot / high)
+    rv_short = row["rv_short"]
+    if isinstance(rv_short, float):
+        recent = np.diff(np.log(closes[-cfg.shock_window :]))  # shock_window - 1 returns
+        moves = np.append(recent, math.log(spot / float(closes[-1])))
+        live_rv = float(np.sqrt(np.mean(moves**2) * TRADING_DAYS_PER_YEAR))
+        row["rv_short"] = max(rv_short, live_rv)
+    return row

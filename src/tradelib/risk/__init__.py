@@ -15,7 +15,9 @@ from tradelib.risk.breaker import (
     OrderActivity,
 )
 from tradelib.risk.limits import (
+    BookLimits,
     EntryContext,
+    LimitBreach,
     MaxContractsPerOrder,
     MaxCorrelatedExposure,
     MaxMarginUse,
@@ -24,9 +26,13 @@ from tradelib.risk.limits import (
     MaxPositions,
     MaxUnderlyingConcentration,
     PortfolioLimitsChecker,
+    Reduction,
     RiskControl,
     RiskRejection,
     RiskVerdict,
+    adds_to_breach,
+    check_book,
+    propose_reductions,
 )
 from tradelib.risk.persist import (
     LakeBreakerStore,
@@ -38,8 +44,10 @@ from tradelib.risk.persist import (
 from tradelib.risk.portfolio import (
     PortfolioRisk,
     PortfolioRiskCalculator,
+    StrategyRisk,
     UnderlyingRisk,
     greeks_from_quotes,
+    strategy_risks,
 )
 from tradelib.risk.returns import (
     correlated_groups,
@@ -50,6 +58,7 @@ from tradelib.risk.returns import (
 
 __all__ = [
     "ENTRY_PURPOSES",
+    "BookLimits",
     "BreakerDecision",
     "BreakerEvent",
     "BreakerPolicy",
@@ -60,6 +69,7 @@ __all__ = [
     "CircuitBreaker",
     "EntryContext",
     "LakeBreakerStore",
+    "LimitBreach",
     "MaxContractsPerOrder",
     "MaxCorrelatedExposure",
     "MaxMarginUse",
@@ -72,17 +82,23 @@ __all__ = [
     "PortfolioLimitsChecker",
     "PortfolioRisk",
     "PortfolioRiskCalculator",
+    "Reduction",
     "RiskControl",
     "RiskRejection",
     "RiskVerdict",
+    "StrategyRisk",
     "UnderlyingRisk",
+    "adds_to_breach",
+    "check_book",
     "correlated_groups",
     "correlations",
     "daily_returns",
     "estimate_betas",
     "greeks_from_quotes",
+    "propose_reductions",
     "read_rejections",
     "record_rejections",
     "rejection_rows",
     "store_rejection_rows",
+    "strategy_risks",
 ]

@@ -23,6 +23,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 import polars as pl
 
@@ -262,3 +263,69 @@ def _split_market(
 def greeks_from_quotes(quotes: Iterable[Quote]) -> dict[str, OptionGreeks]:
     """Map contract key -> greeks for every quote that carries them."""
     return {q.contract.key: q.greeks for q in quotes if q.greeks is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyRisk:
+    """One open strategy's share of the portfolio measures: what closing it would take away.
+
+    ``beta_weighted_delta`` is in benchmark-equivalent shares and
+    ``risk_capital`` in dollars (its Reg-T requirement on its own), both for
+    the whole position; ``unrealized_pnl`` is in dollars at the marks given
+    (negative = losing); ``dte`` counts calendar days to its nearest expiry.
+    """
+
+    strategy_id: str
+    underlying: str
+    quantity: int
+    beta_weighted_delta: float
+    risk_capital: float
+    unrealized_pnl: float
+    dte: int | None
+    legs: tuple[Leg, ...]
+
+
+def strategy_risks(
+    calculator: PortfolioRiskCalculator,
+    strategies: Iterable[Strategy],
+    market: Mapping[str, OptionGreeks] | Mapping[str, Quote],
+    *,
+    today: date,
+    marks: Mapping[str, float] | None = None,
+) -> tuple[StrategyRisk, ...]:
+    """Each strategy's delta, risk capital, P&L and DTE, measured on its own.
+
+    ``market`` maps contract keys to quotes (greeks and marks) or to greeks
+    (then ``marks`` prices the legs). A leg without greeks or a price is an
+    error (``RiskInputError``): a strategy that cannot be measured cannot be
+    ranked for a reduction.
+    """
+    leg_greeks, leg_marks = _split_market(market, marks)
+    out: list[StrategyRisk] = []
+    for s in strategies:
+        positions: list[Position] = []
+        value = 0.0  # per unit, per share: what the legs are worth now (signed)
+        for leg in s.legs:
+            c = leg.contract
+            mark = leg_marks.get(c.key, math.nan)
+            if not math.isfinite(mark):
+                raise RiskInputError(
+                    name="marks", problem=f"no price for {c.key} of {s.strategy_id}"
+                )
+            qty = leg.ratio * s.quantity
+            positions.append(Position(c, qty, mark * c.multiplier, mark, qty * mark * c.multiplier))
+            value += leg.ratio * mark
+        alone = calculator.calculate(positions, leg_greeks)
+        out.append(
+            StrategyRisk(
+                strategy_id=s.strategy_id,
+                underlying=s.underlying,
+                quantity=s.quantity,
+                beta_weighted_delta=alone.beta_weighted_delta,
+                risk_capital=alone.risk_capital,
+                unrealized_pnl=(s.credit + value) * s.multiplier * s.quantity,
+                dte=s.dte(today),
+                legs=s.legs,
+            )
+        )
+    return tuple(out)
