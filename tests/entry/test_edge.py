@@ -141,8 +141,21 @@ def _short_put() -> tuple[StrategySelector, Candidate]:
     return selector, sp
 
 
-def test_one_near_duplicate_of_an_open_strategy_is_allowed_a_second_is_not() -> None:
+def test_by_default_no_near_duplicate_of_an_open_strategy_is_entered() -> None:
     selector, sp = _short_put()
+    chain = make_chain(**PUT_SKEW)  # type: ignore[arg-type]
+    sel = selector.select([chain], open_strategies=[_open_like(sp, "S-1", shift=1.0)])
+    assert sel.ranked == ()
+    (why,) = sel.rejections_for(ST.SHORT_PUT)
+    assert "open S-1" in why.reason and "(max 0)" in why.reason
+    # The very same strategy, entered by an earlier run, is left to the entry job.
+    again = selector.select([chain], open_strategies=[_open_like(sp, "S-0")])
+    assert [c.strategy for c in again.ranked] == [ST.SHORT_PUT]
+
+
+def test_one_near_duplicate_of_an_open_strategy_is_allowed_a_second_is_not() -> None:
+    _, sp = _short_put()
+    selector = StrategySelector(StrategiesConfig(enabled=["short_put"], max_near_duplicates=1))
     chain = make_chain(**PUT_SKEW)  # type: ignore[arg-type]
     one = selector.select([chain], open_strategies=[_open_like(sp, "S-1", shift=1.0)])
     assert one.ranked and one.ranked[0].strategy is ST.SHORT_PUT
@@ -158,13 +171,14 @@ def test_one_near_duplicate_of_an_open_strategy_is_allowed_a_second_is_not() -> 
 
 
 def test_far_strikes_another_expiry_or_another_type_are_not_duplicates() -> None:
-    selector, sp = _short_put()
+    _, sp = _short_put()
+    selector = StrategySelector(StrategiesConfig(enabled=["short_put"], max_near_duplicates=1))
     chain = make_chain(**PUT_SKEW)  # type: ignore[arg-type]
     others = [
         _open_like(sp, "S-far-1", shift=3.0),
         _open_like(sp, "S-far-2", shift=-3.0),
-        _open_like(sp, "S-later-1", days=7),
-        _open_like(sp, "S-later-2", days=7),
+        _open_like(sp, "S-later-1", days=8),  # a week and a day later: another expiry
+        _open_like(sp, "S-later-2", days=8),
     ]
     strangle = Strategy(
         "S-strangle",
@@ -177,14 +191,17 @@ def test_far_strikes_another_expiry_or_another_type_are_not_duplicates() -> None
     )
     sel = selector.select([chain], open_strategies=[*others, strangle, strangle])
     assert [c.strategy for c in sel.ranked] == [ST.SHORT_PUT]
+    # Within a week, expiries count as one: two weeklies two days apart are the same trade.
+    near = [_open_like(sp, "S-next-1", days=7), _open_like(sp, "S-next-2", days=2)]
+    assert selector.select([chain], open_strategies=near).ranked == ()
 
 
 def test_no_duplicate_allowed_rejects_a_copy_ranked_below_in_the_same_run() -> None:
     chain = make_chain(**PUT_SKEW)  # type: ignore[arg-type]
-    strict = StrategySelector(StrategiesConfig(enabled=["short_put"], max_near_duplicates=0))
+    strict = StrategySelector(StrategiesConfig(enabled=["short_put"]))  # the default: 0
     sel = strict.select([chain, chain])
     assert len(sel.ranked) == 1
     (why,) = sel.rejections_for(ST.SHORT_PUT)
     assert "ranked #1 this run" in why.reason and "0 strike(s) apart" in why.reason
-    default = StrategySelector(StrategiesConfig(enabled=["short_put"]))
-    assert len(default.select([chain, chain, chain]).ranked) == 2
+    loose = StrategySelector(StrategiesConfig(enabled=["short_put"], max_near_duplicates=1))
+    assert len(loose.select([chain, chain, chain]).ranked) == 2

@@ -23,6 +23,7 @@ from tradelib.broker.sim import SimBroker
 from tradelib.broker.sim_state import load_sim_broker, save_sim_broker
 from tradelib.config import TradingConfig
 from tradelib.domain import Contract, Leg, OrderPurpose, Quote, StrategyType, Urgency, utc
+from tradelib.entry.edge import EntryCosts
 from tradelib.execution import (
     ExecutionOutcome,
     ExecutionPlan,
@@ -57,6 +58,9 @@ def _cfg(root: Path, **overrides: object) -> TradingConfig:
             "storage.lake_uri": str(root / LAKE),
             "simulation.state_path": str(root / STATE),
             "simulation.start_date": "2026-11-24",
+            # SPY, QQQ and IWM form one correlated group: with the default 60% of the risk
+            # budget the fourth naked put already fills it; these scenarios want the daily cap.
+            "risk.max_correlated_exposure": 0.95,
             **overrides,
         }
     )
@@ -128,11 +132,18 @@ def test_the_entry_job_opens_positions_in_the_simulated_market(first_run: FirstR
     assert set(predictions["prediction_id"]) == set(strategies["prediction_id"])
     assert set(predictions["regime"]) == {report.regime.value}
     by_id = {o.strategy_id: o for o in entered}
+    legs_of = {
+        row["strategy_id"]: strategy_from_row(row).to_strategy().legs
+        for row in strategies.to_dicts()
+    }
+    costs = EntryCosts.from_config(TradingConfig().strategies)
     for p in predictions.to_dicts():
         o = by_id[p["strategy_id"]]
-        # Expected P&L at the fill: the model's EV moved by the credit actually received.
-        expected = (o.expected_value + o.fill_credit - o.credit_mid) * 100.0
-        assert p["predicted_pnl"] == pytest.approx(expected)
+        # Expected P&L at the fill: the model's EV moved by the credit actually received,
+        # less the commissions of opening and closing (per share, as the model counts).
+        fees = costs.commissions(legs_of[p["strategy_id"]]) / 100.0
+        expected = (o.expected_value + o.fill_credit - o.credit_mid - fees) * 100.0
+        assert p["predicted_pnl"] == pytest.approx(round(expected, 2))
         assert p["prob_profit"] == pytest.approx(o.probability_of_profit)
         assert p["weight_used"] == 1.0 and p["skew_ratio"] > 0 and p["max_loss"] > 0
 
@@ -153,7 +164,14 @@ def test_the_report_gives_every_candidate_an_outcome_and_a_reason(first_run: Fir
     stored = _table(first_run.root, "risk_rejections")
     refused = frame.filter(pl.col("outcome") == Outcome.LIMITS.value)
     assert set(refused["strategy"]) <= set(stored["strategy_type"])
-    assert stored["reason"].str.contains("exceeded").all()
+    limits = stored.filter(~pl.col("check").is_in(["min_net_edge", "max_near_duplicates"]))
+    assert limits["reason"].str.contains("exceeded").all()
+    # So were the selector's refusals for want of edge, with the numbers behind them.
+    edge = stored.filter(pl.col("check") == "min_net_edge")
+    no_edge = frame.filter(pl.col("reason").str.starts_with("no edge"))
+    assert edge.height == no_edge.height > 0
+    assert (edge["value"] <= edge["limit"]).all()
+    assert edge["reason"].str.contains(r"= net \$-?\d+\.\d\d <= minimum").all()
 
 
 def test_a_rerun_the_same_day_opens_no_strategy_twice(first_run: FirstRun, tmp_path: Path) -> None:
@@ -252,7 +270,8 @@ def test_a_limit_rejection_is_stored_with_its_reason(tmp_path: Path) -> None:
     assert report.status is EntryStatus.COMPLETED and report.entered == ()
     refused = [o for o in report.outcomes if o.outcome is Outcome.LIMITS]
     assert refused and all(o.reason.startswith("delta exceeded") for o in refused)
-    stored = _table(tmp_path, "risk_rejections")
+    selector_checks = ["min_net_edge", "max_near_duplicates"]
+    stored = _table(tmp_path, "risk_rejections").filter(~pl.col("check").is_in(selector_checks))
     assert set(stored["check"]) == {"max_portfolio_delta"}
     assert stored.height == len(refused)
     assert stored["reason"].str.contains(r"delta exceeded: [+-]\d+ > 0.001 after entry").all()
@@ -363,7 +382,6 @@ def test_a_candidate_the_line_budget_cannot_watch_is_refused_and_stored(tmp_path
     # one single-leg strategy at most.
     cfg = _cfg(
         tmp_path,
-        **SMALL,
         **{
             "market_data.line_budget": 2,
             "market_data.reserved_lines": 1,

@@ -238,8 +238,11 @@ class StrategiesConfig(ConfigModel):
     ranking: Literal["ev_per_risk", "ev"] = "ev_per_risk"
     # Same underlying, type and expiry with short strikes within this many listed strikes ...
     near_duplicate_strikes: int = Field(default=2, ge=0)
+    # Expiries this many days apart or fewer count as one for the near-duplicate cap
+    # (a weekly beside a weekly two days later is the same trade).
+    near_duplicate_days: int = Field(default=7, ge=0)
     # ... is a near-duplicate; at most this many of them may join one strategy.
-    max_near_duplicates: int = Field(default=1, ge=0)
+    max_near_duplicates: int = Field(default=0, ge=0)
     # Continuously compounded; prices model greeks and, with put-call parity, the forward
     # behind probability of profit and expected value.
     risk_free_rate: float = Field(default=0.04, ge=-0.05, le=0.25)

@@ -112,6 +112,11 @@ class Rejection:
     expiry: date | None
     reason: str
     legs: tuple[Leg, ...] = ()
+    # For a rejection by a portfolio-level rule, stored like a risk rejection: the check's
+    # name, the measured value and the limit it failed (empty for filter rejections).
+    check: str = ""
+    value: float | None = None
+    limit: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

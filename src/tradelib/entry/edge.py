@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
@@ -74,6 +74,12 @@ class StrategyShape:
     expiry: date | None
     shorts: tuple[tuple[Right, float], ...]  # (right, strike) of each short leg, sorted
     label: str  # how a reason names it ("open S-123", "candidate ranked 2")
+    legs: frozenset[tuple[str, int]] = frozenset()  # (contract key, ratio): the same trade
+    entered: bool = False  # an open strategy (not a candidate of this run)
+
+    def is_entry_of(self, candidate: StrategyShape) -> bool:
+        """True when this open strategy *is* ``candidate``, entered earlier (a re-run)."""
+        return self.entered and self.legs == candidate.legs
 
     @classmethod
     def of(
@@ -86,32 +92,48 @@ class StrategyShape:
             for leg in legs
             if leg.ratio < 0 and leg.contract.right is not None and leg.contract.strike is not None
         )
-        return cls(underlying, strategy, min(expiries) if expiries else None, tuple(shorts), label)
+        return cls(
+            underlying,
+            strategy,
+            min(expiries) if expiries else None,
+            tuple(shorts),
+            label,
+            frozenset((leg.contract.key, leg.ratio) for leg in legs),
+        )
 
     @classmethod
     def of_strategy(cls, strategy: Strategy) -> StrategyShape:
         """The shape of an open strategy."""
-        return cls.of(
+        shape = cls.of(
             strategy.underlying,
             strategy.strategy_type,
             strategy.legs,
             f"open {strategy.strategy_id}",
         )
+        return replace(shape, entered=True)
 
     def describe_shorts(self) -> str:
         return "/".join(f"{k:g}{right.value}" for right, k in self.shorts) or "no short leg"
 
 
 def strikes_apart(
-    a: StrategyShape, b: StrategyShape, listed: Mapping[Right, FloatArray]
+    a: StrategyShape,
+    b: StrategyShape,
+    listed: Mapping[Right, FloatArray],
+    expiry_days: int = 0,
 ) -> int | None:
     """Listed strikes between ``a``'s and ``b``'s farthest-apart matching short legs.
 
-    None when they are not comparable (different underlying, type, expiry or
-    short legs). ``listed`` holds the sorted listed strikes per right of the
-    expiry; a strike not listed (any more) counts from where it would sit.
+    None when they are not comparable (different underlying, type, short legs, or
+    expiries more than ``expiry_days`` apart). ``listed`` holds the sorted listed
+    strikes per right of ``a``'s expiry; a strike not listed counts from where it
+    would sit.
     """
-    if (a.underlying, a.strategy, a.expiry) != (b.underlying, b.strategy, b.expiry):
+    if (a.underlying, a.strategy) != (b.underlying, b.strategy):
+        return None
+    if a.expiry != b.expiry and (
+        a.expiry is None or b.expiry is None or abs((a.expiry - b.expiry).days) > expiry_days
+    ):
         return None
     if not a.shorts or [r for r, _ in a.shorts] != [r for r, _ in b.shorts]:
         return None

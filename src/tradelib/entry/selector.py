@@ -211,10 +211,14 @@ class StrategySelector:
                 if exp is not None
                 else {}
             )
+            # The candidate itself, entered by an earlier run, is not its own duplicate: the
+            # entry job reports it as already entered.
             near = [
                 (other, apart)
                 for other in held
-                if (apart := strikes_apart(shape, other, listed)) is not None
+                if not other.is_entry_of(shape)
+                and (apart := strikes_apart(shape, other, listed, cfg.near_duplicate_days))
+                is not None
                 and apart <= cfg.near_duplicate_strikes
             ]
             if len(near) > cfg.max_near_duplicates:
@@ -229,9 +233,13 @@ class StrategySelector:
                         c.expiry,
                         f"near-duplicate: short {shape.describe_shorts()} is within "
                         f"{cfg.near_duplicate_strikes} listed strikes of {len(near)} "
-                        f"{c.strategy.value} on {c.underlying} {c.expiry} already open or "
+                        f"{c.strategy.value} on {c.underlying} expiring within "
+                        f"{cfg.near_duplicate_days} days of {c.expiry} already open or "
                         f"ranked above (max {cfg.max_near_duplicates}): {others}",
                         c.legs,
+                        check="max_near_duplicates",
+                        value=float(len(near)),
+                        limit=float(cfg.max_near_duplicates),
                     )
                 )
                 continue
@@ -427,6 +435,9 @@ class StrategySelector:
                         f"natural) - commissions ${fees * mult:.2f} (open and close) = net "
                         f"${net * mult:+.2f} <= minimum ${self.cfg.min_net_edge:.2f} per unit",
                         p.legs,
+                        check="min_net_edge",
+                        value=round(net * mult, 2),
+                        limit=self.cfg.min_net_edge,
                     )
                 )
                 continue

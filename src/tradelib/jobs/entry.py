@@ -491,12 +491,15 @@ class EntryWorkflow:
         reading = self._regime(now)
         weights = self.weights.weights_for(reading.regime, now)
         chains, chain_outcomes, quotes = self._chains(day)
+        open_book = StrategyRegistry.to_strategies(SyncStore(self.lake).open_strategies())
         selection = self.selector.select(
             chains,
             regime=reading.regime,
             weights=weights.weights,
             regime_weights=weights.regime_weights,
+            open_strategies=open_book,
         )
+        store_rejection_rows(self.lake, _selector_rejection_rows(selection, day, now))
         invalid = _invalid_quotes(quotes.values(), now, self.cfg)
         report = EntryReport(
             now,
@@ -515,7 +518,7 @@ class EntryWorkflow:
                 outcomes=tuple(filtered),
             ), set()
         try:
-            market = self._market(now, quotes)
+            market = self._market(now, quotes, open_book)
         except (RiskInputError, BrokerError) as exc:
             # Without a measured portfolio no limit can be checked: enter nothing.
             reason = f"portfolio risk unavailable: {exc}"
@@ -597,7 +600,7 @@ class EntryWorkflow:
                 )
         return chains, problems, quotes
 
-    def _market(self, now: datetime, quotes: Mapping[str, Quote]) -> _Market:
+    def _market(self, now: datetime, quotes: Mapping[str, Quote], book: list[Strategy]) -> _Market:
         """The account, the current portfolio's risk and the limits checker."""
         # Equity options and their stock are what entry trades and limits; a futures
         # position (opened by hand) has no ETF spot or daily stock bars to measure it by.
@@ -625,7 +628,6 @@ class EntryWorkflow:
         )
         # The book's legs count too: two strategies holding one contract in opposite
         # directions net to nothing at the broker.
-        book = StrategyRegistry.to_strategies(SyncStore(self.lake).open_strategies())
         return _Market(
             account=self.broker.account(),
             portfolio=calculator.calculate(positions, greeks),
@@ -634,7 +636,7 @@ class EntryWorkflow:
             quotes=dict(quotes),
             held={p.contract.key for p in positions}
             | {leg.contract.key for s in book for leg in s.legs},
-            book=book,
+            book=list(book),
         )
 
     # --- the candidate loop ---------------------------------------------------------------
@@ -873,7 +875,9 @@ class EntryWorkflow:
             strategy_type=cand.strategy,
             underlying=cand.underlying,
             entered_at=entered_at,
-            expected_value=cand.expected_value + (fill_credit - cand.credit_mid),
+            # What the fill made of the model's value at mid, less the commissions of the
+            # opening and closing orders: comparable with the realized P&L, which pays them.
+            expected_value=cand.expected_value + (fill_credit - cand.credit_mid) - cand.commissions,
             probability_of_profit=cand.probability_of_profit,
             max_loss=profile.max_loss,
             regime=cand.regime,
@@ -1019,6 +1023,29 @@ def _as_strategy(sid: str, cand: Candidate, quantity: int, now: datetime) -> Str
         opened_at=now,
         multiplier=cand.multiplier,
     )
+
+
+def _selector_rejection_rows(
+    selection: Selection, day: date, ts: datetime
+) -> list[dict[str, object]]:
+    """``risk_rejections`` rows of the selector's portfolio-level refusals (edge, crowding)."""
+    stamp = ensure_utc(ts, "ts")
+    return [
+        {
+            "rejection_id": rejection_id(
+                strategy_id_for(r.underlying, r.strategy, r.expiry, r.legs, day), r.check
+            ),
+            "ts": stamp,
+            "strategy_type": r.strategy.value,
+            "underlying": r.underlying,
+            "check": r.check,
+            "reason": r.reason,
+            "value": r.value,
+            "limit": r.limit,
+        }
+        for r in selection.rejected
+        if r.check and r.strategy is not None and r.legs
+    ]
 
 
 def _line_rejection_row(
