@@ -639,11 +639,15 @@ class MonitoringWorkflow:
             spy = self.broker.bars(Contract.stock(BENCHMARK), start, now, DAY_BAR_S)
             vix = self.broker.bars(Contract.index(VIX), start, now, DAY_BAR_S)
             intraday = None
+            vix_now = spy_now = None
             if market_open:
                 session_open, _ = self.hours.session_bounds(now.astimezone(NEW_YORK).date())
                 intraday = self.broker.bars(
                     Contract.stock(BENCHMARK), session_open, now, INTRADAY_BAR_S
                 )
+                # Danger is admitted on the reading that shows it: the live VIX and SPY
+                # can raise the regime before the daily bars close (never lower it).
+                vix_now, spy_now = self._live(Contract.index(VIX), Contract.stock(BENCHMARK))
             table = self.detector.features(spy, vix)
             if table.height == 0:
                 return RegimeReading(None, 0.0, {"decided_by": "no daily bars for SPY and VIX"})
@@ -653,15 +657,32 @@ class MonitoringWorkflow:
                 # First run: walk the history so today starts from a settled reading.
                 history = self.detector.detect_series(spy, vix)
                 previous = history[-2] if len(history) >= 2 else None
-            reading = self.detector.detect(spy, vix, previous=previous, spy_intraday=intraday)
+            reading = self.detector.detect(
+                spy,
+                vix,
+                previous=previous,
+                spy_intraday=intraday,
+                vix_now=vix_now,
+                spy_now=spy_now,
+            )
         except (BrokerError, ContractError, RegimeInputError) as exc:
             return RegimeReading(None, 0.0, {"decided_by": f"no regime: {exc}"})
         self._store_reading(reading, now)
         return reading
 
+    def _live(self, *contracts: Contract) -> list[float | None]:
+        """Each contract's live mark (None where the quote has none)."""
+        out: list[float | None] = []
+        for q in self.broker.snapshot(list(contracts)):
+            mark = q.mark
+            out.append(mark if math.isfinite(mark) and mark > 0 else None)
+        return out
+
     def _previous_reading(self, day: date) -> RegimeReading | None:
+        """The last stored reading up to ``day``: an earlier cycle's of the same day counts,
+        so a regime raised intraday holds for the rest of the day."""
         frame = (
-            self.lake.read(TableName.REGIME_READINGS, filter=pl.col("as_of") < day)
+            self.lake.read(TableName.REGIME_READINGS, filter=pl.col("as_of") <= day)
             .sort("as_of")
             .tail(1)
             .collect()
