@@ -299,6 +299,9 @@ class RiskConfig(ConfigModel):
     correlation_threshold: Fraction = 0.70
     correlation_lookback_days: int = Field(default=60, ge=2)
     max_margin_use: Fraction = 0.50
+    # A book already over a limit (prices moved): monitoring refuses rolls that feed the
+    # breach and closes the strategies that cut it most. Off: breaches are only recorded.
+    reduce_on_breach: bool = True
     circuit_breaker: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
 
 

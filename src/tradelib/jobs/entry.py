@@ -38,7 +38,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -52,7 +52,6 @@ from tradelib.domain import (
     Contract,
     Leg,
     MarketRegime,
-    OptionGreeks,
     OrderPurpose,
     OrderStatus,
     Quote,
@@ -68,6 +67,7 @@ from tradelib.domain import (
 from tradelib.entry import Candidate, OptionChain, Rejection, Selection, StrategySelector
 from tradelib.errors import BrokerError, ChainDataError, RegimeInputError, RiskInputError
 from tradelib.execution import ExecutionPlan, ExecutionResult, TransactionalExecutor
+from tradelib.jobs.portfolio import BENCHMARK, DAY_BAR_S, bar_start, measure_portfolio
 from tradelib.lake import Lake, TableName
 from tradelib.lake.workspace import job_lake
 from tradelib.marketdata.slots import Admission, MarketDataSlotManager
@@ -78,8 +78,6 @@ from tradelib.risk import (
     PortfolioLimitsChecker,
     PortfolioRisk,
     PortfolioRiskCalculator,
-    daily_returns,
-    greeks_from_quotes,
     rejection_rows,
     store_rejection_rows,
 )
@@ -94,12 +92,7 @@ from tradelib.variance import (
 
 log = logging.getLogger(__name__)
 
-BENCHMARK = "SPY"
 VIX = "VIX"
-DAY_BAR_S = 86_400
-# Trading days -> calendar days to ask bars for (weekends and holidays), with slack.
-_CALENDAR_PER_TRADING_DAY = 1.6
-_BAR_SLACK_DAYS = 10
 _EPS = 1e-9
 
 
@@ -547,13 +540,9 @@ class EntryWorkflow:
         ), {sid for sid in resumed if sid is not None}
 
     # --- inputs -------------------------------------------------------------------------
-    def _bar_start(self, now: datetime) -> datetime:
-        trading_days = max(self.detector.warmup, self.cfg.risk.correlation_lookback_days + 1)
-        days = math.ceil(trading_days * _CALENDAR_PER_TRADING_DAY) + _BAR_SLACK_DAYS
-        return now - timedelta(days=days)
-
     def _daily(self, contract: Contract, now: datetime) -> pl.DataFrame:
-        return self.broker.bars(contract, self._bar_start(now), now, DAY_BAR_S)
+        trading_days = max(self.detector.warmup, self.cfg.risk.correlation_lookback_days + 1)
+        return self.broker.bars(contract, bar_start(now, trading_days), now, DAY_BAR_S)
 
     def _regime(self, now: datetime) -> RegimeReading:
         """Today's regime from daily SPY and VIX bars (unknown, with the reason, on failure)."""
@@ -602,39 +591,23 @@ class EntryWorkflow:
 
     def _market(self, now: datetime, quotes: Mapping[str, Quote], book: list[Strategy]) -> _Market:
         """The account, the current portfolio's risk and the limits checker."""
-        # Equity options and their stock are what entry trades and limits; a futures
-        # position (opened by hand) has no ETF spot or daily stock bars to measure it by.
-        positions = [
-            p
-            for p in self.broker.positions()
-            if p.contract.sec_type in (SecType.STOCK, SecType.OPTION)
-        ]
-        symbols = sorted(
-            {BENCHMARK, *self.cfg.strategies.underlyings, *(p.contract.symbol for p in positions)}
+        measured = measure_portfolio(
+            self.cfg,
+            self.broker,
+            now,
+            underlyings=tuple(self.cfg.strategies.underlyings),
+            warmup_days=self.detector.warmup,
         )
-        spot_quotes = self.broker.snapshot([Contract.stock(s) for s in symbols])
-        spots = {q.contract.symbol: q.mark for q in spot_quotes}
-        closes = {s: self._daily(Contract.stock(s), now) for s in symbols}
-        lookback = self.cfg.risk.correlation_lookback_days
-        calculator = PortfolioRiskCalculator.from_bars(
-            closes, spots, benchmark=BENCHMARK, lookback_days=lookback
-        )
-        held_options = [p.contract for p in positions if p.contract.is_option]
-        greeks: dict[str, OptionGreeks] = (
-            greeks_from_quotes(self.broker.snapshot(held_options)) if held_options else {}
-        )
-        checker = PortfolioLimitsChecker.from_config(
-            self.cfg, returns=daily_returns(closes, lookback)
-        )
+        checker = PortfolioLimitsChecker.from_config(self.cfg, returns=measured.returns)
         # The book's legs count too: two strategies holding one contract in opposite
         # directions net to nothing at the broker.
         return _Market(
-            account=self.broker.account(),
-            portfolio=calculator.calculate(positions, greeks),
-            calculator=calculator,
+            account=measured.account,
+            portfolio=measured.portfolio,
+            calculator=measured.calculator,
             checker=checker,
             quotes=dict(quotes),
-            held={p.contract.key for p in positions}
+            held={p.contract.key for p in measured.positions}
             | {leg.contract.key for s in book for leg in s.legs},
             book=list(book),
         )

@@ -101,7 +101,13 @@ from tradelib.domain import (
     net_prices,
 )
 from tradelib.domain.decisions import InputValue
-from tradelib.errors import BrokerError, ContractError, ExecutionPlanError, RegimeInputError
+from tradelib.errors import (
+    BrokerError,
+    ContractError,
+    ExecutionPlanError,
+    RegimeInputError,
+    RiskInputError,
+)
 from tradelib.execution import (
     ExecutionOutcome,
     ExecutionPlan,
@@ -111,11 +117,19 @@ from tradelib.execution import (
     WalkSchedule,
 )
 from tradelib.execution.executor import SEQ_BLOCK, _Group
+from tradelib.jobs.portfolio import BENCHMARK, DAY_BAR_S, bar_start, measure_portfolio
 from tradelib.lake import Lake, TableName
 from tradelib.marketdata import MarketDataSlotManager, SlotUsage
 from tradelib.markethours import MarketHours
 from tradelib.regime import EnhancedMarketRegimeDetector, RegimeReading
-from tradelib.risk import CircuitBreaker
+from tradelib.risk import (
+    BookLimits,
+    CircuitBreaker,
+    LimitBreach,
+    StrategyRisk,
+    check_book,
+    strategy_risks,
+)
 from tradelib.rules import (
     DecisionEngine,
     DividendInfo,
@@ -123,6 +137,7 @@ from tradelib.rules import (
     StrategyState,
     build_strategy_state,
 )
+from tradelib.rules.book import apply_book_limits
 from tradelib.rules.persist import record_decisions
 from tradelib.sync.model import CloseReason, HeldLeg, StrategyRecord
 from tradelib.sync.store import SyncStore
@@ -130,15 +145,10 @@ from tradelib.variance import ExitStatus, StrategyPredictionsTable
 
 log = logging.getLogger(__name__)
 
-BENCHMARK = "SPY"
 VIX = "VIX"
-DAY_BAR_S = 86_400
 INTRADAY_BAR_S = 300
 # Order sequence numbers per exit attempt (see the module doc).
 ATTEMPT_BLOCK = 1000
-# Trading days -> calendar days of daily bars to ask for (weekends, holidays), with slack.
-_CALENDAR_PER_TRADING_DAY = 1.6
-_BAR_SLACK_DAYS = 10
 _EPS = 1e-9
 _PURPOSE = {
     DecisionAction.CLOSE: OrderPurpose.CLOSE,
@@ -534,6 +544,10 @@ class MonitoringWorkflow:
         )
         states = [w.state for w in fresh if w.state is not None]
         decided = self.engine.evaluate_all(states, state_market, now)
+        risks, breaches = self._book_limits(watched, quotes, now, today)
+        if self.cfg.risk.reduce_on_breach:
+            decided = apply_book_limits(decided, risks, breaches, now)
+        self._record_breaches(breaches, now)
         by_id = {w.strategy.strategy_id: w for w in watched}
         decided = [self._annotate(d, by_id[d.strategy_id], reading, market_open) for d in decided]
         if decided:
@@ -632,9 +646,7 @@ class MonitoringWorkflow:
     # --- regime ----------------------------------------------------------------------------------
     def _regime(self, now: datetime, market_open: bool) -> RegimeReading:
         """Today's reading, with yesterday's (stored) for hysteresis; stored back per day."""
-        trading_days = self.detector.warmup
-        days = math.ceil(trading_days * _CALENDAR_PER_TRADING_DAY) + _BAR_SLACK_DAYS
-        start = now - timedelta(days=days)
+        start = bar_start(now, self.detector.warmup)
         try:
             spy = self.broker.bars(Contract.stock(BENCHMARK), start, now, DAY_BAR_S)
             vix = self.broker.bars(Contract.index(VIX), start, now, DAY_BAR_S)
@@ -823,6 +835,52 @@ class MonitoringWorkflow:
             _, natural, _ = net_prices(closing_legs(w.strategy), quotes)
             w.close_natural = natural
         return state
+
+    def _book_limits(
+        self, watched: Sequence[_Watched], quotes: Mapping[str, Quote], now: datetime, today: date
+    ) -> tuple[tuple[StrategyRisk, ...], tuple[LimitBreach, ...]]:
+        """Each strategy's share of the portfolio, and the limits the book as it stands is
+        over (none when it cannot be measured: the reason is logged)."""
+        try:
+            measured = measure_portfolio(self.cfg, self.broker, now)
+            risks = strategy_risks(
+                measured.calculator, [w.strategy for w in watched], quotes, today=today
+            )
+            limits = BookLimits.from_config(self.cfg, returns=measured.returns)
+            breaches = check_book(
+                measured.portfolio,
+                measured.account,
+                limits,
+                open_strategies=len(watched),
+                strategies=risks,
+            )
+        except (BrokerError, RiskInputError) as exc:
+            log.warning("monitoring: book limits not measured: %s", exc)
+            return (), ()
+        return risks, breaches
+
+    def _record_breaches(self, breaches: Sequence[LimitBreach], now: datetime) -> None:
+        """One ``limit_breaches`` row per breach this cycle (the dashboard's and alerts' source)."""
+        if not breaches:
+            return
+        action = "reduce" if self.cfg.risk.reduce_on_breach else "recorded"
+        self.lake.upsert(
+            TableName.LIMIT_BREACHES,
+            [
+                {
+                    "breach_id": f"{b.limit}:{now:%Y%m%dT%H%M%S}",
+                    "ts": now,
+                    "limit": b.limit,
+                    "measured": b.measured,
+                    "threshold": b.threshold,
+                    "reason": b.reason,
+                    "underlyings": ",".join(b.underlyings) or None,
+                    "strategies": ",".join(b.strategies) or None,
+                    "action": action,
+                }
+                for b in breaches
+            ],
+        )
 
     def _dividends(self, watched: Sequence[_Watched]) -> dict[str, DividendInfo]:
         """The next dividend of each watched underlying holding a short call (for rule 1.4)."""

@@ -49,6 +49,7 @@ class TableName(StrEnum):
     JOB_RUNS = "job_runs"
     MARKET_DATA_SLOTS = "market_data_slots"
     REGIME_READINGS = "regime_readings"
+    LIMIT_BREACHES = "limit_breaches"
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,6 +382,25 @@ _SPECS: tuple[TableSpec, ...] = (
         merge_keys=("rejection_id",),
         time_column="ts",
         description="Candidates refused by a risk check, with the reason.",
+    ),
+    TableSpec(
+        name=TableName.LIMIT_BREACHES,
+        schema=_schema(
+            ("breach_id", ID, REQ),
+            ("ts", TIMESTAMP, REQ),
+            ("date", DAY, REQ),
+            ("limit", TEXT, REQ),  # max_portfolio_delta / max_margin_use / ...
+            ("measured", NUMBER, REQ),
+            ("threshold", NUMBER, REQ),
+            ("reason", TEXT, REQ),
+            ("underlyings", TEXT, OPT),  # comma-separated contributors
+            ("strategies", TEXT, OPT),
+            ("action", TEXT, OPT),  # what monitoring did about it
+        ),
+        partition_by=("date",),
+        merge_keys=("breach_id",),
+        time_column="ts",
+        description="Portfolio limits the existing book was over, per monitoring cycle.",
     ),
     TableSpec(
         name=TableName.RECONCILIATION_EVENTS,
