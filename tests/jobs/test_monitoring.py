@@ -331,8 +331,29 @@ def test_a_call_spread_that_decays_in_a_crash_takes_its_profit(
     assert predictions["actual_pnl"].is_null().all()
 
 
-def test_a_tested_short_put_is_rolled_out_for_a_credit(crash: Opened, tmp_path: Path) -> None:
+def test_in_a_crash_a_book_over_its_limits_closes_what_it_would_have_rolled(
+    crash: Opened, tmp_path: Path
+) -> None:
     s = _session(crash, tmp_path, **{"rules.enabled": {"dynamic_take_profit": False}})
+    s.broker.wait((new_york(2026, 11, 25, 10, 0) - s.broker.now()).total_seconds())
+
+    report = s.workflow.run_cycle()
+
+    assert not [a for a in report.actions if a.outcome is ActionOutcome.ROLLED]
+    limited = [d for d in report.decisions if d.rule == "book_limit"]
+    instead = [d for d in limited if "no roll: it adds to" in d.reason]
+    assert instead, [(d.rule, d.reason) for d in report.decisions]
+    assert all(d.action is DecisionAction.CLOSE for d in limited)
+    breaches = _table(s.root, "limit_breaches")
+    assert breaches.height > 0
+
+
+# Rolling mechanics, on a book allowed to stay over its limits (see the test above).
+ROLLS = {"rules.enabled": {"dynamic_take_profit": False}, "risk.reduce_on_breach": False}
+
+
+def test_a_tested_short_put_is_rolled_out_for_a_credit(crash: Opened, tmp_path: Path) -> None:
+    s = _session(crash, tmp_path, **ROLLS)
     # The next morning, a day into the crash, the puts are tested.
     s.broker.wait((new_york(2026, 11, 25, 10, 0) - s.broker.now()).total_seconds())
 
@@ -716,7 +737,7 @@ def test_a_roll_never_lands_on_a_contract_another_strategy_holds(
 ) -> None:
     from tradelib.sync import HeldLeg, StrategyRecord, SyncStore
 
-    no_dynamic = {"rules.enabled": {"dynamic_take_profit": False}}
+    no_dynamic = ROLLS
     morning = new_york(2026, 11, 25, 10, 0)
     probe = _session(crash, tmp_path / "probe", **no_dynamic)
     probe.broker.wait((morning - probe.broker.now()).total_seconds())

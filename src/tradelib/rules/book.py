@@ -51,7 +51,7 @@ def apply_book_limits(
         cut = reductions.get(d.strategy_id)
         if d.action is DecisionAction.HOLD and cut is not None:
             breach = next(b for b in breaches if b.limit == cut.limit)
-            why = f"book over {cut.limit}: {cut.reason}"
+            why = f"book over its limits: {cut.reason}"
             numbers = {**_numbers(breach), "measured_after": round(cut.measured_after, 6)}
             out.append(_close(d, now, Urgency.NORMAL, why, numbers))
             continue
