@@ -26,6 +26,7 @@ _GROUPS = {
     "lake": "lake_cmd",
     "breaker": "breaker_cmd",
     "schedule": "schedule_cmd",
+    "alerts": "alerts_cmd",
 }
 # command name -> (module, function)
 _COMMANDS = {
