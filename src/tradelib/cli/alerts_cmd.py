@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from tradelib.config import TradingConfig
+    from tradelib.lake import Lake
 
 app = typer.Typer(help="Send a test alert or list recent alerts.", no_args_is_help=True)
 
@@ -21,7 +25,7 @@ LakeOption = Annotated[
 ]
 
 
-def _open(config: str | None, lake: str | None):  # type: ignore[no-untyped-def]
+def _open(config: str | None, lake: str | None) -> tuple[TradingConfig, Lake]:
     from tradelib.config import load_config
     from tradelib.lake import Lake
 
