@@ -27,6 +27,7 @@ from tradelib.dashboards.common import (
     table_files,
 )
 from tradelib.domain import NEW_YORK
+from tradelib.domain.pnl import profit_fraction, strategy_pnl
 from tradelib.lake import Lake, TableName
 
 # a strategy not decided on in the 4 days before the newest decision (a weekend and a holiday)
@@ -295,6 +296,19 @@ def latest_decisions(
     return pl.concat([found, older]).sort("strategy_id")
 
 
+def _sum_or_unknown(column: str) -> pl.Expr:
+    """The sum over a strategy's legs, unknown (null, shown blank) when any leg's is unknown.
+
+    Polars sums nulls to 0, which would show a strategy without greeks as delta-neutral.
+    """
+    return (
+        pl.when(pl.col(column).null_count() == 0)
+        .then(pl.col(column).sum())
+        .otherwise(None)
+        .alias(column)
+    )
+
+
 def open_strategies(lake: Lake, now: datetime, *, legs: pl.DataFrame | None = None) -> pl.DataFrame:
     """One row per open strategy: legs, DTE, P&L, position greeks and its latest decision.
 
@@ -310,10 +324,7 @@ def open_strategies(lake: Lake, now: datetime, *, legs: pl.DataFrame | None = No
         pl.col("dte").min(),
         pl.col("unrealized_pnl").sum(),
         pl.col("market_value").sum(),
-        pl.col("delta").sum(),
-        pl.col("gamma").sum(),
-        pl.col("theta").sum(),
-        pl.col("vega").sum(),
+        *(_sum_or_unknown(greek) for greek in ("delta", "gamma", "theta", "vega")),
         pl.len().cast(pl.Int64).alias("legs_held"),
     )
     registered = _open_strategy_rows(lake).select(
@@ -332,13 +343,59 @@ def open_strategies(lake: Lake, now: datetime, *, legs: pl.DataFrame | None = No
         pl.coalesce("underlying", "held_underlying").alias("underlying"),
         pl.col("strategy_type").fill_null("unregistered"),
         pl.coalesce("held_legs", _legs_from_json("legs_json")).alias("legs"),
-        pl.when(pl.col("max_profit") > 0)
-        .then(pl.col("unrealized_pnl") / pl.col("max_profit"))
-        .otherwise(None)
-        .alias("pnl_of_max"),
-    ).drop("held_underlying", "held_legs", "legs_json")
+    )
+    own = _own_pnl(table, legs)
+    table = (
+        table.join(own, on="strategy_id", how="left")
+        .with_columns(
+            pl.struct("pnl", "max_profit")
+            .map_elements(
+                lambda r: profit_fraction(r["pnl"], r["max_profit"]), return_dtype=pl.Float64
+            )
+            .alias("pnl_of_max"),
+        )
+        .drop("held_underlying", "held_legs", "legs_json")
+    )
     decided = latest_decisions(lake, now, table.get_column("strategy_id").to_list())
     return table.join(decided, on="strategy_id", how="left").sort("underlying", "strategy_id")
+
+
+def _own_pnl(table: pl.DataFrame, legs: pl.DataFrame) -> pl.DataFrame:
+    """Each registered strategy's P&L from its own legs, credit and the contracts' marks.
+
+    The same measure the take-profit rules use (``tradelib.domain.pnl``), so "% of max"
+    here is the rule's "profit % of max". The broker's unrealized P&L per contract
+    is not: a contract shared by two strategies, a roll's net credit or commissions
+    in the average cost make it differ. Unregistered groups keep the broker's figure.
+    """
+    marks = {
+        con_id: (price, mult)
+        for con_id, price, mult in legs.select("con_id", "market_price", "multiplier")
+        .drop_nulls("con_id")
+        .iter_rows()
+    }
+    rows: list[dict[str, Any]] = []
+    for sid, credit, units, text, broker in table.select(
+        "strategy_id", "credit", "units", "legs_json", "unrealized_pnl"
+    ).iter_rows():
+        pnl = broker if text is None else None
+        if text is not None and units:
+            try:
+                stored = json.loads(text)
+            except ValueError:
+                stored = []
+            held: list[tuple[float, float | None]] = []
+            multiplier = 100.0
+            for leg in stored:
+                qty = leg.get("quantity")
+                if qty is None:  # the order journal's shape: a ratio per unit
+                    qty = float(leg.get("ratio") or 0.0) * units
+                price, mult = marks.get(leg.get("con_id"), (None, None))
+                multiplier = float(mult or leg.get("multiplier") or multiplier)
+                held.append((float(qty), price))
+            pnl = strategy_pnl(credit, units, multiplier, held) if held else None
+        rows.append({"strategy_id": sid, "pnl": pnl})
+    return pl.DataFrame(rows, schema={"strategy_id": pl.String, "pnl": pl.Float64})
 
 
 def _legs_from_json(column: str) -> pl.Expr:
