@@ -36,14 +36,18 @@ from tradelib.dashboards.monitoring_queries import (
     Query,
     account_summary,
     breaker_state,
+    closed_trades,
     current_regime,
     equity_curve,
+    equity_since_inception,
     job_health,
     latest_decisions,
     open_legs,
     open_strategies,
+    pnl_by_week,
     prediction_summary,
     predictions_vs_actuals,
+    realized_pnl_by,
     recent_fills,
     recent_orders,
     recent_rejections,
@@ -57,8 +61,10 @@ from tradelib.dashboards.monitoring_render import (
     account_html,
     breaker_html,
     equity_figure,
+    inception_figure,
     jobs_html,
     orders_html,
+    performance_html,
     predictions_figure,
     predictions_html,
     regime_html,
@@ -80,6 +86,7 @@ PANELS = (
     "jobs",
     "regime",
     "predictions",
+    "performance",
 )
 PANEL_TITLES = {
     "account": "Account",
@@ -91,6 +98,7 @@ PANEL_TITLES = {
     "jobs": "Job health",
     "regime": "Regime",
     "predictions": "Predictions vs actuals",
+    "performance": "Performance since inception",
 }
 
 
@@ -123,7 +131,7 @@ class MonitoringDashboard:
         self.refreshes = 0
         self.status = widgets.HTML()
         self.panels: dict[str, widgets.HTML] = {name: widgets.HTML() for name in PANELS}
-        self.figures = {name: go.FigureWidget() for name in ("equity", "predictions")}
+        self.figures = {name: go.FigureWidget() for name in ("equity", "predictions", "inception")}
         self.refresh_button = widgets.Button(description="Refresh now", icon="refresh")
         self.refresh_button.on_click(lambda _b: self.refresh(force=True))
         self._task: asyncio.Task[None] | None = None
@@ -158,6 +166,11 @@ class MonitoringDashboard:
                     strategies=self.query("strategies"),
                 ),
             )
+        if name == "weekly":
+            return self.cache.get(name, lambda: pnl_by_week(self.query("inception")))
+        if name in ("by_type", "by_rule"):
+            column = "strategy_type" if name == "by_type" else "exit_rule"
+            return self.cache.get(name, lambda: realized_pnl_by(self.query("trades"), column))
         if name == "strategies" and QUERIES[name] is open_strategies:
             return self.cache.get(
                 name, lambda: open_strategies(self.lake, now(), legs=self.query("legs"))
@@ -186,6 +199,8 @@ class MonitoringDashboard:
                 return regime_html(q("regime"))
             case "predictions":
                 return predictions_html(q("predictions"))
+            case "performance":
+                return performance_html(q("weekly"), q("by_type"), q("by_rule"))
         raise KeyError(name)
 
     def refresh(self, *, force: bool = False) -> None:
@@ -203,6 +218,7 @@ class MonitoringDashboard:
         for name, build, source in (
             ("equity", equity_figure, "equity"),
             ("predictions", predictions_figure, "predictions"),
+            ("inception", inception_figure, "inception"),
         ):
             try:
                 _replace(self.figures[name], build(self.query(source)))
@@ -268,6 +284,7 @@ class MonitoringDashboard:
                 section("orders", p["orders"]),
                 section("jobs", p["jobs"]),
                 section("predictions", p["predictions"], f["predictions"]),
+                section("performance", f["inception"], p["performance"]),
             ]
         )
 
@@ -292,9 +309,12 @@ __all__ = [
     "account_summary",
     "breaker_html",
     "breaker_state",
+    "closed_trades",
     "current_regime",
     "equity_curve",
     "equity_figure",
+    "equity_since_inception",
+    "inception_figure",
     "job_health",
     "jobs_html",
     "latest_decisions",
@@ -302,10 +322,13 @@ __all__ = [
     "open_strategies",
     "orders_html",
     "panel_texts",
+    "performance_html",
+    "pnl_by_week",
     "prediction_summary",
     "predictions_figure",
     "predictions_html",
     "predictions_vs_actuals",
+    "realized_pnl_by",
     "recent_fills",
     "recent_orders",
     "recent_rejections",

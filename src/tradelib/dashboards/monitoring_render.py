@@ -361,3 +361,62 @@ def _replace(target: go.FigureWidget, source: go.Figure) -> None:
         target.data = ()
         target.add_traces(list(source.data))
         target.layout = source.layout
+
+
+def performance_html(weekly: pl.DataFrame, by_type: pl.DataFrame, by_rule: pl.DataFrame) -> str:
+    """P&L by week, and realized P&L of closed trades by strategy type and by exit rule."""
+    parts = []
+    money_cols = {"pnl": ",.2f", "avg_pnl": ",.2f", "equity": ",.2f", "win_rate": ".0%"}
+    labels = {"pnl": "P&L $", "avg_pnl": "avg $", "win_rate": "won", "equity": "equity $"}
+    parts.append("<h4>P&L by week</h4>")
+    parts.append(
+        no_data_html("Account snapshots")
+        if weekly.is_empty()
+        else frame_html(weekly, formats={**money_cols, "sessions": "d"}, labels=labels)
+    )
+    for title, frame in (("by strategy type", by_type), ("by exit rule", by_rule)):
+        parts.append(f"<h4>Closed trades {title}</h4>")
+        parts.append(
+            no_data_html("Closed predictions")
+            if frame.is_empty()
+            else frame_html(frame, formats={**money_cols, "trades": "d"}, labels=labels)
+        )
+    return "".join(parts)
+
+
+def inception_figure(equity: pl.DataFrame) -> go.Figure:
+    """Closing equity since inception with its peak, and the drawdown below it."""
+    if equity.is_empty():
+        return _empty_figure(f"Equity since inception: {NO_DATA}")
+    from plotly.subplots import make_subplots  # type: ignore[import-untyped]
+
+    days = equity.get_column("date")
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[0.65, 0.35], vertical_spacing=0.06
+    )
+    fig.add_trace(
+        go.Scatter(x=days, y=equity.get_column("equity"), mode="lines+markers", name="equity"), 1, 1
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=days, y=equity.get_column("peak"), mode="lines", name="peak", line={"dash": "dot"}
+        ),
+        1,
+        1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=days,
+            y=equity.get_column("drawdown_pct") * 100,
+            fill="tozeroy",
+            mode="lines",
+            name="drawdown",
+        ),
+        2,
+        1,
+    )
+    fig.update_yaxes(title_text="$", row=1, col=1)
+    fig.update_yaxes(title_text="drawdown %", row=2, col=1)
+    worst = equity.get_column("drawdown_pct").min()
+    title = f"Equity since {days[0]} · max drawdown {percent(worst if isinstance(worst, float) else None)}"
+    return _layout(fig, title, height=360)
