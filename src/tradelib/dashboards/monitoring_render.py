@@ -368,7 +368,7 @@ def performance_html(weekly: pl.DataFrame, by_type: pl.DataFrame, by_rule: pl.Da
     parts = []
     money_cols = {"pnl": ",.2f", "avg_pnl": ",.2f", "equity": ",.2f", "win_rate": ".0%"}
     labels = {"pnl": "P&L $", "avg_pnl": "avg $", "win_rate": "won", "equity": "equity $"}
-    parts.append("<h4>P&L by week</h4>")
+    parts.append("<h4>P&amp;L by week</h4>")
     parts.append(
         no_data_html("Account snapshots")
         if weekly.is_empty()
