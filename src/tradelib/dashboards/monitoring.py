@@ -22,6 +22,7 @@ import polars as pl
 
 from tradelib.config import TradingConfig, load_config
 from tradelib.dashboards.common import (
+    FigurePane,
     TTLCache,
     notice_html,
     refresh_interval,
@@ -57,7 +58,6 @@ from tradelib.dashboards.monitoring_queries import (
 from tradelib.dashboards.monitoring_render import (
     STRATEGY_COLUMNS,
     _empty_figure,
-    _replace,
     account_html,
     breaker_html,
     equity_figure,
@@ -131,7 +131,7 @@ class MonitoringDashboard:
         self.refreshes = 0
         self.status = widgets.HTML()
         self.panels: dict[str, widgets.HTML] = {name: widgets.HTML() for name in PANELS}
-        self.figures = {name: go.FigureWidget() for name in ("equity", "predictions", "inception")}
+        self.panes = {name: FigurePane() for name in ("equity", "predictions", "inception")}
         self.refresh_button = widgets.Button(description="Refresh now", icon="refresh")
         self.refresh_button.on_click(lambda _b: self.refresh(force=True))
         self._task: asyncio.Task[None] | None = None
@@ -149,6 +149,11 @@ class MonitoringDashboard:
         """Build from the config ($TRADELIB_CONFIG or found upwards) and the lake it names."""
         cfg = load_config(config)  # also registers TRADELIB_IB_ACCOUNT for masking
         return cls(resolve_lake(lake_uri, cfg), cfg, refresh_s=refresh_s, **kwargs)
+
+    @property
+    def figures(self) -> dict[str, go.Figure]:
+        """The figure each pane shows now (for tests and notebooks)."""
+        return {name: pane.figure for name, pane in self.panes.items()}
 
     def query(self, name: str) -> pl.DataFrame:
         """One panel query's frame, read at most once per refresh interval."""
@@ -221,9 +226,9 @@ class MonitoringDashboard:
             ("inception", inception_figure, "inception"),
         ):
             try:
-                _replace(self.figures[name], build(self.query(source)))
+                self.panes[name].show(build(self.query(source)))
             except Exception as exc:
-                _replace(self.figures[name], _empty_figure(f"failed: {mask_all(str(exc))}"))
+                self.panes[name].show(_empty_figure(f"failed: {mask_all(str(exc))}"))
         self.refreshes += 1
         self.status.value = (
             f"<small>Last refreshed {self._wallclock():%Y-%m-%d %H:%M:%S} UTC · "
@@ -262,7 +267,8 @@ class MonitoringDashboard:
         def section(name: str, *extra: widgets.Widget) -> widgets.VBox:
             return widgets.VBox([widgets.HTML(f"<h3>{PANEL_TITLES[name]}</h3>"), *extra])
 
-        p, f = self.panels, self.figures
+        p = self.panels
+        f = {name: pane.output for name, pane in self.panes.items()}
         return widgets.VBox(
             [
                 widgets.HTML("<h2>tradelib monitoring</h2>"),
