@@ -66,7 +66,9 @@ def wait_port(port: int, process: subprocess.Popen[bytes], timeout: float = 120.
     raise TimeoutError("voila did not open its port")
 
 
-def start_voila(mode: str, lake: Path, folder: Path, pool: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_voila(
+    mode: str, lake: Path, folder: Path, pool: int
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     command = [
         str(Path(sys.executable).parent / "voila"),
@@ -110,7 +112,9 @@ def measure(mode: str, lake: Path, folder: Path, loads: int, settle_s: float) ->
                 times = []
                 for _ in range(loads):
                     if mode == "preheat":
-                        time.sleep(settle_s)  # the pool (re)fills: a kernel starts and runs the notebook
+                        time.sleep(
+                            settle_s
+                        )  # the pool (re)fills: a kernel starts and runs the notebook
                     times.append(first_data_s(browser, url))
                 return times
             finally:
@@ -139,7 +143,9 @@ def main() -> int:
 
             lake = folder / "lake"
             build_demo_lake(lake, days=3)
-        results = {m: measure(m, lake.resolve(), folder, args.loads, args.settle) for m in args.modes}
+        results = {
+            m: measure(m, lake.resolve(), folder, args.loads, args.settle) for m in args.modes
+        }
     lines = [
         "## Dashboard: request to first data (Chromium)",
         "",
