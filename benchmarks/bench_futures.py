@@ -25,6 +25,7 @@ import polars as pl
 from tradelib.broker.sim import SimBroker
 from tradelib.config import TradingConfig
 from tradelib.domain import utc
+from tradelib.futures import data as futures_data
 from tradelib.futures.analysis import (
     FUTURE,
     SPOT,
@@ -32,7 +33,6 @@ from tradelib.futures.analysis import (
     AnalysisParams,
     analyze_aligned,
 )
-from tradelib.futures import data as futures_data
 from tradelib.futures.collector import CollectorSettings, FuturesCollector
 from tradelib.futures.demo import run_futures_demo
 from tradelib.futures.pairs import load_aligned, load_analyses
