@@ -54,7 +54,7 @@ def ls(
     config: ConfigOption = None,
     lake: LakeOption = None,
 ) -> None:
-    """List the alerts of the last ``--hours`` (newest first), with what became of each."""
+    """List the alerts of the last N hours (newest first), with what became of each."""
     from tradelib.alerts import read_alerts
 
     _, opened = _open(config, lake)
