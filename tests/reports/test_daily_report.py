@@ -204,3 +204,22 @@ def test_the_report_runs_after_the_close_as_a_scheduled_job() -> None:
     assert report_session(datetime(2026, 11, 30, 5, 0, tzinfo=UTC), hours) == date(
         2026, 11, 27
     )  # after a weekend
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_scheduler_runs_the_report_job_notebook_end_to_end(config: Path, lake: Lake) -> None:
+    from tradelib.scheduler import Runner
+
+    cfg = load_config(config)
+    runner = Runner(cfg, root=ROOT, config_path=config, lake=lake)
+    record = runner.run_job("daily_report", NOW)
+
+    assert record.status is RunStatus.SUCCESS, record.error
+    html = (
+        cfg.storage.resolved_runs_dir(ROOT)
+        / "daily_report"
+        / f"{DAY:%Y/%m/%d}"
+        / f"daily-report-{DAY}.html"
+    )
+    assert html.is_file() and "Trades closed" in html.read_text()
