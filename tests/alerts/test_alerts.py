@@ -386,3 +386,17 @@ def test_routine_expiries_are_not_alerted() -> None:
     expired = ReconEvent("r2", NOW, ReconKind.EXPIRED, "expired worthless", 5, "SPY")
     assert alerts.reconciliation_alert(expired) is None
     assert alerts.job_alert(_run(RunStatus.SUCCESS)) is None
+
+
+def test_the_same_event_seen_twice_keeps_its_first_record(
+    smtp_server: SmtpServer, webhook_sink: WebhookSink
+) -> None:
+    store = MemoryAlertStore()
+    alerter = make_alerter(smtp_server, webhook_sink, store=store)
+    event = alerts.breaker_alert(_breaker(BreakerState.OPEN))  # two processes record one trip
+    first, second = alerter.emit(event), alerter.emit(event)
+
+    assert first.status is AlertStatus.SENT
+    assert second.status is AlertStatus.SUPPRESSED and second.reason is not None
+    assert [r.status for r in store.records.values()] == [AlertStatus.SENT]
+    assert len(webhook_sink.posts) == 1

@@ -18,6 +18,7 @@ import polars as pl
 
 from tradelib.alerts.channels import Channel, ChannelError, EmailChannel, WebhookChannel
 from tradelib.alerts.model import (
+    ALREADY_RAISED,
     DISABLED,
     DUPLICATE,
     NO_CHANNEL,
@@ -156,7 +157,8 @@ class Alerter:
                 alert, AlertStatus.FAILED, self.clean(f"internal error: {type(exc).__name__}")
             )
         try:
-            self.store.add(record)
+            if record.reason != ALREADY_RAISED:  # never overwrite the first record of an event
+                self.store.add(record)
         except Exception:
             log.exception("alerts: could not record %s", alert.kind)
         level = logging.WARNING if record.status is not AlertStatus.SENT else logging.INFO
@@ -169,6 +171,13 @@ class Alerter:
         except Exception:  # cannot check: better one alert too many than a silent one
             log.exception("alerts: could not read recent alerts; sending without dedup")
             recent = MemoryAlertStore().recent(alert.ts)
+        same = recent.filter(
+            (pl.col("kind") == str(alert.kind))
+            & (pl.col("key") == alert.key)
+            & (pl.col("ts") == alert.ts)
+        )
+        if same.height:  # the very same event again (two processes saw it): already handled
+            return AlertRecord(alert, AlertStatus.SUPPRESSED, ALREADY_RAISED)
         why = self.policy.suppression(alert, recent)
         if why is not None:
             return AlertRecord(alert, AlertStatus.SUPPRESSED, why)

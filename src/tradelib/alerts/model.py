@@ -63,6 +63,7 @@ DUPLICATE = "duplicate"
 RATE_LIMITED = "rate limited"
 NO_CHANNEL = "no channel configured"
 DISABLED = "alerts disabled in config"
+ALREADY_RAISED = "already raised: the same event (kind, key, time) is recorded"  # not stored again
 
 
 @dataclass(frozen=True, slots=True)
