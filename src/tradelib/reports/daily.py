@@ -276,7 +276,7 @@ def equity_svg(equity: pl.DataFrame, width: int = 720, height: int = 220) -> str
         f"<polyline fill='none' stroke='#1f5fa8' stroke-width='2' points='{_points(xs, values, width, height, pad)}'/>"
         f"<text x='{pad}' y='14' font-size='12'>equity ${hi:,.0f} high, ${lo:,.0f} low</text>"
         f"<g transform='translate(0,{height})'>"
-        f"<polyline fill='none' stroke='#b03a2e' stroke-width='1.5' points='{_points(xs, [*dd, 0.0][: len(dd)] if worst < 0 else dd, width, dd_height, 6)}'/>"
+        f"<polyline fill='none' stroke='#b03a2e' stroke-width='1.5' points='{_points(xs, dd, width, dd_height, 6)}'/>"
         f"<text x='{pad}' y='12' font-size='12'>drawdown, worst {worst:.1f}%</text></g>"
         f"<text x='{pad}' y='{height + dd_height - 2}' font-size='11'>{days[0]}</text>"
         f"<text x='{width - pad}' y='{height + dd_height - 2}' font-size='11' text-anchor='end'>{days[-1]}</text>"
