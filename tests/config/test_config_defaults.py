@@ -105,6 +105,7 @@ def test_defaults_match_the_spec_numbers() -> None:
         "monitoring": (5, True, 5),
         "variance": (1440, False, 10),
         "maintenance": (1440, False, 20),
+        "daily_report": (1440, False, 15),
     }
     assert (c.scheduler.calendar, c.scheduler.timezone) == ("XNYS", "America/New_York")
     sim = c.simulation

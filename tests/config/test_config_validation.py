@@ -161,6 +161,7 @@ def test_named_dict_entries_merge_over_their_defaults() -> None:
         "monitoring",
         "variance",
         "maintenance",
+        "daily_report",
         "futures",
     }
     assert config.strategies.wing_widths == {"SPY": 5, "QQQ": 5, "IWM": 3, "DIA": 2}

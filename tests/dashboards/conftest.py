@@ -94,6 +94,7 @@ def voila_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoilaApp]:
         lake: Path,
         config_overrides: dict[str, Any] | None = None,
         env: dict[str, str] | None = None,
+        render: tuple[str, ...] = ("--progressive_rendering=True",),
     ) -> str:
         folder = tmp_path_factory.mktemp("voila")
         config = sandbox_config(folder, lake, config_overrides)
@@ -111,7 +112,7 @@ def voila_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VoilaApp]:
             "--no-browser",
             f"--port={port}",
             "--Voila.ip=127.0.0.1",
-            "--progressive_rendering=True",
+            *render,
             str(ROOT / notebook),
         ]
         with log.open("wb") as out:

@@ -384,7 +384,9 @@ def test_open_strategies_group_the_demo_legs_with_greeks_pnl_and_latest_decision
         assert row["legs"].count("P") == 2 and " / " in row["legs"]
         assert row["action"] == "hold" and row["rule"] == "hold"
         assert row["reason"] == f"{row['underlying']} {HOLD_REASON}"  # the newer of two
-        assert row["pnl_of_max"] == pytest.approx(row["unrealized_pnl"] / row["max_profit"])
+        # the rules' measure: the strategy's own legs and credit (here equal to the broker's)
+        assert row["pnl"] == pytest.approx(row["unrealized_pnl"])
+        assert row["pnl_of_max"] == pytest.approx(row["pnl"] / row["max_profit"])
     assert "old-SPY-pcs" not in table["strategy_id"].to_list()
 
 

@@ -119,7 +119,8 @@ def write_config(root: Path, tasks: Mapping[str, Mapping[str, Any]]) -> Path:
 
 # every default job off: each test switches on only the jobs it is about
 ALL_OFF = {
-    job: {"enabled": False} for job in ("sync", "entry", "monitoring", "variance", "maintenance")
+    job: {"enabled": False}
+    for job in ("sync", "entry", "monitoring", "variance", "maintenance", "daily_report")
 }
 
 

@@ -61,7 +61,14 @@ def test_set_changes_the_interval_in_the_lake_and_ls_shows_it(in_workspace: Path
     listing = cli.invoke(app, ["ls"])
     assert listing.exit_code == 0, listing.output
     lines = {line.split()[0]: line for line in listing.output.splitlines()[1:]}
-    assert sorted(lines) == ["entry", "maintenance", "monitoring", "sync", "variance"]
+    assert sorted(lines) == [
+        "daily_report",
+        "entry",
+        "maintenance",
+        "monitoring",
+        "sync",
+        "variance",
+    ]
     assert lines["sync"].split()[:7] == ["sync", "15", "min", "any", "3", "min", "yes"]
     assert lines["entry"].split()[1:7] == ["30", "min", "market", "10", "min", "no"]
 

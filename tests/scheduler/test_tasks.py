@@ -25,7 +25,14 @@ def test_the_first_tick_seeds_the_task_table_from_the_config(make_runner: MakeRu
     assert read_tasks(runner.lake) == []
     runner.tick(et(28, 12, 0))  # a Saturday: nothing runs, but the table is seeded
     tasks = {t.job: t for t in read_tasks(runner.lake)}
-    assert sorted(tasks) == ["entry", "maintenance", "monitoring", "sync", "variance"]
+    assert sorted(tasks) == [
+        "daily_report",
+        "entry",
+        "maintenance",
+        "monitoring",
+        "sync",
+        "variance",
+    ]
     assert tasks["sync"].every_minutes == 10
     assert tasks["sync"].enabled
     assert tasks["variance"].every_minutes == 1440

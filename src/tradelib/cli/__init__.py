@@ -27,6 +27,7 @@ _GROUPS = {
     "breaker": "breaker_cmd",
     "schedule": "schedule_cmd",
     "book": "book_cmd",
+    "alerts": "alerts_cmd",
 }
 # command name -> (module, function)
 _COMMANDS = {

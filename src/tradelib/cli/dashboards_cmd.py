@@ -2,9 +2,11 @@
 
 Voila serves the whole ``dashboards/`` folder, so both notebooks share one
 server (each page load gets its own kernel); the command replaces itself with
-Voila, so stopping it stops the server and its kernels. Progressive rendering is always
-on: Voila's default mode hung on the second load of a page whose Output widget
-holds a plotly figure (see TOOLCHAIN). The dashboards read the lake only.
+Voila, so stopping it stops the server and its kernels. Kernels are preheated
+(started, the notebook executed) so a page shows data at once; ``--pool-size 0``
+falls back to progressive rendering (Voila's default mode hung on the second load
+of a page whose Output widget holds a plotly figure, see TOOLCHAIN). The
+dashboards read the lake only.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import typer
 HOST = "127.0.0.1"  # never all interfaces: the dashboards show account data
 DEFAULT_PORT = 8866
 NOTEBOOKS = ("monitoring.ipynb", "futures.ipynb")
+DEFAULT_POOL = 1  # preheated kernels per notebook (each holds a dashboard: < 1 GiB)
 
 
 def voila_executable() -> str:
@@ -33,7 +36,28 @@ def voila_executable() -> str:
     return found
 
 
-def voila_command(folder: Path, port: int, voila: str = "voila") -> list[str]:
+def voila_server_options(*, preheat: bool = True, pool_size: int = DEFAULT_POOL) -> list[str]:
+    """Voila's render options: preheated kernels (the default) or progressive rendering.
+
+    Preheat keeps ``pool_size`` kernels per notebook started with the notebook
+    already executed, so a page shows data at once instead of after a kernel
+    start and the imports (see docs/benchmarks.md); Voila does not allow it
+    together with progressive rendering. Without preheat, progressive rendering
+    (the default render mode hung on a second load with plotly in an Output widget).
+    """
+    if preheat and pool_size > 0:
+        return ["--preheat_kernel=True", f"--pool_size={pool_size}"]
+    return ["--progressive_rendering=True"]
+
+
+def voila_command(
+    folder: Path,
+    port: int,
+    voila: str = "voila",
+    *,
+    preheat: bool = True,
+    pool_size: int = DEFAULT_POOL,
+) -> list[str]:
     """The Voila command line that serves every notebook in ``folder`` on 127.0.0.1:``port``."""
     return [
         voila,
@@ -41,7 +65,7 @@ def voila_command(folder: Path, port: int, voila: str = "voila") -> list[str]:
         "--no-browser",
         f"--port={port}",
         f"--Voila.ip={HOST}",
-        "--progressive_rendering=True",
+        *voila_server_options(preheat=preheat, pool_size=pool_size),
     ]
 
 
@@ -58,6 +82,13 @@ def dashboards(
     config: Annotated[
         Path | None, typer.Option(help="Config file (default: config/trading_config.yaml).")
     ] = None,
+    pool_size: Annotated[
+        int,
+        typer.Option(
+            help="Preheated kernels per dashboard (0: none, start a kernel per page load "
+            "with progressive rendering)."
+        ),
+    ] = DEFAULT_POOL,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the command and URLs; start nothing.")
     ] = False,
@@ -75,7 +106,9 @@ def dashboards(
         env[LAKE_ENV] = lake
     if config is not None:
         env[CONFIG_ENV] = str(config.resolve())
-    command = voila_command(folder, port, "voila" if dry_run else voila_executable())
+    command = voila_command(
+        folder, port, "voila" if dry_run else voila_executable(), pool_size=pool_size
+    )
     for name, url in dashboard_urls(port).items():
         typer.echo(f"{name.removesuffix('.ipynb'):>10}: {url}")
     if dry_run:

@@ -1,5 +1,6 @@
 """Typed, frozen, strict configuration: ``load_config()`` returns a ``TradingConfig``."""
 
+from tradelib.config.alerts import AlertsConfig, EmailChannelConfig, WebhookChannelConfig
 from tradelib.config.base import (
     REGIME_NAMES,
     RULE_NAMES,
@@ -47,8 +48,10 @@ __all__ = [
     "REGIME_NAMES",
     "RULE_NAMES",
     "STRATEGY_NAMES",
+    "AlertsConfig",
     "CircuitBreakerConfig",
     "ClientIds",
+    "EmailChannelConfig",
     "ExecutionConfig",
     "FuturesConfig",
     "IBConfig",
@@ -73,6 +76,7 @@ __all__ = [
     "TradingConfig",
     "TradingLimits",
     "VarianceAnalysisConfig",
+    "WebhookChannelConfig",
     "load_config",
     "read_yaml",
     "resolve_config_path",

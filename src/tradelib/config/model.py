@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError
 
+from tradelib.config.alerts import AlertsConfig
 from tradelib.config.base import ConfigModel
 from tradelib.config.ib import ACCOUNT_ENV, IBConfig
 from tradelib.config.problems import InvalidConfigError, dotted, problems_of
@@ -67,6 +68,7 @@ class TradingConfig(ConfigModel):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     simulation: SimulationConfig = Field(default_factory=SimulationConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, source: str | None = None) -> TradingConfig:

@@ -379,6 +379,12 @@ def _default_tasks() -> dict[str, dict[str, Any]]:
             "market_hours_only": False,
             "timeout_minutes": 20,
         },
+        # after the close: its 1440-minute slot starts at local midnight; it reports the last closed session
+        "daily_report": {
+            "every_minutes": 1440,
+            "market_hours_only": False,
+            "timeout_minutes": 15,
+        },
     }
 
 

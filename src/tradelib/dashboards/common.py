@@ -517,3 +517,36 @@ def pnl_by_underlying(strategies: pl.DataFrame) -> pl.DataFrame:
         )
         .sort("underlying")
     )
+
+
+# --- figures in the browser -------------------------------------------------------------------
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+
+
+class FigurePane:
+    """A plotly figure shown through an ``Output`` widget and plotly's JupyterLab mime renderer.
+
+    A ``go.FigureWidget`` carries plotly.js (~5 MB) in its widget state, once per
+    figure: Voila must send and evaluate all of it before the page shows anything.
+    The mime renderer loads plotly.js once, as a static (cacheable) extension, and
+    the widget state holds only the figure's JSON. ``figure`` is the last one shown.
+    """
+
+    def __init__(self) -> None:
+        import ipywidgets as widgets  # type: ignore[import-untyped]
+
+        self.output = widgets.Output()
+        self.figure: Any = None
+
+    def show(self, figure: Any) -> None:
+        """Replace what the pane shows with ``figure`` (a ``go.Figure``) in one update."""
+        self.figure = figure
+        spec = json.loads(figure.to_json())
+        title = ((spec.get("layout") or {}).get("title") or {}).get("text") or "figure"
+        self.output.outputs = (
+            {
+                "output_type": "display_data",
+                "data": {PLOTLY_MIME: spec, "text/plain": f"<{title}>"},
+                "metadata": {},
+            },
+        )

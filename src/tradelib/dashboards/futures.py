@@ -3,7 +3,7 @@
 ``dashboards/futures.ipynb`` only builds a ``FuturesDashboard`` and displays
 it; everything it shows is made here. The dashboard reads the lake only
 (never the broker), caches each read for ``ttl_s`` (30 s) so widget changes
-and refreshes stay cheap, and draws with plotly ``FigureWidget``s that are
+and refreshes stay cheap, and draws with plotly figures (mime renderer) that are
 updated in place when the selection changes.
 
 The figure builders (``price_figure`` ...) are plain functions of a
@@ -24,7 +24,7 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 import polars as pl
 
 from tradelib.config import TradingConfig, load_config
-from tradelib.dashboards.common import LEVEL_COLORS, TTLCache, resolve_lake
+from tradelib.dashboards.common import LEVEL_COLORS, FigurePane, TTLCache, resolve_lake
 from tradelib.futures.analysis import (
     CORR,
     FUTURE,
@@ -310,14 +310,6 @@ def _box(text: str, color: str) -> str:
     return f"<div style='border-left:4px solid {color};padding:6px 10px;margin:4px 0'>{text}</div>"
 
 
-def _replace(target: go.FigureWidget, source: go.Figure) -> None:
-    """Swap ``target``'s traces and layout for ``source``'s, in one update."""
-    with target.batch_update():
-        target.data = ()
-        target.add_traces(list(source.data))
-        target.layout = source.layout
-
-
 class FuturesDashboard:
     """The widget app: pick a future, a correlation window and a date range; see the analysis."""
 
@@ -348,8 +340,9 @@ class FuturesDashboard:
         self.status = widgets.HTML()
         self.signal = widgets.HTML()
         self.gaps = widgets.HTML()
-        self.figures = {
-            name: go.FigureWidget() for name in ("prices", "correlation", "leadlag", "coverage")
+        # plotly's mime renderer, not FigureWidgets: each of those sends ~5 MB of plotly.js
+        self.panes = {
+            name: FigurePane() for name in ("prices", "correlation", "leadlag", "coverage")
         }
         self.view: FuturesView | None = None
         for control in (self.symbol, self.window, self.range):
@@ -364,6 +357,11 @@ class FuturesDashboard:
         """Build from the config ($TRADELIB_CONFIG or found upwards) and the lake it names."""
         cfg = load_config(config)
         return cls(resolve_lake(lake_uri, cfg), cfg, **kwargs)
+
+    @property
+    def figures(self) -> dict[str, go.Figure]:
+        """The figure each pane shows now (for tests and notebooks)."""
+        return {name: pane.figure for name, pane in self.panes.items()}
 
     def load(self, future: str, window_s: int, days: float) -> FuturesView | None:
         """The view for one selection, read from the lake at most every ``ttl_s`` seconds."""
@@ -384,8 +382,8 @@ class FuturesDashboard:
         self.gaps.value = gaps_html(self.view)
         if self.view is None:
             self.signal.value = ""
-            for fig in self.figures.values():
-                _replace(fig, _layout(go.Figure(), f"{future}: no data"))
+            for pane in self.panes.values():
+                pane.show(_layout(go.Figure(), f"{future}: no data"))
             return
         self.signal.value = signal_html(self.view.signal)
         builders = {
@@ -395,12 +393,12 @@ class FuturesDashboard:
             "coverage": coverage_figure,
         }
         for name, build in builders.items():
-            _replace(self.figures[name], build(self.view))
+            self.panes[name].show(build(self.view))
 
     def widget(self) -> widgets.VBox:
         """The whole app as one widget tree."""
         controls = widgets.HBox([self.symbol, self.window, self.range, self.refresh_button])
-        f = self.figures
+        f = {name: pane.output for name, pane in self.panes.items()}
         return widgets.VBox(
             [
                 controls,

@@ -206,21 +206,26 @@ class _Grid:
 
     @classmethod
     def build(cls, aligned: pl.DataFrame, bar_seconds: int, gap: int) -> _Grid:
-        seconds = aligned.get_column(TS).dt.epoch("s").to_numpy()
-        bars = seconds // bar_seconds
-        steps = np.minimum(np.diff(bars, prepend=bars[:1]), gap)
+        # ts as integer microseconds is a zero-copy view; dt.epoch("s") allocated and divided
+        seconds = aligned.get_column(TS).cast(pl.Int64).to_numpy() // 1_000_000
+        bars = seconds // bar_seconds if bar_seconds != 1 else seconds
+        steps = np.diff(bars, prepend=bars[:1])
+        np.minimum(steps, gap, out=steps)
         slots = np.cumsum(steps)
         size = int(slots[-1]) + 1 if slots.size else 0
-        fut_ret = aligned.get_column(FUTURE_RET).to_numpy()  # nulls arrive as NaN
-        spot_ret = aligned.get_column(SPOT_RET).to_numpy()
-        ok = ~(np.isnan(fut_ret) | np.isnan(spot_ret))
-        count = max(int(ok.sum()), 1)
+        # nulls as NaN in polars, then a zero-copy view (to_numpy on a nullable column copies)
+        fut_ret = aligned.get_column(FUTURE_RET).fill_null(np.nan).to_numpy()
+        spot_ret = aligned.get_column(SPOT_RET).fill_null(np.nan).to_numpy()
+        ok = ~np.isnan(fut_ret + spot_ret)
+        count = max(int(np.count_nonzero(ok)), 1)
         future, spot, valid = np.zeros(size), np.zeros(size), np.zeros(size, dtype=bool)
         # one scatter per array: masked fancy indexing cost more than the maths here
         fut_ok = np.where(ok, fut_ret, 0.0)
         spot_ok = np.where(ok, spot_ret, 0.0)
-        future[slots] = np.where(ok, fut_ok - fut_ok.sum() / count, 0.0)
-        spot[slots] = np.where(ok, spot_ok - spot_ok.sum() / count, 0.0)
+        fut_ok -= ok * (fut_ok.sum() / count)
+        spot_ok -= ok * (spot_ok.sum() / count)
+        future[slots] = fut_ok
+        spot[slots] = spot_ok
         valid[slots] = ok
         return cls(future, spot, valid, slots, seconds)
 

@@ -9,10 +9,13 @@ commit) and lets one reader serve the analysis, the dashboard and the signal.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import polars as pl
+from deltalake import DeltaTable
 
 from tradelib.lake import TABLES, Lake, TableName
 from tradelib.markethours import require_utc
@@ -71,13 +74,61 @@ def read_bars(
     """
     selected = list(dict.fromkeys([*columns, SYMBOL]))
     condition = pl.col(SYMBOL).is_in(list(symbols))
+    pruning: list[tuple[str, str, Any]] = [(SYMBOL, "in", list(symbols))]
     if start is not None:
         s = require_utc(start, "start")
         condition &= (pl.col(DATE) >= s.date()) & (pl.col(TS) >= s)
+        pruning.append((DATE, ">=", s.date().isoformat()))
     if end is not None:
         e = require_utc(end, "end")
         condition &= (pl.col(DATE) <= e.date()) & (pl.col(TS) < e)
-    return lake.read(BARS_TABLE, filter=condition).select(selected)
+        pruning.append((DATE, "<=", e.date().isoformat()))
+    files = _partition_files(lake, pruning)
+    if files is None:
+        return lake.read(BARS_TABLE, filter=condition).select(selected)
+    if not files:
+        return _BARS.empty().lazy().select(selected)
+    # Delta's own files for just these partitions, scanned as Parquet: the same rows
+    # as a Delta scan, without its per-scan planning (a third of a small read's cost)
+    frame = pl.scan_parquet(
+        files,
+        hive_partitioning=True,
+        hive_schema={SYMBOL: pl.String(), DATE: pl.Date()},
+    )
+    return frame.filter(condition).select(selected)
+
+
+# One handle per lake (by root) for the direct reads; refreshed incrementally per read.
+_HANDLES: dict[str, DeltaTable] = {}
+_HANDLES_LOCK = threading.Lock()
+
+
+def _partition_files(lake: Lake, pruning: list[tuple[str, str, Any]]) -> list[str] | None:
+    """Return the table's active files in the pruned partitions, or None to use a Delta scan.
+
+    None for remote lakes (credentials live in storage options), a missing table,
+    or a table using a reader feature (deletion vectors, column mapping) that a
+    plain Parquet scan would not honour.
+    """
+    if lake.storage_options or "://" in lake.root:
+        return None
+    uri = lake.uri(BARS_TABLE)
+    with _HANDLES_LOCK:
+        handle = _HANDLES.get(uri)
+        try:
+            if handle is None:
+                if not DeltaTable.is_deltatable(uri):
+                    return None
+                handle = _HANDLES[uri] = DeltaTable(uri)
+            else:
+                handle.update_incremental()
+            protocol = handle.protocol()
+            if protocol.min_reader_version > 1 or protocol.reader_features:
+                return None
+            return handle.file_uris(file_pruning_predicate=pruning)
+        except Exception:  # a log we cannot read directly: the Delta scan decides
+            _HANDLES.pop(uri, None)
+            return None
 
 
 def last_bar_times(

@@ -50,6 +50,7 @@ class TableName(StrEnum):
     MARKET_DATA_SLOTS = "market_data_slots"
     REGIME_READINGS = "regime_readings"
     LIMIT_BREACHES = "limit_breaches"
+    ALERTS = "alerts"
 
 
 @dataclass(frozen=True, slots=True)
@@ -483,6 +484,25 @@ _SPECS: tuple[TableSpec, ...] = (
         merge_keys=("as_of",),
         time_column="ts",
         description="The regime detector's reading per day, kept for hysteresis across runs.",
+    ),
+    TableSpec(
+        name=TableName.ALERTS,
+        schema=_schema(
+            ("alert_id", ID, REQ),  # from kind, key and time: writing it twice stores it once
+            ("ts", TIMESTAMP, REQ),
+            ("kind", TEXT, REQ),  # tradelib.alerts.AlertKind
+            ("severity", TEXT, REQ),  # critical / warning / info
+            ("key", TEXT, REQ),  # what the alert is about, for deduplication (kind + key)
+            ("title", TEXT, REQ),  # masked: no secret, no unmasked account id
+            ("message", TEXT, REQ),  # masked
+            ("status", TEXT, REQ),  # sent / suppressed / failed
+            ("reason", TEXT, OPT),  # why suppressed or failed, per channel
+            ("channels", TEXT, OPT),  # channels it went to, comma-separated names
+        ),
+        partition_by=(),
+        merge_keys=("alert_id",),
+        time_column="ts",
+        description="Every alert raised: sent, suppressed (duplicate, rate limit) or failed.",
     ),
 )
 

@@ -42,6 +42,7 @@ from tradelib.domain import AccountSnapshot, OrderPurpose
 from tradelib.domain.time import NEW_YORK, ensure_utc
 
 if TYPE_CHECKING:
+    from tradelib.alerts import Alerter
     from tradelib.config import TradingConfig
     from tradelib.lake import Lake
 
@@ -297,21 +298,28 @@ class CircuitBreaker:
     """The breaker as a process uses it: counters here, state in the store."""
 
     def __init__(
-        self, cfg: CircuitBreakerConfig | None = None, store: BreakerStore | None = None
+        self,
+        cfg: CircuitBreakerConfig | None = None,
+        store: BreakerStore | None = None,
+        alerter: Alerter | None = None,  # None: the process's installed one, if any
     ) -> None:
         self.policy = BreakerPolicy(cfg or CircuitBreakerConfig())
         self.store: BreakerStore = store if store is not None else MemoryBreakerStore()
+        self.alerter = alerter
         self._activity = OrderActivity()
 
     @classmethod
     def from_config(cls, cfg: TradingConfig, lake: Lake | None = None) -> CircuitBreaker:
         """Build from ``cfg.risk.circuit_breaker``, persisted in ``lake`` when given."""
         store: BreakerStore | None = None
+        alerter: Alerter | None = None
         if lake is not None:
+            from tradelib.alerts import Alerter
             from tradelib.risk.persist import LakeBreakerStore
 
             store = LakeBreakerStore(lake)
-        return cls(cfg.risk.circuit_breaker, store)
+            alerter = Alerter.from_config(cfg, lake)
+        return cls(cfg.risk.circuit_breaker, store, alerter)
 
     def __repr__(self) -> str:
         return f"CircuitBreaker({self.policy.cfg!r})"
@@ -428,4 +436,7 @@ class CircuitBreaker:
                 reset_by=event.reset_by,
             )
         self.store.append(event)
+        from tradelib.alerts import breaker_alert, emit
+
+        emit(breaker_alert(event), alerter=self.alerter)  # never raises
         return event

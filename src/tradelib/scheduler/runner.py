@@ -317,7 +317,16 @@ class Runner:
         error = None if outcome.error is None else self._mask(outcome.error)
         final = record.finish(outcome.status, finished, duration, error)
         record_run(self.lake, final)
+        self._alert(final)
         return final
+
+    def _alert(self, record: RunRecord) -> None:
+        """Alert on a failed or timed-out run (never raises; channels have timeouts)."""
+        from tradelib.alerts import Alerter, emit, job_alert
+
+        alert = job_alert(record)
+        if alert is not None:
+            emit(alert, alerter=Alerter.from_config(self.cfg, self.lake))
 
     def _timeout_s(self, task: Task) -> float:
         limit = task.timeout_minutes * 60.0
