@@ -127,35 +127,3 @@ def test_cli_alerts_test_exits_1_when_nothing_delivers(
     assert f"{HOOK_ENV} is not set" in result.output
 
 
-def test_check_book_alerts_on_a_breached_limit_and_the_daily_loss_warning(
-    tmp_path: Path, hook: WebhookSink
-) -> None:
-    from tradelib.alerts import book_alerts, check_book
-    from tradelib.lake import TableName
-
-    lake = Lake(str(tmp_path / "lake"))
-    lake.append(
-        TableName.ACCOUNT_SNAPSHOTS,
-        [
-            {
-                "ts": NOW,
-                "date": NOW.date(),
-                "account_masked": "DU*****67",
-                "mode": "sim",
-                "net_liquidation": 100_000.0,
-                "day_pnl": -1_500.0,  # 75% of the 2,000 breaker limit
-                "init_margin": 70_000.0,  # 70% margin use > 50% limit
-            }
-        ],
-    )
-    cfg = _cfg()
-    kinds = sorted(a.kind for a in book_alerts(lake, cfg, NOW))
-    assert kinds == ["daily_loss_warning", "risk_limit_breach"]
-
-    records = check_book(lake, cfg, NOW)
-    again = check_book(lake, cfg, NOW + timedelta(minutes=5))  # the same breach, deduplicated
-
-    assert [r.status for r in records] == ["sent", "sent"]
-    assert [r.status for r in again] == ["suppressed", "suppressed"]
-    titles = [b["title"] for b in hook.bodies()]
-    assert any("margin use" in t for t in titles) and any("75%" in t for t in titles)

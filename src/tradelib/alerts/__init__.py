@@ -41,7 +41,6 @@ from tradelib.alerts.events import (
 )
 from tradelib.alerts.model import Alert, AlertKind, AlertRecord, AlertStatus, Severity
 from tradelib.alerts.store import ALERTS_TABLE, LakeAlertStore, MemoryAlertStore, read_alerts
-from tradelib.alerts.watch import book_alerts, check_book
 
 __all__ = [
     "ALERTS_TABLE",
@@ -59,10 +58,8 @@ __all__ = [
     "MemoryAlertStore",
     "Severity",
     "WebhookChannel",
-    "book_alerts",
     "breaker_alert",
     "build_channels",
-    "check_book",
     "configure",
     "connection_lost_alert",
     "current",

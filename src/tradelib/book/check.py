@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 
 import polars as pl
 
+from tradelib import alerts
 from tradelib.book.invariants import (
     BookState,
     DecisionFact,
@@ -144,6 +145,12 @@ def raise_on_violations(report: BookReport | Sequence[Violation], day: date | No
     if not violations:
         return
     when = report.day if isinstance(report, BookReport) else day
+    for v in violations:
+        alerts.emit(
+            alerts.invariant_alert(
+                v.invariant.value, v.detail, datetime.now(UTC), day=v.day, strategy=v.subject
+            )
+        )
     summary = "; ".join(str(v) for v in violations[:20])
     if len(violations) > 20:
         summary += f"; ... and {len(violations) - 20} more"

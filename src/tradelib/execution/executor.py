@@ -40,6 +40,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from tradelib import alerts
 from tradelib.config import ExecutionConfig
 from tradelib.domain import (
     Fill,
@@ -671,6 +672,17 @@ class TransactionalExecutor:
 
     def _result(self, walk: _Walk, outcome: ExecutionOutcome, reason: str) -> ExecutionResult:
         g = walk.group
+        if outcome is ExecutionOutcome.REJECTED and walk.last is not None:
+            # A broker refusal needs a human (permissions, margin, a bad contract).
+            alerts.emit(
+                alerts.order_rejected_alert(
+                    walk.last.order_ref,
+                    reason,
+                    self.broker.now(),
+                    code=walk.last.error_code,
+                    symbol=g.legs[0].contract.symbol if g.legs else None,
+                )
+            )
         filled = walk.filled
         paid = sum((e.avg_fill_price or 0.0) * e.filled_quantity for e in walk.entries)
         fills = [f for e in walk.entries if e.filled_quantity > 0 for f in self._fills_of(e)]

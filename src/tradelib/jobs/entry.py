@@ -44,6 +44,7 @@ from typing import Any, Protocol
 
 import polars as pl
 
+from tradelib import alerts
 from tradelib.broker import Broker
 from tradelib.config import TradingConfig
 from tradelib.domain import (
@@ -1082,5 +1083,6 @@ def run_entry_job(
     from tradelib.broker.factory import open_broker  # the broker stack loads only for the job
 
     store = lake or job_lake(cfg)
+    alerts.configure(cfg, store)
     with open_broker(cfg, advance_to=advance_to) as broker:
         return EntryWorkflow.from_config(cfg, broker, store).run(broker.now())

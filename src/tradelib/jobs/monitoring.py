@@ -80,6 +80,7 @@ from typing import Any
 
 import polars as pl
 
+from tradelib import alerts
 from tradelib.broker import Broker
 from tradelib.config import TradingConfig
 from tradelib.domain import (
@@ -847,6 +848,7 @@ class MonitoringWorkflow:
                 measured.calculator, [w.strategy for w in watched], quotes, today=today
             )
             limits = BookLimits.from_config(self.cfg, returns=measured.returns)
+            self._warn_daily_loss(measured.account.day_pnl, now)
             breaches = check_book(
                 measured.portfolio,
                 measured.account,
@@ -859,10 +861,23 @@ class MonitoringWorkflow:
             return (), ()
         return risks, breaches
 
+    def _warn_daily_loss(self, day_pnl: float, now: datetime) -> None:
+        """Alert when the day's loss passes the warning fraction of the breaker's limit."""
+        alert = alerts.daily_loss_alert(
+            -day_pnl,
+            self.cfg.risk.circuit_breaker.daily_loss_limit,
+            self.cfg.alerts.daily_loss_warning_fraction,
+            now,
+        )
+        if alert is not None:
+            alerts.emit(alert)
+
     def _record_breaches(self, breaches: Sequence[LimitBreach], now: datetime) -> None:
         """One ``limit_breaches`` row per breach this cycle (the dashboard's and alerts' source)."""
         if not breaches:
             return
+        for b in breaches:
+            alerts.emit(alerts.limit_breach_alert(b.limit, b.measured, b.threshold, now, b.reason))
         action = "reduce" if self.cfg.risk.reduce_on_breach else "recorded"
         self.lake.upsert(
             TableName.LIMIT_BREACHES,
@@ -1271,6 +1286,7 @@ def run_monitoring_job(
     from tradelib.lake.workspace import job_lake
 
     store = lake or job_lake(cfg)
+    alerts.configure(cfg, store)
     with open_broker(cfg, advance_to=advance_to) as broker:
         workflow = MonitoringWorkflow.from_config(cfg, broker, store)
         try:

@@ -27,6 +27,7 @@ from enum import StrEnum
 
 import polars as pl
 
+from tradelib import alerts
 from tradelib.broker import Broker
 from tradelib.config import TradingConfig, load_config
 from tradelib.domain import Fill, OrderState, OrderStatus, Position
@@ -207,6 +208,7 @@ class SyncWorkflow:
         events += order_events
 
         # Executions last: until they are marked synced, a re-run still sees them as new.
+        _alert(events)
         written = {
             TableName.STRATEGIES.value: store.save_strategies(update.changed),
             TableName.POSITIONS.value: store.save_positions(
@@ -221,6 +223,7 @@ class SyncWorkflow:
     # --- internals -----------------------------------------------------------------------------
     @staticmethod
     def _stop(store: SyncStore, event: ReconEvent, started: float) -> SyncReport:
+        _alert([event])
         written = {TableName.RECONCILIATION_EVENTS.value: store.save_events([event])}
         return SyncReport(
             ts=event.ts,
@@ -299,6 +302,14 @@ class SyncWorkflow:
         )
 
 
+def _alert(events: Sequence[ReconEvent]) -> None:
+    """Raise an alert for every difference a human must see (routine expiries are not)."""
+    for e in events:
+        alert = alerts.reconciliation_alert(e)
+        if alert is not None:
+            alerts.emit(alert)
+
+
 def run_sync(
     broker: Broker,
     lake: Lake,
@@ -324,5 +335,6 @@ def run_sync_job(
 
     cfg = load_config(config_path or None)
     lake = job_lake(cfg, lake_uri)
+    alerts.configure(cfg, lake)
     with open_broker(cfg) as broker:
         return SyncWorkflow.from_config(cfg).run(broker, lake, accept_empty=accept_empty)
