@@ -105,7 +105,7 @@ def test_wrong_types_say_what_was_expected_and_what_was_given(
         ),
         (
             {"strategies": {"underlyings": ["SPY", "DIA"]}},
-            "strategies.wing_widths: no wing width for underlying(s) ['DIA']",
+            "strategies.wing_widths: no wing width for strategies.underlyings ['DIA']",
         ),
         ({"ib": {"client_ids": {"futures": 1}}}, "ib.client_ids: client ids must be distinct"),
         ({"ib": {"port": 70000}}, "ib.port: must be <= 65535"),

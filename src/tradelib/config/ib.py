@@ -9,11 +9,11 @@ from typing import Annotated, Self
 from pydantic import Field, SecretStr, StrictBool, model_validator
 
 from tradelib.config.base import ConfigModel, IBMode
+from tradelib.errors import LiveTradingNotAllowed
 
 # IB API client ids are signed 32-bit integers.
 MAX_CLIENT_ID = 2**31 - 1
 ClientId = Annotated[int, Field(ge=0, le=MAX_CLIENT_ID)]
-from tradelib.errors import LiveTradingNotAllowed
 
 ACCOUNT_ENV = "TRADELIB_IB_ACCOUNT"
 ALLOW_LIVE_ENV = "TRADELIB_ALLOW_LIVE"
@@ -30,10 +30,13 @@ class ClientIds(ConfigModel):
 
     @model_validator(mode="after")
     def _distinct(self) -> Self:
-        ids = [self.jobs, self.futures, self.research, *self.fallback]
+        named = {"jobs": self.jobs, "futures": self.futures, "research": self.research}
+        named.update({f"fallback[{n}]": i for n, i in enumerate(self.fallback)})
+        ids = list(named.values())
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
-            raise ValueError(f"client ids must be distinct, {dupes} used more than once")
+            users = ", ".join(k for k, i in named.items() if i in dupes)
+            raise ValueError(f"client ids must be distinct, {dupes} used by {users}")
         return self
 
 
@@ -41,7 +44,9 @@ class IBConfig(ConfigModel):
     """How to reach TWS / IB Gateway, and which trading mode is allowed."""
 
     # a host name or an IP address (IPv6 in brackets or bare): no spaces, no scheme
-    host: str = Field(default="127.0.0.1", min_length=1, max_length=253, pattern=r"^[A-Za-z0-9._:%\[\]-]+$")
+    host: str = Field(
+        default="127.0.0.1", min_length=1, max_length=253, pattern=r"^[A-Za-z0-9._:%\[\]-]+$"
+    )
     port: int = Field(default=7497, ge=1, le=65535)
     mode: IBMode = "sim"
     allow_live: StrictBool = False  # a safety switch: only a real YAML true turns it on

@@ -124,7 +124,9 @@ class RulesConfig(ConfigModel):
     # A short leg at or above this abs delta is "tested": the roll-opportunity rule looks
     # for a credit roll from here, before the delta breach forces a close or roll.
     roll_tested_delta: Fraction = 0.30
-    enabled: dict[RuleName, StrictBool] = Field(default_factory=lambda: dict.fromkeys(RULE_NAMES, True))
+    enabled: dict[RuleName, StrictBool] = Field(
+        default_factory=lambda: dict.fromkeys(RULE_NAMES, True)
+    )
 
     @field_validator("enabled", mode="before")
     @classmethod
@@ -154,7 +156,9 @@ class RegimeDetectorConfig(ConfigModel):
 
     crash_vix: float = Field(default=40.0, gt=0, le=1000)  # VIX at or above: crash
     high_vol_vix: float = Field(default=24.0, gt=0, le=1000)  # VIX at or above: high_vol
-    low_vol_vix: float = Field(default=18.0, gt=0, le=1000)  # VIX at or below (and calm rv): low_vol
+    low_vol_vix: float = Field(
+        default=18.0, gt=0, le=1000
+    )  # VIX at or below (and calm rv): low_vol
     # VIX / VIX3M (when a 3-month series is given): backwardation is stress.
     backwardation_ratio: float = Field(default=1.0, gt=0, le=100)  # at or above: at least high_vol
     crash_term_ratio: float = Field(default=1.15, gt=0, le=100)  # at or above, with high VIX: crash
@@ -203,7 +207,9 @@ class SkewConfig(ConfigModel):
     matching_delta: Fraction = 0.25
     high_put: float = Field(default=1.2, gt=0, le=100)  # ratio above this = high put skew
     high_call: float = Field(default=0.8, gt=0, le=100)  # ratio below this = high call skew
-    adjust_pct: float = Field(default=0.20, ge=0, le=100)  # raise the expensive side's delta by this
+    adjust_pct: float = Field(
+        default=0.20, ge=0, le=100
+    )  # raise the expensive side's delta by this
     max_delta: Fraction = 0.30  # cap on the raised target delta
 
     @model_validator(mode="after")
@@ -265,7 +271,7 @@ class StrategiesConfig(ConfigModel):
     ) -> dict[str, float]:
         missing = [u for u in info.data.get("underlyings", []) if u not in value]
         if missing:
-            raise ValueError(f"no wing width for underlying(s) {missing}")
+            raise ValueError(f"no wing width for strategies.underlyings {missing}")
         return value
 
 
@@ -313,14 +319,10 @@ class VarianceAnalysisConfig(ConfigModel):
     min_weight: Fraction = 0.5
     max_penalty: Fraction = 0.5
     # Manual weights that replace the computed ones (overall and per regime).
-    strategy_weights: dict[StrategyName, Weight] = Field(
-        default_factory=dict
-    )
+    strategy_weights: dict[StrategyName, Weight] = Field(default_factory=dict)
     # regime -> strategy -> multiplier on that regime's weight; names are checked so a
     # typo fails loudly instead of silently adjusting nothing.
-    regime_adjustments: dict[RegimeName, dict[StrategyName, Weight]] = Field(
-        default_factory=dict
-    )
+    regime_adjustments: dict[RegimeName, dict[StrategyName, Weight]] = Field(default_factory=dict)
 
 
 class FuturesConfig(ConfigModel):
@@ -354,7 +356,7 @@ class TaskSchedule(ConfigModel):
     enabled: StrictBool = True
 
 
-def _default_tasks() -> dict[str, dict[str, Any]]:
+def _default_tasks() -> dict[JobName, dict[str, Any]]:
     return {
         "sync": {"every_minutes": 5, "market_hours_only": True, "timeout_minutes": 5},
         "entry": {"every_minutes": 30, "market_hours_only": True, "timeout_minutes": 10},
@@ -388,7 +390,7 @@ class SchedulerConfig(ConfigModel):
     def _merge_tasks(cls, value: Any) -> Any:
         if not isinstance(value, dict):
             return value
-        merged: dict[str, Any] = _default_tasks()
+        merged: dict[str, Any] = {str(k): v for k, v in _default_tasks().items()}
         for name, given in value.items():
             if isinstance(given, TaskSchedule):
                 given = given.model_dump()
@@ -403,7 +405,7 @@ class SchedulerConfig(ConfigModel):
     def _known_calendar(cls, value: str) -> str:
         if value in _COMMON_CALENDARS:
             return value  # no need to import exchange_calendars (~1 s) for these
-        import exchange_calendars as xcals  # noqa: PLC0415 - slow import, rare path
+        import exchange_calendars as xcals  # slow import (~1 s): only on this rare path
 
         names = xcals.get_calendar_names(include_aliases=True)
         if value not in names:
@@ -425,8 +427,12 @@ class SimulationConfig(ConfigModel):
     """The embedded simulated market."""
 
     seed: int = Field(default=7, ge=0, le=2**32 - 1)  # numpy seeds are unsigned 32-bit
-    speed: float = Field(default=60.0, gt=0, le=1_000_000)  # simulated seconds per wall-clock second
-    start_date: date | None = Field(default=None, ge=date(1990, 1, 1), le=date(2100, 12, 31))  # None: the simulation picks its own start
+    speed: float = Field(
+        default=60.0, gt=0, le=1_000_000
+    )  # simulated seconds per wall-clock second
+    start_date: date | None = Field(
+        default=None, ge=date(1990, 1, 1), le=date(2100, 12, 31)
+    )  # None: the simulation picks its own start
     initial_cash: float = Field(default=100_000.0, gt=0, le=1e12)  # dollars
     # simulated account between job runs (relative: workspace)
     state_path: str = Field(default="data/sim/broker.pkl", min_length=1, max_length=4096)
