@@ -69,8 +69,10 @@ def show(
 ) -> None:
     """Print the newest rows of TABLE (by its time column)."""
     if table not in TABLES:
-        typer.echo(f"unknown table '{table}'; known tables: {', '.join(sorted(TABLES))}", err=True)
-        raise typer.Exit(2)
+        raise typer.BadParameter(
+            f"unknown table '{table}'; known tables: {', '.join(sorted(TABLES))}",
+            param_hint="TABLE",
+        )
     opened = _open_lake(lake)
     spec = TABLES[table]
     frame = (
