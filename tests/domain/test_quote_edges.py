@@ -86,7 +86,7 @@ def test_fuzzed_quotes_never_raise_and_never_mark_or_validate_inf(
         assert mark >= 0
     result = check_quote(quote, NOW, limit, allow_zero_bid=allow_zero_bid)
     if result.ok:
-        assert math.isfinite(quote.mid) and 0 < quote.ask and quote.bid <= quote.ask
+        assert math.isfinite(quote.mid) and quote.ask > 0 and quote.bid <= quote.ask
         assert math.isfinite(limit) and age_s <= limit
         assert math.isfinite(quote.spread_pct)
         assert quote.mark == quote.mid
