@@ -95,9 +95,8 @@ def _names(output: str, path: tuple[str | int, ...]) -> bool:
     """Return whether ``output`` names ``path``: the dotted key, or its section and name."""
     if dotted(path) in output:
         return True
-    leaf = next((str(p) for p in reversed(path) if isinstance(p, str)), "")
-    parent = dotted([p for p in path[:-1] if isinstance(p, str)])
-    return leaf in output and parent in output
+    names = [p for p in path if isinstance(p, str)]
+    return names[-1] in output and dotted(names[:-1]) in output
 
 
 @FUZZ

@@ -111,3 +111,10 @@ def test_files_that_crashed_the_loader_fail_with_one_clean_line(
     assert result.exit_code == 2
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
+
+
+def test_a_start_date_given_as_text_is_still_a_date() -> None:
+    config = TradingConfig().with_overrides({"simulation.start_date": "2026-11-24"})
+    assert str(config.simulation.start_date) == "2026-11-24"
+    with pytest.raises(InvalidConfigError, match=r"simulation\.start_date"):
+        TradingConfig().with_overrides({"simulation.start_date": "2026-13-45"})

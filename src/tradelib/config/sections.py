@@ -430,9 +430,11 @@ class SimulationConfig(ConfigModel):
     speed: float = Field(
         default=60.0, gt=0, le=1_000_000
     )  # simulated seconds per wall-clock second
+    # None: the simulation picks its own start. Not strict: a date given as text
+    # ("2026-11-24", e.g. through with_overrides) is a date all the same.
     start_date: date | None = Field(
-        default=None, ge=date(1990, 1, 1), le=date(2100, 12, 31)
-    )  # None: the simulation picks its own start
+        default=None, ge=date(1990, 1, 1), le=date(2100, 12, 31), strict=False
+    )
     initial_cash: float = Field(default=100_000.0, gt=0, le=1e12)  # dollars
     # simulated account between job runs (relative: workspace)
     state_path: str = Field(default="data/sim/broker.pkl", min_length=1, max_length=4096)
