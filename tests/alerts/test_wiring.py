@@ -125,5 +125,3 @@ def test_cli_alerts_test_exits_1_when_nothing_delivers(
     )
     assert result.exit_code == 1
     assert f"{HOOK_ENV} is not set" in result.output
-
-

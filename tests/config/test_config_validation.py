@@ -105,7 +105,7 @@ def test_wrong_types_say_what_was_expected_and_what_was_given(
         ),
         (
             {"strategies": {"underlyings": ["SPY", "DIA"]}},
-            "strategies.wing_widths: no wing width for underlying(s) ['DIA']",
+            "strategies.wing_widths: no wing width for strategies.underlyings ['DIA']",
         ),
         ({"ib": {"client_ids": {"futures": 1}}}, "ib.client_ids: client ids must be distinct"),
         ({"ib": {"port": 70000}}, "ib.port: must be <= 65535"),
@@ -117,7 +117,7 @@ def test_wrong_types_say_what_was_expected_and_what_was_given(
         ),
         (
             {"strategies": {"skew": {"high_call": 1.3}}},
-            "strategies.skew: high_call (1.3) must be <",
+            "strategies.skew.high_call: high_call (1.3) must be <",
         ),
     ],
 )
@@ -147,7 +147,7 @@ def test_every_problem_in_a_file_is_reported_at_once() -> None:
 def test_named_dict_entries_merge_over_their_defaults() -> None:
     config = TradingConfig.from_mapping(
         {
-            "scheduler": {"tasks": {"entry": {"every_minutes": 15}, "futures": {}}},
+            "scheduler": {"tasks": {"entry": {"every_minutes": 15}}},
             "strategies": {"underlyings": ["SPY", "DIA"], "wing_widths": {"DIA": 2}},
             "rules": {"enabled": {"roll_opportunity": False}},
         }
@@ -162,7 +162,6 @@ def test_named_dict_entries_merge_over_their_defaults() -> None:
         "variance",
         "maintenance",
         "daily_report",
-        "futures",
     }
     assert config.strategies.wing_widths == {"SPY": 5, "QQQ": 5, "IWM": 3, "DIA": 2}
     assert not config.rules.is_enabled("roll_opportunity")

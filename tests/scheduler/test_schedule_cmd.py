@@ -85,7 +85,7 @@ def test_set_refuses_a_zero_interval_and_a_bad_name(in_workspace: Path) -> None:
     assert cli.invoke(app, ["set", "sync", "0"]).exit_code == 2
     bad = cli.invoke(app, ["set", "../x", "5"])
     assert bad.exit_code != 0
-    assert "invalid job name" in str(bad.exception)
+    assert "invalid job name" in bad.output
 
 
 def test_run_runs_a_job_now_and_fails_when_it_is_locked(in_workspace: Path) -> None:

@@ -49,13 +49,13 @@ def test_a_runtime_edit_wins_over_the_config_at_later_ticks(make_runner: MakeRun
     assert sync.updated_at == et(24, 10, 0)
 
 
-def test_a_job_added_to_the_config_later_is_seeded_at_the_next_tick(
+def test_a_job_missing_from_the_lake_is_seeded_at_the_next_tick(
     make_runner: MakeRunner,
 ) -> None:
-    make_runner().tasks()
-    runner = make_runner({"futures_report": {"every_minutes": 60, "market_hours_only": False}})
+    runner = make_runner({"variance": {"every_minutes": 60}})
+    runner.lake.upsert("scheduler_tasks", [])  # nothing stored yet
     jobs = {t.job: t for t in runner.tasks()}
-    assert jobs["futures_report"].every_minutes == 60
+    assert jobs["variance"].every_minutes == 60
 
 
 def test_set_keeps_the_fields_it_is_not_given(make_runner: MakeRunner) -> None:

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from tradelib.cli.params import LakeOption as _LakeOption
+from tradelib.cli.params import check_name
+
 if TYPE_CHECKING:
     from tradelib.config import CircuitBreakerConfig
     from tradelib.lake import Lake
@@ -20,10 +23,7 @@ app = typer.Typer(help="Show or reset the circuit breaker.", no_args_is_help=Tru
 
 FALLBACK_LAKE = "data/lake"
 
-LakeOption = Annotated[
-    str | None,
-    typer.Option("--lake", help="Lake URI or folder (default: storage.lake_uri from the config)."),
-]
+LakeOption = _LakeOption
 
 
 def _settings(uri: str | None) -> tuple[Lake, CircuitBreakerConfig]:
@@ -71,7 +71,9 @@ def status(lake: LakeOption = None) -> None:
 
 @app.command("reset")
 def reset(
-    by: Annotated[str, typer.Option("--by", help="Who is resetting (recorded).")],
+    by: Annotated[
+        str, typer.Option("--by", help="Who is resetting (recorded).", callback=check_name)
+    ],
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
     lake: LakeOption = None,
 ) -> None:

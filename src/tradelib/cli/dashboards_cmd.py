@@ -19,6 +19,8 @@ from typing import Annotated
 
 import typer
 
+from tradelib.cli.params import ExistingLakeOption
+
 HOST = "127.0.0.1"  # never all interfaces: the dashboards show account data
 DEFAULT_PORT = 8866
 NOTEBOOKS = ("monitoring.ipynb", "futures.ipynb")
@@ -75,10 +77,8 @@ def dashboard_urls(port: int) -> dict[str, str]:
 
 
 def dashboards(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = DEFAULT_PORT,
-    lake: Annotated[
-        str | None, typer.Option(help="Lake root or URI to show (default: storage.lake_uri).")
-    ] = None,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1.")] = DEFAULT_PORT,
+    lake: ExistingLakeOption = None,
     config: Annotated[
         Path | None, typer.Option(help="Config file (default: config/trading_config.yaml).")
     ] = None,

@@ -8,31 +8,35 @@ from typing import Annotated
 
 import typer
 
+from tradelib.cli.params import MAX_DEMO_DAYS, LakeOption, choice, parse_day
+
 
 def demo(
     config: Annotated[
         Path | None, typer.Option(help="Config file (default: config/trading_config.yaml).")
     ] = None,
-    lake: Annotated[
-        str | None, typer.Option(help="Lake root or URI (default: storage.lake_uri).")
-    ] = None,
+    lake: LakeOption = None,
     day: Annotated[
-        str | None,
+        date | None,
         typer.Option(
-            help="Last trading day to simulate, YYYY-MM-DD (default: today or the one before)."
+            help="Last trading day to simulate, YYYY-MM-DD (default: today or the one before).",
+            parser=parse_day,
+            metavar="YYYY-MM-DD",
         ),
     ] = None,
     days: Annotated[
         int,
         typer.Option(
             min=1,
+            max=MAX_DEMO_DAYS,
             help="Trading days to simulate through the real jobs (21 = a month); 1 = the quick one-day demo.",
         ),
     ] = 21,
     broker: Annotated[
         str,
         typer.Option(
-            help="sim: SimBroker directly; ib: the one-day demo through ib_async and the simulated TWS gateway."
+            parser=choice("sim", "ib"),
+            help="sim: SimBroker directly; ib: the one-day demo through ib_async and the simulated TWS gateway.",
         ),
     ] = "sim",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
@@ -58,10 +62,8 @@ def demo(
         raise typer.BadParameter(
             f"the demo runs on the simulated market only (ib.mode is {cfg.ib.mode!r})"
         )
-    if broker not in ("sim", "ib"):
-        raise typer.BadParameter(f"--broker must be sim or ib, got {broker!r}")
     target = Lake(lake) if lake else Lake.from_config(cfg)
-    last_day = date.fromisoformat(day) if day else None
+    last_day = day
     progress = (lambda _m: None) if quiet else typer.echo
     if days == 1 or broker == "ib":
         summary = run_demo(cfg, lake=target, day=last_day, broker_kind=broker, progress=progress)

@@ -9,17 +9,22 @@ keeps it alive: a second start while one runs exits at once (lock held).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from tradelib.cli.params import LakeOption, finite
+
 if TYPE_CHECKING:
     from tradelib.broker.port import Broker
 
 LOCK_NAME = "futures_collector.lock"
+# the market calendars and the simulated market cover these years
+MIN_TIME = datetime(1990, 1, 1)
+MAX_TIME = datetime(2100, 1, 1)
 
 
 def _parse_time(text: str, option: str) -> datetime:
@@ -27,33 +32,61 @@ def _parse_time(text: str, option: str) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter(f"{text!r} is not an ISO date-time", param_hint=option) from None
+    if not MIN_TIME <= value.replace(tzinfo=None) <= MAX_TIME:
+        raise typer.BadParameter(
+            f"{text!r} is outside {MIN_TIME:%Y} to {MAX_TIME:%Y}", param_hint=option
+        )
     # a bare time is taken as UTC: the collector works in UTC throughout
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _check_time(option: str) -> Callable[[str | None], str | None]:
+    """Return a callback that checks an ISO time at parse time (the value stays text)."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None:
+            _parse_time(value, option)
+        return value
+
+    return check
 
 
 def collect_futures(
     config: Annotated[
         Path | None, typer.Option(help="Config file (default: config/trading_config.yaml).")
     ] = None,
-    lake: Annotated[
-        str | None, typer.Option(help="Lake root or URI (default: storage.lake_uri).")
-    ] = None,
+    lake: LakeOption = None,
     once: Annotated[bool, typer.Option("--once", help="One poll and flush, then exit.")] = False,
     until: Annotated[
-        str | None, typer.Option(help="Stop at this broker time (ISO; naive = UTC).")
+        str | None,
+        typer.Option(
+            help="Stop at this broker time (ISO; naive = UTC).", callback=_check_time("--until")
+        ),
     ] = None,
     minutes: Annotated[
-        float | None, typer.Option(help="Stop after this many minutes of broker time.")
+        float | None,
+        typer.Option(
+            help="Stop after this many minutes of broker time.",
+            callback=finite(0, 1_000_000, low_open=True),
+        ),
     ] = None,
     poll_seconds: Annotated[
-        float, typer.Option(help="Seconds between bar requests (IB pacing: >= 30 for 3 roots).")
+        float,
+        typer.Option(
+            help="Seconds between bar requests (IB pacing: >= 30 for 3 roots).",
+            callback=finite(0, 3600, low_open=True),
+        ),
     ] = 30.0,
     lock_file: Annotated[
         Path | None,
         typer.Option(help=f"Single-instance lock (default: <storage.runs_dir>/{LOCK_NAME})."),
     ] = None,
     sim_start: Annotated[
-        str | None, typer.Option(help="Sim mode: simulated start time (default: now).")
+        str | None,
+        typer.Option(
+            help="Sim mode: simulated start time (default: now).",
+            callback=_check_time("--sim-start"),
+        ),
     ] = None,
     fast: Annotated[
         bool, typer.Option("--fast", help="Sim mode: run simulated time as fast as possible.")
@@ -82,6 +115,7 @@ def collect_futures(
             cfg.storage.resolved_uri(root),
             storage_options=cfg.storage.storage_options(),
             commit_retries=cfg.storage.commit_retries,
+            expected_writers=cfg.storage.expected_writers,
         )
     )
     sim = cfg.ib.mode == "sim"

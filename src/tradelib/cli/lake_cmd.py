@@ -7,6 +7,8 @@ from typing import Annotated
 import polars as pl
 import typer
 
+from tradelib.cli.params import MAX_RETENTION_HOURS, MAX_SHOW_ROWS
+from tradelib.cli.params import LakeOption as _LakeOption
 from tradelib.errors import TradelibError
 from tradelib.lake import TABLES, Lake
 
@@ -14,10 +16,7 @@ app = typer.Typer(help="Inspect and maintain the Delta Lake tables.", no_args_is
 
 FALLBACK_LAKE = "data/lake"
 
-LakeOption = Annotated[
-    str | None,
-    typer.Option("--lake", help="Lake URI or folder (default: storage.lake_uri from the config)."),
-]
+LakeOption = _LakeOption
 
 
 def _open_lake(uri: str | None) -> Lake:
@@ -63,13 +62,17 @@ def ls(lake: LakeOption = None) -> None:
 @app.command("show")
 def show(
     table: Annotated[str, typer.Argument(help="Table name.")],
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Rows to show.")] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, max=MAX_SHOW_ROWS, help="Rows to show.")
+    ] = 20,
     lake: LakeOption = None,
 ) -> None:
     """Print the newest rows of TABLE (by its time column)."""
     if table not in TABLES:
-        typer.echo(f"unknown table '{table}'; known tables: {', '.join(sorted(TABLES))}", err=True)
-        raise typer.Exit(2)
+        raise typer.BadParameter(
+            f"unknown table '{table}'; known tables: {', '.join(sorted(TABLES))}",
+            param_hint="TABLE",
+        )
     opened = _open_lake(lake)
     spec = TABLES[table]
     frame = (
@@ -85,7 +88,12 @@ def show(
 def maintain(
     lake: LakeOption = None,
     retention_hours: Annotated[
-        int, typer.Option(min=0, help="Vacuum files unreferenced for longer than this.")
+        int,
+        typer.Option(
+            min=0,
+            max=MAX_RETENTION_HOURS,
+            help="Vacuum files unreferenced for longer than this.",
+        ),
     ] = 168,
 ) -> None:
     """Compact, checkpoint and vacuum every existing table."""

@@ -7,11 +7,14 @@ current directory (cron ``cd``s into the checkout first); the config is
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from tradelib.cli.params import MAX_TASK_MINUTES, check_job, parse_utc_time
 
 if TYPE_CHECKING:
     from tradelib.scheduler import Runner
@@ -24,7 +27,9 @@ app = typer.Typer(
 ConfigOption = Annotated[
     Path | None,
     typer.Option(
-        "--config", help="trading_config.yaml (default: $TRADELIB_CONFIG or the workspace's)."
+        "--config",
+        help="trading_config.yaml (default: $TRADELIB_CONFIG or the workspace's).",
+        dir_okay=False,
     ),
 ]
 
@@ -41,19 +46,35 @@ def _when(ts: datetime | None, runner: Runner) -> str:
 
 
 def _parse_at(text: str) -> datetime:
-    try:
-        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise typer.BadParameter(f"not an ISO 8601 time: {text!r}", param_hint="--at") from None
-    if ts.tzinfo is None:
+    if not re.search(r"(Z|[+-]\d\d:?\d\d)$", text.strip()):
         raise typer.BadParameter("give a time zone, e.g. 2026-11-27T15:00Z", param_hint="--at")
+    ts = parse_utc_time(text)
+    assert ts is not None
     return ts
+
+
+def _known_job(runner: Runner, job: str) -> None:
+    """Refuse a job that is neither scheduled nor has a notebook: it would fail every run."""
+    scheduled = {t.job for t in runner.tasks()}
+    if job not in scheduled and not runner.registry.spec(job).exists:
+        raise typer.BadParameter(
+            f"unknown job {job!r}: not scheduled and no notebooks/{job}.ipynb "
+            f"(known: {', '.join(sorted(scheduled))})",
+            param_hint="JOB",
+        )
 
 
 @app.command("set")
 def set_(
-    job: Annotated[str, typer.Argument(help="Job name (sync, entry, monitoring, variance, ...).")],
-    every: Annotated[int, typer.Argument(min=1, help="Run every EVERY minutes.")],
+    job: Annotated[
+        str,
+        typer.Argument(
+            help="Job name (sync, entry, monitoring, variance, ...).", callback=check_job
+        ),
+    ],
+    every: Annotated[
+        int, typer.Argument(min=1, max=MAX_TASK_MINUTES, help="Run every EVERY minutes.")
+    ],
     market_hours: Annotated[
         bool | None,
         typer.Option(
@@ -62,7 +83,8 @@ def set_(
         ),
     ] = None,
     timeout: Annotated[
-        int | None, typer.Option("--timeout", min=1, help="Kill a run after M minutes.")
+        int | None,
+        typer.Option("--timeout", min=1, max=MAX_TASK_MINUTES, help="Kill a run after M minutes."),
     ] = None,
     enabled: Annotated[
         bool | None, typer.Option("--enable/--disable", help="Turn the job on or off.")
@@ -71,6 +93,7 @@ def set_(
 ) -> None:
     """Change how often JOB runs (takes effect at the next tick)."""
     runner = _runner(config)
+    _known_job(runner, job)
     task = runner.set_task(
         job, every, market_hours_only=market_hours, timeout_minutes=timeout, enabled=enabled
     )
@@ -116,7 +139,7 @@ def ls(config: ConfigOption = None) -> None:
 
 @app.command("run")
 def run(
-    job: Annotated[str, typer.Argument(help="The job to run now.")],
+    job: Annotated[str, typer.Argument(help="The job to run now.", callback=check_job)],
     config: ConfigOption = None,
 ) -> None:
     """Run JOB now, whatever its schedule (but never alongside another run of it)."""

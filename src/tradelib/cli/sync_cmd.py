@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from tradelib.cli.params import LakeOption
+
 
 def sync(
     config: Annotated[
@@ -14,10 +16,7 @@ def sync(
             "--config", help="Config file (default: $TRADELIB_CONFIG or the workspace's)."
         ),
     ] = None,
-    lake: Annotated[
-        str | None,
-        typer.Option("--lake", help="Lake URI or folder (default: storage.lake_uri)."),
-    ] = None,
+    lake: LakeOption = None,
     accept_empty: Annotated[
         bool,
         typer.Option(

@@ -17,6 +17,14 @@ from tradelib.secrets import register_secret
 
 CONFIG_ENV = "TRADELIB_CONFIG"
 CONFIG_RELPATH = Path("config") / "trading_config.yaml"
+# A real config is ~10 kB; refuse anything absurd before parsing it.
+MAX_CONFIG_BYTES = 1_000_000
+
+
+def first_line(text: str, limit: int = 200) -> str:
+    """Return the first line of ``text``, cut to ``limit`` characters."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line[:limit]
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -75,16 +83,34 @@ def read_yaml(path: Path) -> dict[str, Any]:
     """Read a config file into a mapping; raise ``ConfigError`` naming file and line."""
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {size} bytes is too big for a config file")
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a UTF-8 text file (byte {exc.start}: {exc.reason})"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if "\x00" in text:
+        raise ConfigError(f"{path}: not a text file (it contains NUL bytes)")
     try:
         data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: safe
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a config file") from None
+    except ValueError as exc:
+        # PyYAML builds ints and dates itself: a 5,000-digit number or 2026-13-45
+        # escapes as a plain ValueError
+        raise ConfigError(f"{path}: invalid value: {first_line(str(exc))}") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
         problem = exc.problem or exc.context or "invalid YAML"
         raise ConfigError(f"YAML syntax error in {where}: {problem}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"YAML error in {path}: {exc}") from None
+        raise ConfigError(f"YAML error in {path}: {' '.join(str(exc).split())}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

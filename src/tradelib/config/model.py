@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Self
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 
 from tradelib.config.alerts import AlertsConfig
 from tradelib.config.base import ConfigModel
@@ -70,6 +70,17 @@ class TradingConfig(ConfigModel):
     simulation: SimulationConfig = Field(default_factory=SimulationConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
+    @model_validator(mode="after")
+    def _across_sections(self) -> Self:
+        quantity = self.strategies.entry_quantity
+        cap = self.trading_limits.max_contracts_per_order
+        if quantity > cap:
+            raise ValueError(
+                f"strategies.entry_quantity ({quantity}) must be <= "
+                f"trading_limits.max_contracts_per_order ({cap})"
+            )
+        return self
+
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, source: str | None = None) -> TradingConfig:
         """Validate ``data``; raise ``InvalidConfigError`` listing every bad key."""
@@ -78,6 +89,8 @@ class TradingConfig(ConfigModel):
             config = cls.model_validate(dict(data))
         except ValidationError as exc:
             problems += problems_of(exc, cls)
+        except RecursionError:
+            problems.append("<top level>: nested too deeply to be a config")
         if problems:
             raise InvalidConfigError(problems, source=source)
         return config

@@ -137,7 +137,15 @@ def describe(error: ErrorDetails, root: type[BaseModel]) -> str:
     if kind == "missing":
         return f"{path}: required key is missing"
     if kind == "value_error":
-        return f"{path}: {ctx.get('error', error['msg'])}"
+        text = str(ctx.get("error", error["msg"]))
+        if not loc and "." in text.split(" ", 1)[0]:
+            return text  # a cross-section rule already names its dotted keys
+        # a cross-field rule inside a section starts with the field it is about
+        first = text.split(" ", 1)[0]
+        model = _model_in(_walk(root, loc))
+        if model is not None and first in model.model_fields:
+            return f"{dotted([*loc, first])}: {text}"
+        return f"{path}: {text}"
     msg = error["msg"]
     return f"{path}: {msg[:1].lower()}{msg[1:]}, got {_fmt_input(value)}"
 

@@ -6,18 +6,25 @@ import zoneinfo
 from datetime import date
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, StrictBool, ValidationInfo, field_validator, model_validator
 
 from tradelib.config.base import (
     RULE_NAMES,
     STRATEGY_NAMES,
     ConfigModel,
+    JobName,
     RegimeName,
     RuleName,
     StrategyName,
 )
+from tradelib.config.problems import suggest
 
-PositiveFloat = Annotated[float, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0, le=1e6)]
+Weight = Annotated[float, Field(ge=0, le=100)]
+# A ticker as IB spells it: SPY, BRK.B, ES.
+Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9.]{0,11}$")]
+# 30 days: a task that runs less often than that is not a scheduled task.
+MAX_TASK_MINUTES = 43_200
 Fraction = Annotated[float, Field(gt=0, le=1)]
 
 
@@ -31,30 +38,30 @@ def _merge_over(defaults: dict[str, Any], given: Any) -> Any:
 class RefreshIntervals(ConfigModel):
     """How often things are refreshed, in seconds."""
 
-    streaming_rebalance_s: float = Field(default=60.0, gt=0)
-    snapshot_near_trigger_s: float = Field(default=30.0, gt=0)
-    snapshot_normal_s: float = Field(default=120.0, gt=0)
-    snapshot_far_s: float = Field(default=300.0, gt=0)
-    account_s: float = Field(default=60.0, gt=0)
-    positions_s: float = Field(default=60.0, gt=0)
+    streaming_rebalance_s: float = Field(default=60.0, gt=0, le=86_400)
+    snapshot_near_trigger_s: float = Field(default=30.0, gt=0, le=86_400)
+    snapshot_normal_s: float = Field(default=120.0, gt=0, le=86_400)
+    snapshot_far_s: float = Field(default=300.0, gt=0, le=86_400)
+    account_s: float = Field(default=60.0, gt=0, le=86_400)
+    positions_s: float = Field(default=60.0, gt=0, le=86_400)
 
 
 class MarketDataConfig(ConfigModel):
     """Streaming market-data line budget and quote freshness."""
 
-    line_budget: int = Field(default=100, gt=0)
+    line_budget: int = Field(default=100, gt=0, le=10_000)
     # Kept back for futures / index streams; option legs never use them.
     reserved_lines: int = Field(default=10, ge=0)
-    max_quote_age_s: float = Field(default=15.0, gt=0)
+    max_quote_age_s: float = Field(default=15.0, gt=0, le=3600)
     # Slot priorities: each exit trigger's distance is scaled so 1.0 means "far"; a
     # strategy's score is its smallest one (see tradelib.marketdata.slots).
-    far_trigger_sd: float = Field(default=2.0, gt=0)  # short strike this many SDs from spot
-    far_trigger_days: int = Field(default=14, gt=0)  # days of DTE left before the DTE exit
-    near_trigger_score: float = Field(default=0.25, gt=0)  # at or below: near trigger
-    far_trigger_score: float = Field(default=0.75, gt=0)  # at or above: far from triggers
+    far_trigger_sd: float = Field(default=2.0, gt=0, le=20)  # short strike this many SDs from spot
+    far_trigger_days: int = Field(default=14, gt=0, le=3650)  # days of DTE left before the DTE exit
+    near_trigger_score: float = Field(default=0.25, gt=0, le=100)  # at or below: near trigger
+    far_trigger_score: float = Field(default=0.75, gt=0, le=100)  # at or above: far from triggers
     # Option quotes per minute the snapshot path may request; a new strategy that
     # cannot stream and would push the snapshot load past this is refused.
-    snapshot_capacity_per_min: float = Field(default=600.0, gt=0)
+    snapshot_capacity_per_min: float = Field(default=600.0, gt=0, le=1_000_000)
 
     @field_validator("far_trigger_score")
     @classmethod
@@ -76,10 +83,10 @@ class MarketDataConfig(ConfigModel):
 class TradingLimits(ConfigModel):
     """Hard caps on how much the system may trade."""
 
-    max_positions: int = Field(default=20, ge=0)
-    max_new_entries_per_day: int = Field(default=5, ge=0)
-    max_contracts_per_order: int = Field(default=10, gt=0)
-    max_orders_per_minute: int = Field(default=10, gt=0)
+    max_positions: int = Field(default=20, ge=0, le=10_000)
+    max_new_entries_per_day: int = Field(default=5, ge=0, le=10_000)
+    max_contracts_per_order: int = Field(default=10, gt=0, le=10_000)
+    max_orders_per_minute: int = Field(default=10, gt=0, le=10_000)
 
 
 class RegimeProfitTargets(ConfigModel):
@@ -97,27 +104,29 @@ class ProfitTargets(ConfigModel):
     """Fixed and regime-dependent take-profit thresholds."""
 
     fixed: Fraction = 0.50
-    dynamic_enabled: bool = True
+    dynamic_enabled: StrictBool = True
     regime: RegimeProfitTargets = Field(default_factory=RegimeProfitTargets)
 
 
 class RulesConfig(ConfigModel):
     """Thresholds of the decision rules engine."""
 
-    stop_loss_multiple: float = Field(default=2.0, gt=0)  # loss as a multiple of credit
+    stop_loss_multiple: float = Field(default=2.0, gt=0, le=100)  # loss as a multiple of credit
     expiration_proximity_pct: Fraction = 0.01  # short strike within this of spot on 0 DTE
     delta_breach: Fraction = 0.40  # abs(short-leg delta)
-    gamma_dte: int = Field(default=7, ge=0)
+    gamma_dte: int = Field(default=7, ge=0, le=3650)
     # Absolute position gamma: sum over legs of gamma x multiplier x quantity, i.e.
     # shares of delta gained per $1 move of the underlying.
-    max_position_gamma: float = Field(default=50.0, gt=0)
-    dte_exit: int = Field(default=21, ge=0)
-    vol_expansion_pct: float = Field(default=0.50, gt=0)  # relative IV rise since entry
-    roll_min_credit: float = Field(default=0.05, ge=0)  # dollars per share
+    max_position_gamma: float = Field(default=50.0, gt=0, le=1e9)
+    dte_exit: int = Field(default=21, ge=0, le=3650)
+    vol_expansion_pct: float = Field(default=0.50, gt=0, le=100)  # relative IV rise since entry
+    roll_min_credit: float = Field(default=0.05, ge=0, le=10_000)  # dollars per share
     # A short leg at or above this abs delta is "tested": the roll-opportunity rule looks
     # for a credit roll from here, before the delta breach forces a close or roll.
     roll_tested_delta: Fraction = 0.30
-    enabled: dict[RuleName, bool] = Field(default_factory=lambda: dict.fromkeys(RULE_NAMES, True))
+    enabled: dict[RuleName, StrictBool] = Field(
+        default_factory=lambda: dict.fromkeys(RULE_NAMES, True)
+    )
 
     @field_validator("enabled", mode="before")
     @classmethod
@@ -145,30 +154,32 @@ class RegimeDetectorConfig(ConfigModel):
     VIX in index points.
     """
 
-    crash_vix: float = Field(default=40.0, gt=0)  # VIX at or above: crash
-    high_vol_vix: float = Field(default=24.0, gt=0)  # VIX at or above: high_vol
-    low_vol_vix: float = Field(default=18.0, gt=0)  # VIX at or below (and calm rv): low_vol
+    crash_vix: float = Field(default=40.0, gt=0, le=1000)  # VIX at or above: crash
+    high_vol_vix: float = Field(default=24.0, gt=0, le=1000)  # VIX at or above: high_vol
+    low_vol_vix: float = Field(
+        default=18.0, gt=0, le=1000
+    )  # VIX at or below (and calm rv): low_vol
     # VIX / VIX3M (when a 3-month series is given): backwardation is stress.
-    backwardation_ratio: float = Field(default=1.0, gt=0)  # at or above: at least high_vol
-    crash_term_ratio: float = Field(default=1.15, gt=0)  # at or above, with high VIX: crash
-    rv_window: int = Field(default=5, ge=2)  # realized vol of close-to-close returns
-    shock_window: int = Field(default=3, ge=1)  # short realized vol, reacts within days
-    high_vol_rv: float = Field(default=0.20, gt=0)  # realized vol at or above: high_vol
+    backwardation_ratio: float = Field(default=1.0, gt=0, le=100)  # at or above: at least high_vol
+    crash_term_ratio: float = Field(default=1.15, gt=0, le=100)  # at or above, with high VIX: crash
+    rv_window: int = Field(default=5, ge=2, le=5000)  # realized vol of close-to-close returns
+    shock_window: int = Field(default=3, ge=1, le=5000)  # short realized vol, reacts within days
+    high_vol_rv: float = Field(default=0.20, gt=0, le=100)  # realized vol at or above: high_vol
     # Realized vol at or below allows low_vol; a high VIX over realized vol this calm is
     # fear fading, so VIX alone no longer makes it high_vol.
-    low_vol_rv: float = Field(default=0.14, gt=0)
-    crash_rv: float = Field(default=0.70, gt=0)  # short realized vol at or above ...
+    low_vol_rv: float = Field(default=0.14, gt=0, le=100)
+    crash_rv: float = Field(default=0.70, gt=0, le=100)  # short realized vol at or above ...
     crash_drawdown: Fraction = 0.08  # ... with this drawdown from the recent high: crash
-    drawdown_window: int = Field(default=20, ge=2)  # recent high over this many days
-    trend_window: int = Field(default=10, ge=2)  # efficiency ratio and trend return
+    drawdown_window: int = Field(default=20, ge=2, le=5000)  # recent high over this many days
+    trend_window: int = Field(default=10, ge=2, le=5000)  # efficiency ratio and trend return
     trend_efficiency: Fraction = 0.6  # efficiency ratio at or above (and a move): trending
-    trend_min_return: float = Field(default=0.02, ge=0)  # abs log move over trend_window
+    trend_min_return: float = Field(default=0.02, ge=0, le=100)  # abs log move over trend_window
     range_efficiency: Fraction = 0.2  # efficiency ratio at or below: range_bound
     # Hysteresis (on the way down; a step up into high_vol or crash is admitted at once):
     # a new regime must show up this many readings in a row ...
-    confirm_readings: int = Field(default=2, ge=1)
+    confirm_readings: int = Field(default=2, ge=1, le=1000)
     # ... unless it is a smaller step up in danger that beats its threshold by this fraction.
-    switch_margin: float = Field(default=0.15, ge=0)
+    switch_margin: float = Field(default=0.15, ge=0, le=100)
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -195,9 +206,11 @@ class SkewConfig(ConfigModel):
     """Skew-aware strike selection: ratio = put IV / call IV at matching deltas."""
 
     matching_delta: Fraction = 0.25
-    high_put: float = Field(default=1.2, gt=0)  # ratio above this = high put skew
-    high_call: float = Field(default=0.8, gt=0)  # ratio below this = high call skew
-    adjust_pct: float = Field(default=0.20, ge=0)  # raise the expensive side's delta by this
+    high_put: float = Field(default=1.2, gt=0, le=100)  # ratio above this = high put skew
+    high_call: float = Field(default=0.8, gt=0, le=100)  # ratio below this = high call skew
+    adjust_pct: float = Field(
+        default=0.20, ge=0, le=100
+    )  # raise the expensive side's delta by this
     max_delta: Fraction = 0.30  # cap on the raised target delta
 
     @model_validator(mode="after")
@@ -211,38 +224,42 @@ class StrategiesConfig(ConfigModel):
     """Which strategies to open, where, and the entry filters."""
 
     enabled: list[StrategyName] = Field(default_factory=lambda: list(STRATEGY_NAMES))
-    underlyings: list[str] = Field(default_factory=lambda: ["SPY", "QQQ", "IWM"], min_length=1)
-    dte_min: int = Field(default=30, ge=0)
-    dte_max: int = Field(default=45, ge=0)
+    underlyings: list[Symbol] = Field(
+        default_factory=lambda: ["SPY", "QQQ", "IWM"], min_length=1, max_length=100
+    )
+    dte_min: int = Field(default=30, ge=0, le=3650)
+    dte_max: int = Field(default=45, ge=0, le=3650)
     target_delta: Fraction = 0.16
     # Spread wing width in strike points per underlying; entries merge over the defaults.
-    wing_widths: dict[str, PositiveFloat] = Field(
+    wing_widths: dict[Symbol, PositiveFloat] = Field(
         default_factory=lambda: {"SPY": 5.0, "QQQ": 5.0, "IWM": 3.0}
     )
-    min_credit: float = Field(default=0.30, ge=0)  # dollars per share
+    min_credit: float = Field(default=0.30, ge=0, le=10_000)  # dollars per share
     # Strategy units each new entry opens (capped by trading_limits.max_contracts_per_order).
-    entry_quantity: int = Field(default=1, gt=0)
+    entry_quantity: int = Field(default=1, gt=0, le=10_000)
     # Entries and rolls stay off contracts another open strategy holds (in either direction).
     # Off: they may share them; each strategy is still booked from its own fills.
-    avoid_held_contracts: bool = True
-    max_bid_ask_width: float = Field(default=0.10, gt=0)  # dollars, absolute
+    avoid_held_contracts: StrictBool = True
+    max_bid_ask_width: float = Field(default=0.10, gt=0, le=10_000)  # dollars, absolute
     max_bid_ask_width_pct: Fraction = 0.15  # of mid
     # Minimum edge (tradelib.entry.edge): expected P&L per strategy unit after modelled
     # slippage and round-trip commissions must be above this many dollars (negative:
     # accept up to that modelled loss).
-    min_net_edge: float = 0.0
+    min_net_edge: float = Field(default=0.0, ge=-1e6, le=1e6)
     slippage_fraction: float = Field(default=0.6, ge=0, le=1)  # of credit at mid - at natural
-    commission_per_contract: float = Field(default=0.65, ge=0)  # dollars per option contract
+    commission_per_contract: float = Field(
+        default=0.65, ge=0, le=100
+    )  # dollars per option contract
     commission_min_per_order: float = Field(default=1.0, ge=0)  # dollars per order
     # ev_per_risk: net EV / risk capital (max loss; Reg-T margin with naked shorts); ev: net EV.
     ranking: Literal["ev_per_risk", "ev"] = "ev_per_risk"
     # Same underlying, type and expiry with short strikes within this many listed strikes ...
-    near_duplicate_strikes: int = Field(default=2, ge=0)
+    near_duplicate_strikes: int = Field(default=2, ge=0, le=1000)
     # Expiries this many days apart or fewer count as one for the near-duplicate cap
     # (a weekly beside a weekly two days later is the same trade).
-    near_duplicate_days: int = Field(default=7, ge=0)
+    near_duplicate_days: int = Field(default=7, ge=0, le=3650)
     # ... is a near-duplicate; at most this many of them may join one strategy.
-    max_near_duplicates: int = Field(default=0, ge=0)
+    max_near_duplicates: int = Field(default=0, ge=0, le=1000)
     # Continuously compounded; prices model greeks and, with put-call parity, the forward
     # behind probability of profit and expected value.
     risk_free_rate: float = Field(default=0.04, ge=-0.05, le=0.25)
@@ -276,80 +293,76 @@ class StrategiesConfig(ConfigModel):
     ) -> dict[str, float]:
         missing = [u for u in info.data.get("underlyings", []) if u not in value]
         if missing:
-            raise ValueError(f"no wing width for underlying(s) {missing}")
+            raise ValueError(f"no wing width for strategies.underlyings {missing}")
         return value
 
 
 class CircuitBreakerConfig(ConfigModel):
     """When to halt new entries (exits stay allowed)."""
 
-    daily_loss_limit: float = Field(default=2000.0, gt=0)  # dollars
-    max_consecutive_failures: int = Field(default=3, gt=0)
-    max_orders_per_minute: int = Field(default=10, gt=0)
-    cooldown_minutes: int = Field(default=60, ge=0)
+    daily_loss_limit: float = Field(default=2000.0, gt=0, le=1e9)  # dollars
+    max_consecutive_failures: int = Field(default=3, gt=0, le=10_000)
+    max_orders_per_minute: int = Field(default=10, gt=0, le=10_000)
+    cooldown_minutes: int = Field(default=60, ge=0, le=525_600)
 
 
 class RiskConfig(ConfigModel):
     """Portfolio-level limits."""
 
     # Beta-weighted delta in SPY-equivalent shares.
-    max_portfolio_delta: float = Field(default=500.0, gt=0)
+    max_portfolio_delta: float = Field(default=500.0, gt=0, le=1e9)
     max_underlying_concentration: Fraction = 0.40
     max_correlated_exposure: Fraction = 0.60
     correlation_threshold: Fraction = 0.70
-    correlation_lookback_days: int = Field(default=60, ge=2)
+    correlation_lookback_days: int = Field(default=60, ge=2, le=10_000)
     max_margin_use: Fraction = 0.50
     # A book already over a limit (prices moved): monitoring refuses rolls that feed the
     # breach and closes the strategies that cut it most. Off: breaches are only recorded.
-    reduce_on_breach: bool = True
+    reduce_on_breach: StrictBool = True
     circuit_breaker: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
 
 
 class ExecutionConfig(ConfigModel):
     """Combo limit-order price walk from mid toward natural."""
 
-    price_walk_steps: int = Field(default=5, gt=0)
-    step_interval_s: float = Field(default=10.0, gt=0)
-    order_timeout_s: float = Field(default=120.0, gt=0)
+    price_walk_steps: int = Field(default=5, gt=0, le=1000)
+    step_interval_s: float = Field(default=10.0, gt=0, le=3600)
+    order_timeout_s: float = Field(default=120.0, gt=0, le=86_400)
     # An exit may pay up to its natural debit at the decision plus this much slack
     # (the larger of the two), so a market moving against a close still fills.
-    exit_tolerance_pct: float = Field(default=0.10, ge=0)  # of the natural debit
-    exit_min_tolerance: float = Field(default=0.05, ge=0)  # dollars per share
+    exit_tolerance_pct: float = Field(default=0.10, ge=0, le=100)  # of the natural debit
+    exit_min_tolerance: float = Field(default=0.05, ge=0, le=10_000)  # dollars per share
     reduce_fraction: Fraction = 0.5  # of the units a reduce closes (at least one)
 
 
 class VarianceAnalysisConfig(ConfigModel):
     """Prediction-vs-actual analysis and the strategy weights derived from it."""
 
-    lookback_days: int = Field(default=30, gt=0)
-    min_predictions: int = Field(default=10, gt=0)
-    mae_scale: float = Field(default=0.40, gt=0)
+    lookback_days: int = Field(default=30, gt=0, le=10_000)
+    min_predictions: int = Field(default=10, gt=0, le=1_000_000)
+    mae_scale: float = Field(default=0.40, gt=0, le=1000)
     min_weight: Fraction = 0.5
     max_penalty: Fraction = 0.5
     # Manual weights that replace the computed ones (overall and per regime).
-    strategy_weights: dict[StrategyName, Annotated[float, Field(ge=0)]] = Field(
-        default_factory=dict
-    )
+    strategy_weights: dict[StrategyName, Weight] = Field(default_factory=dict)
     # regime -> strategy -> multiplier on that regime's weight; names are checked so a
     # typo fails loudly instead of silently adjusting nothing.
-    regime_adjustments: dict[RegimeName, dict[StrategyName, Annotated[float, Field(ge=0)]]] = Field(
-        default_factory=dict
-    )
+    regime_adjustments: dict[RegimeName, dict[StrategyName, Weight]] = Field(default_factory=dict)
 
 
 class FuturesConfig(ConfigModel):
     """Futures collection and futures-vs-spot analysis."""
 
-    symbols: list[str] = Field(default_factory=lambda: ["ES", "NQ", "RTY"])
-    bar_seconds: int = Field(default=1, gt=0)
-    flush_interval_s: int = Field(default=60, gt=0)
-    roll_days_before_expiry: int = Field(default=8, ge=0)
-    min_days_for_analysis: int = Field(default=7, gt=0)
-    asof_tolerance_s: int = Field(default=5, ge=0)
-    correlation_window_s: int = Field(default=300, gt=0)
-    max_lag_s: int = Field(default=30, ge=0)
+    symbols: list[Symbol] = Field(default_factory=lambda: ["ES", "NQ", "RTY"], max_length=100)
+    bar_seconds: int = Field(default=1, gt=0, le=86_400)
+    flush_interval_s: int = Field(default=60, gt=0, le=86_400)
+    roll_days_before_expiry: int = Field(default=8, ge=0, le=365)
+    min_days_for_analysis: int = Field(default=7, gt=0, le=3650)
+    asof_tolerance_s: int = Field(default=5, ge=0, le=86_400)
+    correlation_window_s: int = Field(default=300, gt=0, le=86_400 * 30)
+    max_lag_s: int = Field(default=30, ge=0, le=86_400)
     # future -> spot ETF it leads; entries merge over the defaults.
-    spot_pairs: dict[str, str] = Field(
+    spot_pairs: dict[Symbol, Symbol] = Field(
         default_factory=lambda: {"ES": "SPY", "NQ": "QQQ", "RTY": "IWM"}
     )
 
@@ -362,13 +375,13 @@ class FuturesConfig(ConfigModel):
 class TaskSchedule(ConfigModel):
     """How often a job runs and how long it may take."""
 
-    every_minutes: int = Field(default=5, gt=0)
-    market_hours_only: bool = True
-    timeout_minutes: int = Field(default=10, gt=0)
-    enabled: bool = True
+    every_minutes: int = Field(default=5, gt=0, le=MAX_TASK_MINUTES)
+    market_hours_only: StrictBool = True
+    timeout_minutes: int = Field(default=10, gt=0, le=MAX_TASK_MINUTES)
+    enabled: StrictBool = True
 
 
-def _default_tasks() -> dict[str, dict[str, Any]]:
+def _default_tasks() -> dict[JobName, dict[str, Any]]:
     return {
         "sync": {"every_minutes": 5, "market_hours_only": True, "timeout_minutes": 5},
         "entry": {"every_minutes": 30, "market_hours_only": True, "timeout_minutes": 10},
@@ -388,14 +401,19 @@ def _default_tasks() -> dict[str, dict[str, Any]]:
     }
 
 
+# Calendars exchange_calendars is known to have (checked by a test), accepted without
+# importing it; any other name is looked up.
+_COMMON_CALENDARS = frozenset({"XNYS", "NYSE", "XNAS", "NASDAQ", "XCBF", "CMES"})
+
+
 class SchedulerConfig(ConfigModel):
     """Initial job schedule (the runner's live copy is in the lake) and market calendar."""
 
     # Jobs named here merge field by field over the defaults; the others keep theirs.
-    tasks: dict[str, TaskSchedule] = Field(
+    tasks: dict[JobName, TaskSchedule] = Field(
         default_factory=lambda: {k: TaskSchedule(**v) for k, v in _default_tasks().items()}
     )
-    calendar: str = Field(default="XNYS", min_length=1)  # exchange_calendars name
+    calendar: str = Field(default="XNYS", min_length=1, max_length=32)  # exchange_calendars name
     timezone: str = "America/New_York"
 
     @field_validator("tasks", mode="before")
@@ -403,7 +421,7 @@ class SchedulerConfig(ConfigModel):
     def _merge_tasks(cls, value: Any) -> Any:
         if not isinstance(value, dict):
             return value
-        merged: dict[str, Any] = _default_tasks()
+        merged: dict[str, Any] = {str(k): v for k, v in _default_tasks().items()}
         for name, given in value.items():
             if isinstance(given, TaskSchedule):
                 given = given.model_dump()
@@ -412,6 +430,19 @@ class SchedulerConfig(ConfigModel):
             else:
                 merged[name] = given
         return merged
+
+    @field_validator("calendar")
+    @classmethod
+    def _known_calendar(cls, value: str) -> str:
+        if value in _COMMON_CALENDARS:
+            return value  # no need to import exchange_calendars (~1 s) for these
+        import exchange_calendars as xcals  # slow import (~1 s): only on this rare path
+
+        names = xcals.get_calendar_names(include_aliases=True)
+        if value not in names:
+            hint = suggest(value, names)
+            raise ValueError(f"unknown exchange calendar {value!r}{hint}")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -426,10 +457,15 @@ class SchedulerConfig(ConfigModel):
 class SimulationConfig(ConfigModel):
     """The embedded simulated market."""
 
-    seed: int = 7
-    speed: float = Field(default=60.0, gt=0)  # simulated seconds per wall-clock second
-    start_date: date | None = None  # None: the simulation picks its own start
-    initial_cash: float = Field(default=100_000.0, gt=0)  # dollars
-    state_path: str = (
-        "data/sim/broker.pkl"  # simulated account between job runs (relative: workspace)
+    seed: int = Field(default=7, ge=0, le=2**32 - 1)  # numpy seeds are unsigned 32-bit
+    speed: float = Field(
+        default=60.0, gt=0, le=1_000_000
+    )  # simulated seconds per wall-clock second
+    # None: the simulation picks its own start. Not strict: a date given as text
+    # ("2026-11-24", e.g. through with_overrides) is a date all the same.
+    start_date: date | None = Field(
+        default=None, ge=date(1990, 1, 1), le=date(2100, 12, 31), strict=False
     )
+    initial_cash: float = Field(default=100_000.0, gt=0, le=1e12)  # dollars
+    # simulated account between job runs (relative: workspace)
+    state_path: str = Field(default="data/sim/broker.pkl", min_length=1, max_length=4096)

@@ -55,7 +55,10 @@ class StorageConfig(ConfigModel):
 
     lake_uri: str = Field(default="data/lake", min_length=1)
     runs_dir: str = Field(default="runs", min_length=1)  # executed notebooks, logs
-    commit_retries: int = Field(default=5, ge=0)
+    commit_retries: int = Field(default=5, ge=0, le=50)
+    # Processes that may write one table at the same time (jobs, collector, notebooks):
+    # the commit-conflict backoff is sized to it, so more writers wait longer and spread out.
+    expected_writers: int = Field(default=4, ge=1, le=64)
 
     @field_validator("lake_uri")
     @classmethod

@@ -64,6 +64,7 @@ def resolve_lake(
         uri,
         storage_options=cfg.storage.storage_options(environ),
         commit_retries=cfg.storage.commit_retries,
+        expected_writers=cfg.storage.expected_writers,
     )
 
 

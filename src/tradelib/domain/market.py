@@ -44,8 +44,11 @@ class Quote:
 
     @property
     def mid(self) -> float:
-        """Midpoint of bid and ask (NaN when either side is missing)."""
-        return (self.bid + self.ask) / 2.0
+        """Midpoint of bid and ask (NaN when either side is missing).
+
+        Halves are added, so two huge finite sides never overflow to inf.
+        """
+        return self.bid / 2.0 + self.ask / 2.0
 
     @property
     def spread(self) -> float:
@@ -53,20 +56,49 @@ class Quote:
 
     @property
     def spread_pct(self) -> float:
-        """Bid/ask width as a fraction of the mid."""
+        """Bid/ask width as a fraction of the mid (inf when there is no positive mid).
+
+        inf, not NaN, so a liquidity filter ``spread_pct <= limit`` rejects it.
+        """
         mid = self.mid
         return self.spread / mid if mid > 0 else math.inf
 
     @property
+    def mark_check(self) -> QuoteCheck:
+        """Whether this quote has a mark, and if not why (see ``mark``)."""
+        book = _book_problem(self.bid, self.ask)
+        if book is None:
+            return _OK
+        if book.problem is QuoteProblem.NAN or book.problem is QuoteProblem.SENTINEL:
+            # no book at all: the last trade is the best estimate there is
+            if _is_price(self.last):
+                return _OK
+            return _bad(book.problem, f"{book.reason} and no valid last price")
+        return book  # a book that is there but wrong (crossed, negative): no estimate
+
+    @property
     def mark(self) -> float:
-        """Best estimate of value: mid when both sides exist, else last."""
-        mid = self.mid
-        return mid if math.isfinite(mid) else self.last
+        """Best estimate of value: the mid of a sound book, else the last price, else NaN.
+
+        An invalid quote (IB's -1 sentinel with no last, negative or crossed sides,
+        absurd prices) has no mark: NaN, and ``mark_problem`` says why.
+        """
+        if _book_problem(self.bid, self.ask) is None:
+            return self.mid
+        return self.last if self.mark_check.ok else math.nan
+
+    @property
+    def mark_problem(self) -> str | None:
+        """Why there is no mark (None when ``mark`` is a number)."""
+        check = self.mark_check
+        return None if check.ok else check.reason
 
 
 class QuoteProblem(StrEnum):
     MISSING = "missing"
     NAN = "nan"
+    ABSURD = "absurd"  # a price no listed contract trades at (1e300): a feed or unit error
+    BAD_LIMIT = "bad_limit"  # the caller's max age is NaN, inf or <= 0: fail closed
     SENTINEL = "sentinel"
     NON_POSITIVE = "non_positive"
     CROSSED = "crossed"
@@ -88,10 +120,42 @@ class QuoteCheck:
 
 _OK = QuoteCheck(True)
 _CLOCK_SKEW = timedelta(seconds=5)
+# No listed option, stock, index or future trades anywhere near this (BRK.A ~ 1e6).
+MAX_PRICE = 1e9
+# ... nor at a positive price below this (the smallest tick anywhere is 1e-4).
+MIN_PRICE = 1e-6
 
 
 def _bad(problem: QuoteProblem, reason: str) -> QuoteCheck:
     return QuoteCheck(False, problem, reason)
+
+
+def _is_price(value: float) -> bool:
+    return (
+        isinstance(value, int | float) and math.isfinite(value) and MIN_PRICE <= value <= MAX_PRICE
+    )
+
+
+def _book_problem(bid: float, ask: float, *, allow_zero_bid: bool = True) -> QuoteCheck | None:
+    """Return what is wrong with a bid/ask pair, or None for a sound book."""
+    for name, value in (("bid", bid), ("ask", ask)):
+        if value is None or math.isnan(value):
+            return _bad(QuoteProblem.NAN, f"{name} is NaN")
+        if value == -1.0:
+            return _bad(QuoteProblem.SENTINEL, f"{name} is -1 (no market data)")
+        if math.isinf(value):
+            return _bad(QuoteProblem.NAN, f"{name} is infinite")
+        if value > MAX_PRICE:
+            return _bad(QuoteProblem.ABSURD, f"{name} {value:g} > {MAX_PRICE:g}")
+        if 0 < value < MIN_PRICE:
+            return _bad(QuoteProblem.ABSURD, f"{name} {value:g} < {MIN_PRICE:g}")
+    if ask <= 0:
+        return _bad(QuoteProblem.NON_POSITIVE, f"ask {ask:g} <= 0")
+    if bid < 0 or (bid == 0 and not allow_zero_bid):
+        return _bad(QuoteProblem.NON_POSITIVE, f"bid {bid:g} <= 0")
+    if bid > ask:
+        return _bad(QuoteProblem.CROSSED, f"crossed: bid {bid:g} > ask {ask:g}")
+    return None
 
 
 def check_quote(
@@ -106,25 +170,17 @@ def check_quote(
     Rejects a missing quote, NaN sides, IB's -1 "no data" sentinel, zero or
     negative prices (a zero bid only when ``allow_zero_bid``: far OTM options
     legitimately bid nothing, and buying them back is still priced off the ask),
-    crossed books and quotes older than ``max_age_s`` at ``now``.
+    crossed books, absurd prices (> MAX_PRICE) and quotes older than ``max_age_s``
+    at ``now``. A NaN, infinite or non-positive ``max_age_s`` rejects every quote.
     """
     if quote is None:
         return _bad(QuoteProblem.MISSING, "no quote")
     now = ensure_utc(now, "now")
-    sides = (("bid", quote.bid), ("ask", quote.ask))
-    for name, value in sides:
-        if value is None or math.isnan(value):
-            return _bad(QuoteProblem.NAN, f"{name} is NaN")
-        if value == -1.0:
-            return _bad(QuoteProblem.SENTINEL, f"{name} is -1 (no market data)")
-        if math.isinf(value):
-            return _bad(QuoteProblem.NAN, f"{name} is infinite")
-    if quote.ask <= 0:
-        return _bad(QuoteProblem.NON_POSITIVE, f"ask {quote.ask:g} <= 0")
-    if quote.bid < 0 or (quote.bid == 0 and not allow_zero_bid):
-        return _bad(QuoteProblem.NON_POSITIVE, f"bid {quote.bid:g} <= 0")
-    if quote.bid > quote.ask:
-        return _bad(QuoteProblem.CROSSED, f"crossed: bid {quote.bid:g} > ask {quote.ask:g}")
+    if not (isinstance(max_age_s, int | float) and math.isfinite(max_age_s) and max_age_s > 0):
+        return _bad(QuoteProblem.BAD_LIMIT, f"max age {max_age_s!r} s is not a finite limit > 0")
+    book = _book_problem(quote.bid, quote.ask, allow_zero_bid=allow_zero_bid)
+    if book is not None:
+        return book
     age = (now - quote.ts).total_seconds()
     if age > max_age_s:
         return _bad(QuoteProblem.STALE, f"stale: {age:.1f}s old > {max_age_s:g}s")

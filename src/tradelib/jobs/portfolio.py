@@ -58,9 +58,10 @@ def measure_portfolio(
         p for p in broker.positions() if p.contract.sec_type in (SecType.STOCK, SecType.OPTION)
     ]
     symbols = sorted({BENCHMARK, *underlyings, *(p.contract.symbol for p in positions)})
-    spots = {
-        q.contract.symbol: q.mark for q in broker.snapshot([Contract.stock(s) for s in symbols])
-    }
+    # A quote with no sound mark (NaN) leaves its symbol out: the calculator then refuses
+    # to measure a position in it, rather than valuing it at a made-up spot.
+    spot_quotes = broker.snapshot([Contract.stock(s) for s in symbols])
+    spots = {q.contract.symbol: q.mark for q in spot_quotes if math.isfinite(q.mark)}
     lookback = cfg.risk.correlation_lookback_days
     start = bar_start(now, max(warmup_days, lookback + 1))
     closes = {s: broker.bars(Contract.stock(s), start, now, DAY_BAR_S) for s in symbols}

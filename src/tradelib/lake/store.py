@@ -12,9 +12,14 @@ table and refreshes it before each use.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+import random
 import re
 import shutil
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -25,13 +30,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from tradelib.errors import CommitConflictError, LakeError, UnknownTableError
 from tradelib.lake.conform import TableData, conform
 from tradelib.lake.schemas import TABLES, TableSpec
 
 T = TypeVar("T")
+
+# Commit-conflict backoff. A losing writer waits a random time in [0, ceiling) ("full
+# jitter"). The ceiling is one commit slot per expected writer, doubled each retry, so
+# the writers that collided spread out over about as many slots as there are of them.
+# A slot is how long the failed attempt took (a merge on a loaded 2-core box or on S3
+# takes far longer than an idle local one), never less than MIN_COMMIT_SLOT_S.
+MIN_COMMIT_SLOT_S = 0.05
+MAX_BACKOFF_S = 30.0
+# Local lakes: writers of a table take turns through an flock in <root>/_tradelib_locks.
+LOCKS_DIR = "_tradelib_locks"
+COMMIT_TURN_WAIT_S = 60.0
+DEFAULT_EXPECTED_WRITERS = 4
 
 DEFAULT_VACUUM_RETENTION_HOURS = 168
 # app transactions (txn_id) are kept this long; a re-run within it writes nothing
@@ -136,9 +153,12 @@ class Lake:
         root: str | Path,
         storage_options: Mapping[str, str] | None = None,
         commit_retries: int = 5,
+        expected_writers: int = DEFAULT_EXPECTED_WRITERS,
     ) -> None:
         if commit_retries < 0:
             raise ValueError(f"commit_retries must be >= 0, got {commit_retries}")
+        if expected_writers < 1:
+            raise ValueError(f"expected_writers must be >= 1, got {expected_writers}")
         text = str(root)
         if _is_remote(text):
             self.root = text.rstrip("/")
@@ -149,6 +169,7 @@ class Lake:
             dict(storage_options) if storage_options else None
         )
         self.commit_retries = commit_retries
+        self.expected_writers = expected_writers
         self._handles: dict[str, DeltaTable] = {}
 
     @classmethod
@@ -159,6 +180,7 @@ class Lake:
             storage.lake_uri,
             storage_options=storage.storage_options(),
             commit_retries=storage.commit_retries,
+            expected_writers=getattr(storage, "expected_writers", DEFAULT_EXPECTED_WRITERS),
         )
 
     def __repr__(self) -> str:
@@ -215,17 +237,63 @@ class Lake:
             raise TableMissingError(table=table, root=self.root)
         return handle
 
+    def backoff_s(self, retry: int, slot_s: float = MIN_COMMIT_SLOT_S) -> float:
+        """Return a wait before conflict retry ``retry`` (1-based), ``slot_s`` a commit's time.
+
+        Full jitter in [0, slot x expected_writers x 2**(retry-1)), capped at MAX_BACKOFF_S.
+        """
+        slot = max(MIN_COMMIT_SLOT_S, slot_s)
+        ceiling = slot * self.expected_writers * 2 ** min(max(retry, 1) - 1, 16)
+        return random.uniform(0.0, min(MAX_BACKOFF_S, ceiling))
+
+    @contextlib.contextmanager
+    def _commit_turn(self, table: str) -> Iterator[None]:
+        """On a local lake, let one writer of ``table`` at a time commit (an ``flock``).
+
+        Writers of one process or many then queue instead of conflicting; the backoff
+        is for object stores (no shared lock) and for a holder that takes longer than
+        COMMIT_TURN_WAIT_S, after which we go ahead optimistically.
+        """
+        if _is_remote(self.root):
+            yield
+            return
+        folder = Path(self.root) / LOCKS_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / f"{table}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + COMMIT_TURN_WAIT_S
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(random.uniform(0.005, 0.02))
+            yield
+        finally:
+            os.close(fd)  # closing drops the flock
+
     def _with_retries(self, table: str, action: Callable[[], T]) -> T:
+        last_attempt_s = MIN_COMMIT_SLOT_S
+
+        def wait(state: RetryCallState) -> float:
+            return self.backoff_s(state.attempt_number, last_attempt_s)
+
         retrying = Retrying(
             stop=stop_after_attempt(self.commit_retries + 1),
-            wait=wait_exponential_jitter(multiplier=0.05, max=2.0, jitter=0.05),
+            wait=wait,
             retry=retry_if_exception(_is_conflict),
             reraise=True,
         )
         try:
             for attempt in retrying:
-                with attempt:
-                    return action()
+                with attempt, self._commit_turn(table):
+                    started = time.monotonic()
+                    try:
+                        return action()
+                    finally:
+                        last_attempt_s = time.monotonic() - started
         except (CommitFailedError, DeltaError) as exc:
             if _is_conflict(exc):
                 raise CommitConflictError(

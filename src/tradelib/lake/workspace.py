@@ -25,4 +25,5 @@ def job_lake(cfg: TradingConfig, lake_uri: str = "") -> Lake:
         uri,
         storage_options=cfg.storage.storage_options(),
         commit_retries=cfg.storage.commit_retries,
+        expected_writers=cfg.storage.expected_writers,
     )

@@ -5,7 +5,7 @@ arrays. Units: ``t`` in years (ACT/365), vol/rate/div_yield as decimals,
 continuously compounded; theta per calendar day, vega per vol point, rho per 1%.
 """
 
-from tradelib.pricing.black_scholes import Greeks, bs_greeks, bs_price
+from tradelib.pricing.black_scholes import Greeks, PriceCode, bs_greeks, bs_price, price_codes
 from tradelib.pricing.implied_vol import (
     T_FLOOR_YEARS,
     IVCode,
@@ -28,6 +28,7 @@ __all__ = [
     "Greeks",
     "IVCode",
     "IVResult",
+    "PriceCode",
     "TickRule",
     "aggressive_direction",
     "bs_greeks",
@@ -35,6 +36,7 @@ __all__ = [
     "implied_vol",
     "iv_and_greeks",
     "passive_direction",
+    "price_codes",
     "round_to_tick",
     "solver_iterations",
     "tick_rule_for",

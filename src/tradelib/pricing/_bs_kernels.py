@@ -12,6 +12,10 @@ from tradelib.pricing._jit import njit_device, njit_kernel
 INV_SQRT2 = 0.7071067811865476
 INV_SQRT_2PI = 0.3989422804014327
 DAYS_PER_YEAR = 365.0
+# exp() overflows past ~709: a discount factor exp(-r t) beyond this is no market.
+MAX_EXP_ARG = 700.0
+# vol x sqrt(t) below this divides d1 by (nearly) zero: no meaningful price or greeks.
+MIN_SD = 1e-12
 
 
 @njit_device
@@ -31,6 +35,8 @@ def valid_market(spot: float, strike: float, t: float, rate: float, div_yield: f
         and math.isfinite(t)
         and math.isfinite(rate)
         and math.isfinite(div_yield)
+        and abs(rate * t) <= MAX_EXP_ARG
+        and abs(div_yield * t) <= MAX_EXP_ARG
     )
 
 
@@ -63,6 +69,8 @@ def greeks_one(
         return price, delta, 0.0, 0.0, 0.0, 0.0
     sqrt_t = math.sqrt(t)
     sd = vol * sqrt_t
+    if not (sd >= MIN_SD):
+        return nan, nan, nan, nan, nan, nan
     d1 = (math.log(spot / strike) + (rate - div_yield) * t) / sd + 0.5 * sd
     d2 = d1 - sd
     pdf_d1 = INV_SQRT_2PI * math.exp(-0.5 * d1 * d1)
@@ -85,7 +93,11 @@ def greeks_one(
         rho = -t * pv_k * n2
     # Roundoff can push a deep out-of-the-money price a hair below zero.
     price = max(price, 0.0)
-    return price, delta, gamma, theta / DAYS_PER_YEAR, vega * 0.01, rho * 0.01
+    out = (price, delta, gamma, theta / DAYS_PER_YEAR, vega * 0.01, rho * 0.01)
+    for value in out:
+        if not math.isfinite(value):  # extreme spot/strike: overflow, not a price
+            return nan, nan, nan, nan, nan, nan
+    return out
 
 
 def _price_body(
@@ -109,10 +121,13 @@ def _price_body(
             out[i] = max(s - k, 0.0) if c else max(k - s, 0.0)
             continue
         sd = v * math.sqrt(tt)
+        if not (sd >= MIN_SD):
+            out[i] = math.nan
+            continue
         d1 = (math.log(s / k) + (r - q) * tt) / sd + 0.5 * sd
         d2 = d1 - sd
         p = fwd_s * ncdf(d1) - pv_k * ncdf(d2) if c else pv_k * ncdf(-d2) - fwd_s * ncdf(-d1)
-        out[i] = max(p, 0.0)
+        out[i] = max(p, 0.0) if math.isfinite(p) else math.nan
 
 
 def _greeks_body(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -34,15 +35,38 @@ def _ensure_cache_dir() -> None:
 _ensure_cache_dir()
 
 
+def variant(func: _KernelT, suffix: str) -> _KernelT:
+    """Return a copy of ``func`` named ``<name>_<suffix>``, its own numba cache identity.
+
+    numba names a function's cache files after its qualified name and first line
+    only, not after compile options: two ``cache=True`` dispatchers of one function
+    (serial and parallel) share one entry per signature, and each loads whatever
+    the other stored. A renamed copy (same code) gets files of its own.
+    """
+    copy = types.FunctionType(
+        func.__code__, func.__globals__, f"{func.__name__}_{suffix}", func.__defaults__
+    )
+    copy.__qualname__ = f"{func.__qualname__}_{suffix}"
+    copy.__module__ = func.__module__
+    copy.__doc__ = func.__doc__
+    copy.__annotations__ = dict(getattr(func, "__annotations__", {}))
+    return copy
+
+
 def njit_kernel(parallel: bool) -> Callable[[_KernelT], _KernelT]:
-    """Compile with ``cache=True``, or without cache if no cache location is writable."""
+    """Compile with ``cache=True`` (or without, if no cache location is writable).
+
+    The serial and the parallel kernel of one body are separate cache entries
+    (``<body>_serial`` and ``<body>_parallel``), so neither loads the other's code.
+    """
 
     def wrap(func: _KernelT) -> _KernelT:
+        named = variant(func, "parallel" if parallel else "serial")
         try:
-            return numba.njit(cache=True, parallel=parallel, nogil=True)(func)
+            return numba.njit(cache=True, parallel=parallel, nogil=True)(named)
         except RuntimeError:
             # "cannot cache function ...: no locator available": compile per process.
-            return numba.njit(cache=False, parallel=parallel, nogil=True)(func)
+            return numba.njit(cache=False, parallel=parallel, nogil=True)(named)
 
     return wrap
 

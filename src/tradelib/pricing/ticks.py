@@ -137,13 +137,21 @@ def round_to_tick(
 ) -> npt.NDArray[np.float64]:
     """Round signed prices onto the tick grid; see the module doc for directions.
 
-    ``"nearest"`` breaks exact ties away from zero. NaN stays NaN.
+    ``"nearest"`` breaks exact ties away from zero. NaN stays NaN; inf (or a
+    price too large to round) gives NaN.
     """
     if direction not in ("nearest", "up", "down"):
         raise PricingInputError(
             name="direction", problem=f"expected 'nearest', 'up' or 'down', got {direction!r}"
         )
     p = _prices(price)
+    with np.errstate(all="ignore"):  # inf / huge prices: NaN out, no warnings
+        return _round(p, rule, direction)
+
+
+def _round(
+    p: npt.NDArray[np.float64], rule: TickRule, direction: Direction
+) -> npt.NDArray[np.float64]:
     tick = tick_size(p, rule)
     steps = p / tick
     snapped = np.rint(steps)
@@ -159,7 +167,8 @@ def round_to_tick(
     out = np.round(n * tick, _DECIMALS)
     # Rounding up from 2.99 with $0.01 ticks can give 3.00, which is on the
     # $0.05 grid as well, so one pass is always a valid price.
-    return out + 0.0  # normalise -0.0 to 0.0
+    # An infinite or overflowing price has no tick: NaN, never inf.
+    return np.where(np.isfinite(out), out, np.nan) + 0.0  # + 0.0 normalises -0.0
 
 
 def _prices(price: npt.ArrayLike) -> npt.NDArray[np.float64]:

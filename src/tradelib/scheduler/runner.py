@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -29,7 +29,12 @@ from zoneinfo import ZoneInfo
 from tradelib.clock import Clock, WallClock
 from tradelib.config import ACCOUNT_ENV, TradingConfig, load_config, resolve_config_path
 from tradelib.config import workspace_root as find_workspace_root
-from tradelib.errors import SecretInParametersError, UnknownJobError
+from tradelib.errors import (
+    CommitConflictError,
+    SchedulerError,
+    SecretInParametersError,
+    UnknownJobError,
+)
 from tradelib.lake import Lake
 from tradelib.markethours import MarketHours, require_utc
 from tradelib.scheduler.due import Decision, SessionCalendar, decide, decide_all
@@ -42,6 +47,7 @@ from tradelib.scheduler.runs import (
     last_starts,
     new_run_id,
     record_run,
+    running_runs,
 )
 from tradelib.scheduler.tasks import (
     JobRegistry,
@@ -87,6 +93,7 @@ def open_lake(cfg: TradingConfig, root: Path) -> Lake:
         storage.resolved_uri(root),
         storage_options=storage.storage_options(),
         commit_retries=storage.commit_retries,
+        expected_writers=storage.expected_writers,
     )
 
 
@@ -208,6 +215,7 @@ class Runner:
     def tick(self, now: datetime | None = None) -> TickReport:
         """Run every job due at ``now`` (default: the clock's now), one after the other."""
         at = require_utc(now, "now") if now is not None else self.clock.now()
+        self.reap_abandoned(at)
         tasks = self.tasks(at)
         decisions = decide_all(tasks, last_starts(self.lake), at, self.hours, self.tz)
         by_job = {t.job: t for t in tasks}
@@ -223,6 +231,43 @@ class Runner:
             if record is not None:
                 runs.append(record)
         return TickReport(at, tuple(decisions), tuple(runs))
+
+    def reap_abandoned(self, now: datetime | None = None) -> list[RunRecord]:
+        """Mark ABANDONED every RUNNING run whose job lock nobody holds; return them.
+
+        A run holds its job's ``flock`` from before its RUNNING row is written until
+        after its end is recorded, and the kernel drops the lock when the process
+        dies. So a free lock with a RUNNING row means the runner was killed: say so
+        now, not at that job's next due run (a day later for maintenance).
+        """
+        at = self._now(now)
+        reaped: list[RunRecord] = []
+        for job in sorted(running_runs(self.lake)):
+            try:
+                lock = JobLock(self.locks_dir, job)
+            except SchedulerError:  # a name that was never ours to lock
+                continue
+            if not lock.acquire():
+                continue  # a live run holds it
+            with lock:
+                _, still_running = job_state(self.lake, job)  # re-read under the lock
+                for stale in still_running:
+                    reaped.append(self._abandon(stale, at))
+        return reaped
+
+    def _abandon(self, stale: RunRecord, at: datetime) -> RunRecord:
+        found = at.astimezone(UTC)
+        record = stale.finish(
+            RunStatus.ABANDONED,
+            max(found, stale.started_at),
+            0.0,
+            f"the runner stopped before recording the end (no process held the "
+            f"{stale.job} lock at {found:%Y-%m-%dT%H:%M:%SZ})",
+        )
+        record_run(self.lake, record)
+        log.warning("scheduler: %s run %s abandoned", stale.job, stale.run_id)
+        self._alert(record)
+        return record
 
     def run_job(self, job: str, now: datetime | None = None) -> RunRecord:
         """Run ``job`` now whatever its schedule, unless another run of it holds the lock."""
@@ -274,12 +319,7 @@ class Runner:
                 return None  # another tick ran it while we waited for our turn
         # we hold the lock, so nobody is running these: their runner died mid-run
         for stale in still_running:
-            record_run(
-                self.lake,
-                stale.finish(
-                    RunStatus.ABANDONED, at, 0.0, "the runner stopped before recording the end"
-                ),
-            )
+            self._abandon(stale, at)
         return self._execute(task, at, fixed_now)
 
     def _execute(self, task: Task, at: datetime, fixed_now: datetime | None) -> RunRecord:
@@ -303,7 +343,18 @@ class Runner:
                 declared = declared_parameters(spec.notebook)
                 if declared is not None:
                     params = {k: v for k, v in params.items() if k in declared}
-                record_run(self.lake, record)
+                try:
+                    record_run(self.lake, record)
+                except CommitConflictError as exc:
+                    # not started: better no run than one the lake cannot account for
+                    return self._record_end(
+                        _no_output(record).finish(
+                            RunStatus.FAILED,
+                            self._now(fixed_now),
+                            time.monotonic() - started,
+                            self._mask(f"not started, could not record the start: {exc}"),
+                        )
+                    )
                 output.parent.mkdir(parents=True, exist_ok=True)
                 outcome = self.executor(
                     spec.notebook, output, params, cwd=self.root, timeout_s=self._timeout_s(task)
@@ -315,10 +366,30 @@ class Runner:
         else:  # a pinned time (the demo's simulated clock): end = start + the real duration
             finished = at + timedelta(seconds=duration)
         error = None if outcome.error is None else self._mask(outcome.error)
-        final = record.finish(outcome.status, finished, duration, error)
-        record_run(self.lake, final)
+        final = self._record_end(record.finish(outcome.status, finished, duration, error))
         self._alert(final)
         return final
+
+    def _record_end(self, final: RunRecord) -> RunRecord:
+        """Record how a run ended; a commit conflict that outlasts the retries is a FAILED run.
+
+        The lake already retried with backoff; one more try records the failure and its
+        reason, so the row never stays RUNNING (the next tick reaps it if even that fails).
+        """
+        try:
+            record_run(self.lake, final)
+            return final
+        except CommitConflictError as exc:
+            failed = replace(
+                final,
+                status=RunStatus.FAILED,
+                error=self._mask(f"{final.status}, but the end could not be recorded: {exc}"),
+            )
+        try:
+            record_run(self.lake, failed)
+        except CommitConflictError:
+            log.exception("scheduler: could not record the end of %s", final.run_id)
+        return failed
 
     def _alert(self, record: RunRecord) -> None:
         """Alert on a failed or timed-out run (never raises; channels have timeouts)."""

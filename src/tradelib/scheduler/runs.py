@@ -137,6 +137,15 @@ def job_state(lake: Lake, job: str) -> tuple[datetime | None, list[RunRecord]]:
     return (last if isinstance(last, datetime) else None), running
 
 
+def running_runs(lake: Lake) -> dict[str, list[RunRecord]]:
+    """Return, per job, its runs still marked RUNNING (live, or left by a dead runner)."""
+    frame = lake.read(RUNS_TABLE, filter=pl.col("status") == str(RunStatus.RUNNING)).collect()
+    out: dict[str, list[RunRecord]] = {}
+    for row in frame.iter_rows(named=True):
+        out.setdefault(row["job"], []).append(RunRecord(**{**row, "status": RunStatus.RUNNING}))
+    return out
+
+
 def latest_runs(lake: Lake) -> dict[str, RunRecord]:
     """Return the latest run of every job (any status), for ``schedule ls`` and dashboards."""
     frame = (

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tradelib.config import SchedulerConfig, TaskSchedule
+from tradelib.config.base import JobName
 from tradelib.errors import SchedulerError, SecretInParametersError, UnknownJobError
 from tradelib.lake import Lake
 from tradelib.secrets import ACCOUNT_PATTERN, registered_secrets
@@ -82,7 +83,9 @@ class Task:
         }
 
 
-def default_tasks(schedules: Mapping[str, TaskSchedule]) -> list[Task]:
+def default_tasks(
+    schedules: Mapping[JobName, TaskSchedule] | Mapping[str, TaskSchedule],
+) -> list[Task]:
     """Return the seed tasks from the config's ``scheduler.tasks``, in config order."""
     return [Task.from_schedule(job, schedule) for job, schedule in schedules.items()]
 
