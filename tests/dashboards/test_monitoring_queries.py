@@ -647,3 +647,41 @@ def test_strategy_pnl_groups_positions_and_counts_fills(full_lake: Lake) -> None
     assert by_underlying["underlying"].to_list() == list(UNDERLYINGS)
     equity = daily_equity(full_lake)
     assert equity.height == 1 and equity["snapshots"][0] >= 12
+
+
+def test_the_risk_panel_shows_the_books_recorded_limit_breaches(tmp_path: Path) -> None:
+    from tradelib.dashboards.monitoring_queries import book_breaches
+    from tradelib.dashboards.monitoring_render import risk_html
+
+    lake = Lake(tmp_path / "lake")
+    at = datetime(2026, 11, 24, 16, tzinfo=UTC)
+    lake.upsert(
+        TableName.LIMIT_BREACHES,
+        [
+            {
+                "breach_id": "max_margin_use:20261124T160000",
+                "ts": at,
+                "limit": "max_margin_use",
+                "measured": 0.62,
+                "threshold": 0.5,
+                "reason": "margin use 62% > 50% of net liquidation",
+                "strategies": "QQQ-short_put-1",
+                "action": "reduce",
+            }
+        ],
+    )
+    empty = pl.DataFrame(
+        schema={
+            "check": pl.String,
+            "value": pl.Float64,
+            "limit": pl.Float64,
+            "use": pl.Float64,
+            "status": pl.String,
+            "unit": pl.String,
+            "detail": pl.String,
+        }
+    )
+    html = risk_html(empty, lake.read("risk_rejections").collect(), book_breaches(lake, at))
+    assert "Book over its limits" in html and "max_margin_use" in html
+    assert "margin use 62% &gt; 50%" in html or "margin use 62% > 50%" in html
+    assert "reduce" in html and "QQQ-short_put-1" in html

@@ -191,7 +191,7 @@ class MonitoringDashboard:
             case "strategies":
                 return strategies_html(q("strategies"))
             case "risk":
-                return risk_html(q("limits"), q("rejections"))
+                return risk_html(q("limits"), q("rejections"), q("breaches"))
             case "breaker":
                 return breaker_html(q("breaker"))
             case "slots":

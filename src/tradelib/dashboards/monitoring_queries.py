@@ -611,6 +611,11 @@ def recent_rejections(lake: Lake, now: datetime, n: int = RECENT_ROWS) -> pl.Dat
     return lake.read(TableName.RISK_REJECTIONS).sort("ts", descending=True).head(n).collect()
 
 
+def book_breaches(lake: Lake, now: datetime, n: int = RECENT_ROWS) -> pl.DataFrame:
+    """The newest limit breaches of the existing book, as monitoring measured them."""
+    return lake.read(TableName.LIMIT_BREACHES).sort("ts", descending=True).head(n).collect()
+
+
 def breaker_state(lake: Lake, now: datetime) -> pl.DataFrame:
     """The newest circuit-breaker event (its ``state`` is the breaker's state); empty if none."""
     return (
@@ -837,6 +842,7 @@ QUERIES: dict[str, Query] = {
     "legs": open_legs,
     "strategies": open_strategies,
     "rejections": recent_rejections,
+    "breaches": book_breaches,
     "breaker": breaker_state,
     "slots": slot_use,
     "orders": recent_orders,

@@ -113,8 +113,11 @@ def _in_unit(value: float | None, unit: str) -> str | None:
     return f"{value:,.1f}"
 
 
-def risk_html(limits: pl.DataFrame, rejections: pl.DataFrame) -> str:
-    """Limit use (value / limit, coloured by status) and the newest risk rejections."""
+def risk_html(
+    limits: pl.DataFrame, rejections: pl.DataFrame, book_breaches: pl.DataFrame | None = None
+) -> str:
+    """Limit use (value / limit, coloured by status), the book's recorded limit breaches
+    (what monitoring measured and did about them) and the newest risk rejections."""
     units = limits["unit"].to_list()
     shown = limits.with_columns(
         pl.Series("value", [_in_unit(v, u) for v, u in zip(limits["value"], units, strict=True)]),
@@ -131,6 +134,12 @@ def risk_html(limits: pl.DataFrame, rejections: pl.DataFrame) -> str:
         if breaches
         else notice_html("All limits within bounds.", "ok")
     )
+    if book_breaches is not None and not book_breaches.is_empty():
+        head += "<p><b>Book over its limits (monitoring)</b></p>" + frame_html(
+            book_breaches,
+            columns=("ts", "limit", "measured", "threshold", "action", "strategies", "reason"),
+            formats={"measured": ".4g", "threshold": ".4g"},
+        )
     if rejections.is_empty():
         rej = no_data_html("Risk rejections")
     else:
