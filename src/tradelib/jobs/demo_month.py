@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from tradelib import alerts
 from tradelib.book import check_book, raise_on_violations
 from tradelib.broker.factory import sim_state_path
 from tradelib.broker.port import Broker
@@ -252,6 +253,9 @@ def run_demo_month(
     if prepare_demo_lake(lake, run_id, fresh=fresh):
         summary.already_complete = True
         return summary
+    # Alerts go to the configured channels (none by default: stored as suppressed), so the
+    # dashboards show what a human would have been told.
+    alerts.configure(cfg, lake)
     in_process, by_notebook = (
         sim_days[: len(sim_days) - notebook_days],
         sim_days[len(sim_days) - notebook_days :],
