@@ -38,6 +38,10 @@ BAD_CALLS: list[tuple[list[str], str]] = [
     (["tick", "--config", "/etc/passwd"], "/etc/passwd"),
     # demo
     (["demo", "--day", "2026-13-45"], "--day"),
+    (["book", "summary", "--lake", "/etc/passwd"], "not a folder"),
+    (["book", "check", "--config", "/nonexistent.yaml"], "config file not found"),
+    (["alerts", "ls", "--hours", "nan"], "--hours"),
+    (["alerts", "test", "--lake", "/etc/passwd"], "not a folder"),
     (["demo", "--days", "0"], "--days"),
     (["demo", "--days", HUGE], "--days"),
     (["demo", "--broker", "nope"], "--broker"),

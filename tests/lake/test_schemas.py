@@ -41,6 +41,7 @@ def test_date_partitioned_tables_derive_date_from_their_time_column() -> None:
         "decisions",
         "option_snapshots",
         "futures_bars",
+        "limit_breaches",
     }
 
 

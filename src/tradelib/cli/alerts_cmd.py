@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from tradelib.cli.params import ConfigPathOption as ConfigOption
+from tradelib.cli.params import LakeOption, finite
 
 if TYPE_CHECKING:
     from tradelib.config import TradingConfig
@@ -13,19 +17,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Send a test alert or list recent alerts.", no_args_is_help=True)
 
-ConfigOption = Annotated[
-    str | None,
-    typer.Option(
-        "--config", help="Trading config file (default: $TRADELIB_CONFIG or the workspace's)."
-    ),
-]
-LakeOption = Annotated[
-    str | None,
-    typer.Option("--lake", help="Lake URI or folder (default: storage.lake_uri from the config)."),
-]
 
-
-def _open(config: str | None, lake: str | None) -> tuple[TradingConfig, Lake]:
+def _open(config: Path | None, lake: str | None) -> tuple[TradingConfig, Lake]:
     from tradelib.config import load_config
     from tradelib.lake import Lake
 
@@ -50,7 +43,9 @@ def test(config: ConfigOption = None, lake: LakeOption = None) -> None:
 
 @app.command("ls")
 def ls(
-    hours: Annotated[float, typer.Option("--hours", help="How far back.")] = 24.0,
+    hours: Annotated[
+        float, typer.Option("--hours", help="How far back.", callback=finite(0, 24 * 366))
+    ] = 24.0,
     config: ConfigOption = None,
     lake: LakeOption = None,
 ) -> None:

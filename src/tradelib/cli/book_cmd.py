@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-app = typer.Typer(help="Check the book's invariants, or summarize what a run traded.")
+from tradelib.cli.params import ConfigPathOption as ConfigOption
+from tradelib.cli.params import ExistingLakeOption as LakeOption
 
-LakeOption = Annotated[
-    str | None,
-    typer.Option("--lake", help="Lake URI or folder (default: storage.lake_uri from the config)."),
-]
-ConfigOption = Annotated[str | None, typer.Option("--config", help="Config file.")]
+app = typer.Typer(help="Check the book's invariants, or summarize what a run traded.")
 
 
 @app.command("check")

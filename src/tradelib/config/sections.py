@@ -245,7 +245,7 @@ class StrategiesConfig(ConfigModel):
     # Minimum edge (tradelib.entry.edge): expected P&L per strategy unit after modelled
     # slippage and round-trip commissions must be above this many dollars (negative:
     # accept up to that modelled loss).
-    min_net_edge: float = Field(default=0.0, ge=-1e6, le=1e6)
+    min_net_edge: float = Field(default=0.0, ge=-1e12, le=1e12)
     slippage_fraction: float = Field(default=0.6, ge=0, le=1)  # of credit at mid - at natural
     commission_per_contract: float = Field(
         default=0.65, ge=0, le=100
