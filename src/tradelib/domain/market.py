@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from tradelib.domain.contracts import Contract
@@ -22,6 +22,15 @@ class OptionGreeks:
     vega: float
     iv: float
     source: str = "broker"  # "broker" (e.g. IB option computation) or "model" (our own pricing)
+
+
+@dataclass(frozen=True, slots=True)
+class Dividend:
+    """The next ex-dividend date of an underlying and the cash amount per share."""
+
+    symbol: str
+    ex_date: date
+    amount: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,9 +41,18 @@ class FastForwardIBBroker(IBBroker):
         self._base_speed = base_speed
         self._wait_real_s = wait_real_s
 
+    def connect(self) -> None:
+        """Connect, and tell the clock the gateway's pace (it is ours to set)."""
+        super().connect()
+        self.declare_clock_rate(self._base_speed)
+
     def _set_speed(self, speed: float) -> None:
+        """Change the gateway's pace and re-anchor the clock on it (one time request)."""
         gw = self.gateway.gateway
         self.gateway.call(lambda: setattr(gw, "speed", speed))
+        if self.is_connected:
+            self._request(self._sync_clock)
+            self.declare_clock_rate(speed)
 
     def wait(self, seconds: float) -> None:
         """Let ``seconds`` of market time pass in about ``wait_real_s`` real seconds."""

@@ -60,6 +60,8 @@ class FaultState:
     rejections: list[tuple[int, str]] = field(default_factory=list)  # (code, reason), FIFO
     historical_failures: list[int] = field(default_factory=list)  # codes, FIFO
     connectivity_down: bool = False
+    blank_order_refs: bool = False  # echo an empty orderRef for orders placed from now on
+    omitted_account_tags: set[str] = field(default_factory=set)  # left out of account answers
     # counters
     orders_received: dict[int, int] = field(default_factory=dict)
     place_orders: int = 0
@@ -165,6 +167,23 @@ class FaultInjector:
 
         self._call(arm)
 
+    def blank_order_refs(self, on: bool = True) -> None:
+        """Echo an empty orderRef (openOrder, completedOrder, execDetails) for orders placed from now on."""
+
+        def arm() -> None:
+            self._state.blank_order_refs = bool(on)
+
+        self._call(arm)
+
+    def omit_account_tags(self, tags: Iterable[str]) -> None:
+        """Leave these tags out of account summaries and account updates (as a server may)."""
+        wanted = {str(t) for t in tags}
+
+        def arm() -> None:
+            self._state.omitted_account_tags |= wanted
+
+        self._call(arm)
+
     def set_delay(self, seconds: float) -> None:
         """Delay every message the gateway sends by ``seconds`` (0 turns it off)."""
         if not seconds >= 0:
@@ -185,6 +204,8 @@ class FaultInjector:
             s.drop_after_order = 0
             s.rejections.clear()
             s.historical_failures.clear()
+            s.blank_order_refs = False
+            s.omitted_account_tags.clear()
 
         self._call(disarm)
 
@@ -227,6 +248,8 @@ Comma-separated faults, applied in order:
   reject_next_order[=CODE[:REASON]]   reject the next order (default 201)
   fail_historical[=CODE[:TIMES]]      fail the next historical request(s) (default 162, once)
   drop_after_order             drop the connection right after acking the next order
+  blank_order_ref              echo an empty orderRef for orders placed from now on
+  omit_account_tags=TAG[+TAG]  leave these tags out of account answers (e.g. TotalCashValue)
   drop                         drop every connection now (control channel)
   lost                         send 1100 to every client (connectivity lost)
   restored[=data_lost]         send 1102 (data kept) or, with =data_lost, 1101
@@ -242,8 +265,8 @@ _ALIASES = {
     "set_line_limit": "line_limit",
     "set_delay": "delay",
 }
-_NO_ARG = frozenset({"drop", "drop_after_order", "lost", "clear"})
-_NEEDS_ARG = frozenset({"line_limit", "delay", "refuse_client"})
+_NO_ARG = frozenset({"drop", "drop_after_order", "lost", "clear", "blank_order_ref"})
+_NEEDS_ARG = frozenset({"line_limit", "delay", "refuse_client", "omit_account_tags"})
 _OPTIONAL_ARG = frozenset({"reject_next_order", "fail_historical", "restored"})
 
 
@@ -327,4 +350,6 @@ _APPLY: dict[str, Callable[[FaultInjector, FaultCommand], Any]] = {
     "reject_next_order": _reject,
     "fail_historical": _fail_historical,
     "clear": lambda f, c: f.clear(),
+    "blank_order_ref": lambda f, c: f.blank_order_refs(),
+    "omit_account_tags": lambda f, c: f.omit_account_tags(t for t in c.value.split("+") if t),
 }

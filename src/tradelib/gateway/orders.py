@@ -157,6 +157,12 @@ class GatewayOrder:
     exec_seq: int = 0
     completed_at: datetime | None = None  # market time it reached a final status
     completed_reason: str = ""  # why it ended, when not filled or cancelled by the trader
+    echo_ref: bool = True  # False: report an empty orderRef (a fault some servers show)
+
+    @property
+    def echoed_ref(self) -> str:
+        """The orderRef the gateway reports for this order."""
+        return self.request.order_ref if self.echo_ref else ""
 
     @property
     def sign(self) -> int:
@@ -182,7 +188,7 @@ class GatewayOrder:
             limit_price=r.limit_price,
             tif=r.tif.upper() or "DAY",
             account=self.account,
-            order_ref=r.order_ref,
+            order_ref=self.echoed_ref,
             status=self.status,
         )
 
@@ -223,7 +229,7 @@ class GatewayOrder:
             client_id=self.client_id,
             cum_qty=cum,
             avg_price=cost / cum if cum else 0.0,
-            order_ref=self.request.order_ref,
+            order_ref=self.echoed_ref,
         )
 
     def combo_execution(self, units: float, ts: datetime, account: str) -> WireExecution:
@@ -244,5 +250,5 @@ class GatewayOrder:
             client_id=self.client_id,
             cum_qty=self.filled,
             avg_price=round(self.avg_fill_price, 6),
-            order_ref=self.request.order_ref,
+            order_ref=self.echoed_ref,
         )

@@ -73,6 +73,7 @@ class Out(IntEnum):
     HISTORICAL_DATA = 17
     TICK_OPTION_COMPUTATION = 21
     TICK_GENERIC = 45
+    TICK_STRING = 46
     CURRENT_TIME = 49
     CONTRACT_DATA_END = 52
     OPEN_ORDER_END = 53
@@ -113,6 +114,7 @@ class TickType(IntEnum):
     OPEN = 14
     OPTION_CALL_OPEN_INTEREST = 27
     OPTION_PUT_OPEN_INTEREST = 28
+    IB_DIVIDENDS = 59
 
 
 class MarketDataType(IntEnum):
@@ -123,6 +125,7 @@ class MarketDataType(IntEnum):
 
 
 GENERIC_OPEN_INTEREST = "101"  # generic tick list entry asking for ticks 27/28
+GENERIC_DIVIDENDS = "456"  # generic tick list entry asking for tick 59 (IB dividends)
 
 # Sentinels a client reads as "not computed" in an option computation tick.
 UNSET_VOL_OR_PRICE = -1.0
@@ -851,6 +854,20 @@ def tick_price(req_id: int, tick: TickType, price: float, size: float) -> tuple[
 
 def tick_size(req_id: int, tick: TickType, size: float) -> tuple[Field, ...]:
     return (Out.TICK_SIZE, 6, req_id, int(tick), size)
+
+
+def tick_string(req_id: int, tick: TickType, value: str) -> tuple[Field, ...]:
+    return (Out.TICK_STRING, 6, req_id, int(tick), value)
+
+
+def dividends_text(past_12m: float, next_12m: float, next_date: date | None, amount: float) -> str:
+    """Tick 59's value: "past12m,next12m,nextDate,nextAmount" (empty parts when unknown)."""
+
+    def money(x: float) -> str:
+        return f"{x:.4f}".rstrip("0").rstrip(".") if math.isfinite(x) else ""
+
+    day = ib_date(next_date)
+    return f"{money(past_12m)},{money(next_12m)},{day},{money(amount) if day else ''}"
 
 
 def tick_generic(req_id: int, tick: int, value: float) -> tuple[Field, ...]:

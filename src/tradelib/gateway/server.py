@@ -25,14 +25,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import polars as pl
+
 from tradelib.broker.port import BrokerEvent, FillEvent, OrderStatusEvent
 from tradelib.broker.sim import SimBroker
-from tradelib.domain import NEW_YORK, Contract, Fill, OrderState, OrderStatus, Position, SecType
+from tradelib.domain import (
+    NEW_YORK,
+    AccountSnapshot,
+    Contract,
+    Fill,
+    OrderState,
+    OrderStatus,
+    Position,
+    SecType,
+)
 from tradelib.errors import BrokerError, ContractError
 from tradelib.gateway import parsing as p
 from tradelib.gateway.contracts import OPTION_EXCHANGES, ContractCatalog
 from tradelib.gateway.control import FaultControlServer
 from tradelib.gateway.faults import DEFAULT_LINE_LIMIT, FaultInjector, FaultState, GatewayStats
+from tradelib.gateway.history import DailyBar, session_bars
 from tradelib.gateway.marketdata import Message, quote_ticks
 from tradelib.gateway.orders import (
     GatewayOrder,
@@ -46,6 +58,7 @@ from tradelib.gateway.parsing import ErrorCode, FieldReader, In, WireContract, W
 from tradelib.gateway.session import ClientSession, Line
 from tradelib.pricing import TickRule, tick_rule_for
 from tradelib.secrets import mask_account
+from tradelib.sim import dividends
 
 log = logging.getLogger("tradelib.gateway")
 
@@ -56,6 +69,7 @@ EXPIRY_PERM_ID_BASE = 3_000_000  # perm ids of exercise / assignment / expiry ex
 EXPIRY_REF_PREFIX = "expiry:"  # SimBroker's order_ref prefix on settlement fills
 REFUSED_PERM_ID_BASE = 2_500_000  # perm ids of orders the gateway refused (110, injected 201)
 ACCOUNT_PUSH_S = 3.0  # real seconds between account/portfolio pushes to subscribers
+_BAR_COLUMNS = ["ts", "open", "high", "low", "close", "volume"]
 DONE_STATUSES = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
 
 
@@ -361,7 +375,7 @@ class SimGateway:
         gross = sum(abs(x.market_value) for x in positions if math.isfinite(x.market_value))
         rows = [
             p.account_value(tag, value, cur, self.account)
-            for tag, value, cur in p.account_values(snap, gross)
+            for tag, value, cur in self._account_values(snap, gross)
         ]
         rows.append(p.account_value("AccountCode", self.account, "", self.account))
         rows.append(p.account_value("Currency", "USD", "USD", self.account))
@@ -388,9 +402,14 @@ class SimGateway:
         )
         rows = [
             p.account_update_multi(req_id, self.account, tag, value, cur)
-            for tag, value, cur in p.account_values(snap, gross)
+            for tag, value, cur in self._account_values(snap, gross)
         ]
         s.send(*rows, p.account_update_multi_end(req_id))
+
+    def _account_values(self, snap: AccountSnapshot, gross: float) -> list[tuple[str, str, str]]:
+        """Every account tag as (tag, value, currency), less the tags a fault leaves out."""
+        omitted = self._fault_state.omitted_account_tags
+        return [row for row in p.account_values(snap, gross) if row[0] not in omitted]
 
     def _req_account_summary(self, s: ClientSession, f: list[str]) -> None:
         r = FieldReader(f, 2)
@@ -401,8 +420,8 @@ class SimGateway:
         gross = sum(
             abs(x.market_value) for x in self.broker.positions() if math.isfinite(x.market_value)
         )
-        values = {tag: (value, cur) for tag, value, cur in p.account_values(snap, gross)}
-        rows = [p.account_summary(req_id, self.account, t, *values[t]) for t in tags]
+        values = {tag: (value, cur) for tag, value, cur in self._account_values(snap, gross)}
+        rows = [p.account_summary(req_id, self.account, t, *values[t]) for t in tags if t in values]
         s.send(*rows, p.account_summary_end(req_id))
 
     def _flush_positions(self) -> None:
@@ -522,10 +541,27 @@ class SimGateway:
             open_interest=want_oi,
         )
         s.send(p.market_data_type(req.req_id, p.MarketDataType.REALTIME), *ticks)
+        if p.GENERIC_DIVIDENDS in req.generic_ticks and contract.sec_type is SecType.STOCK:
+            s.send(self._dividend_tick(req.req_id, contract.symbol))
         if req.snapshot:
             s.send(p.tick_snapshot_end(req.req_id))
         else:
             s.lines[req.req_id] = line
+
+    def _dividend_tick(self, req_id: int, symbol: str) -> Message:
+        """Tick 59 from the simulated dividend schedule, as of the market's day."""
+        today = self.broker.now().astimezone(NEW_YORK).date()
+        year = timedelta(days=365)
+        past = sum(d.amount for d in dividends.ex_dates(symbol, today - year, today - timedelta(1)))
+        ahead = dividends.ex_dates(symbol, today, today + year)
+        nxt = dividends.next_dividend(symbol, today)
+        text = p.dividends_text(
+            past,
+            sum(d.amount for d in ahead),
+            None if nxt is None else nxt.ex_date,
+            math.nan if nxt is None else nxt.amount,
+        )
+        return p.tick_string(req_id, p.TickType.IB_DIVIDENDS, text)
 
     def _cancel_mkt_data(self, s: ClientSession, f: list[str]) -> None:
         s.lines.pop(FieldReader(f, 2).integer(), None)
@@ -581,7 +617,10 @@ class SimGateway:
             return
         end = p.parse_end_time(req.end, self.broker.now())
         start = end - timedelta(seconds=span)
-        df = self.broker.bars(self.catalog.domain(inst), start, end, min(secs, 86400))
+        contract = self.catalog.domain(inst)
+        df = self.broker.bars(contract, start, end, min(secs, 86400))
+        if secs < 86400 and contract.sec_type in (SecType.STOCK, SecType.INDEX):
+            df = self._with_past_sessions(contract, df, start, end, secs)
         if df.height == 0:
             s.send(
                 p.error_for(
@@ -596,6 +635,31 @@ class SimGateway:
             bars.append((self._bar_date(ts, secs, req.format_date), o, h, lo, c, float(v)))
         fmt = "%Y%m%d %H:%M:%S"
         s.send(p.historical_data(req.req_id, start.strftime(fmt), end.strftime(fmt), bars))
+
+    def _with_past_sessions(
+        self, contract: Contract, df: pl.DataFrame, start: datetime, end: datetime, secs: int
+    ) -> pl.DataFrame:
+        """Add intraday bars of sessions the market knows only as daily bars (before its start)."""
+        daily = self.broker.bars(contract, start - timedelta(days=1), end, 86400)
+        if daily.height == 0:
+            return df
+        hours = self.broker.market.hours
+        have = {ts.astimezone(NEW_YORK).date() for ts in df["ts"].to_list()}
+        parts = [df.select(_BAR_COLUMNS)] if df.height else []
+        for ts, o, h, lo, c, v in daily.select(_BAR_COLUMNS).iter_rows():
+            day = ts.astimezone(NEW_YORK).date()
+            if day in have or not hours.is_trading_day(day):
+                continue
+            open_, close = hours.session_bounds(day)
+            if close <= start or open_ >= end:
+                continue
+            bar = DailyBar(day, int(open_.timestamp()), int(close.timestamp()), o, h, lo, c, int(v))
+            seed = int(self.broker.market.config.seed)
+            bars = session_bars(bar, secs, seed, contract.symbol)
+            parts.append(bars.filter((pl.col("ts") >= start) & (pl.col("ts") < end)))
+        if not parts:
+            return df
+        return pl.concat(parts, how="vertical_relaxed").sort("ts")
 
     @staticmethod
     def _bar_date(ts: datetime, secs: int, format_date: int) -> str:
@@ -753,6 +817,7 @@ class SimGateway:
             gw = GatewayOrder(
                 ref, s.client_id, req.order_id, req, contract, leg_wires, self.account
             )
+            gw.echo_ref = not faults.blank_order_refs
             self._orders_by_key[key] = gw
             faults.broker_orders += 1
             by_ref = faults.broker_orders_by_ref
