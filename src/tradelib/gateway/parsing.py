@@ -20,6 +20,10 @@ from tradelib.domain import AccountSnapshot, OrderStatus
 
 SERVER_VERSION = 178
 MIN_CLIENT_VERSION = 157  # the oldest version whose layouts match the ones below
+# The longest message body the gateway reads (the TWS API's own cap, 0xFFFFFF bytes).
+MAX_MESSAGE_BYTES = 0xFFFFFF
+# The longest handshake version text ("v157..178" plus connect options).
+MAX_HANDSHAKE_BYTES = 1024
 
 Field = str | int | float | bool | None
 
@@ -146,6 +150,7 @@ class ErrorCode(IntEnum):
     ORDER_CANCELLED = 202
     VALIDATION_ERROR = 321
     CLIENT_ID_IN_USE = 326
+    NO_ALLOCATION = 436
     CANNOT_CANCEL_FILLED = 10148
     ORDER_NOT_FOUND = 10147
     CONNECTIVITY_LOST = 1100
@@ -169,6 +174,9 @@ ERROR_TEXT: dict[ErrorCode, str] = {
     ErrorCode.VALIDATION_ERROR: "Error validating request.-'{detail}'",
     ErrorCode.CLIENT_ID_IN_USE: (
         "Unable to connect as the client id is already in use. Retry with a unique client id."
+    ),
+    ErrorCode.NO_ALLOCATION: (
+        "You must specify an allocation (either a single account, group, or profile)."
     ),
     ErrorCode.ORDER_NOT_FOUND: "OrderId {detail} that needs to be cancelled is not found.",
     ErrorCode.CANNOT_CANCEL_FILLED: "OrderId {detail} that needs to be cancelled cannot be cancelled, state: Filled.",
@@ -429,6 +437,16 @@ class WireContract:
         )
 
 
+def wire_float(raw: str) -> float:
+    """A float field: clients send infinity as "Infinite" (the official one) or "inf"."""
+    text = raw.strip()
+    if text in ("Infinite", "+Infinite"):
+        return math.inf
+    if text == "-Infinite":
+        return -math.inf
+    return float(text)
+
+
 class FieldReader:
     """Sequential reader over the text fields of one incoming message."""
 
@@ -453,14 +471,14 @@ class FieldReader:
 
     def number(self) -> float:
         raw = self.text()
-        return float(raw) if raw and raw != "Infinite" else 0.0
+        return wire_float(raw) if raw else 0.0
 
     def optional_number(self) -> float | None:
         raw = self.text()
         if not raw:
             return None
-        value = float(raw)
-        return None if value >= 1.7e308 else value  # IB's UNSET_DOUBLE
+        value = wire_float(raw)
+        return None if math.isfinite(value) and value >= 1.7e308 else value  # IB's UNSET_DOUBLE
 
     def flag(self) -> bool:
         raw = self.text()

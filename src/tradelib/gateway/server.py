@@ -82,6 +82,23 @@ class _ExecRecord:
 
 
 Handler = Callable[[ClientSession, list[str]], None]
+# What a malformed request raises while it is parsed (answered with 321, no traceback).
+_BAD_REQUEST = (ValueError, IndexError, KeyError, OverflowError, ArithmeticError, ContractError)
+# Requests whose first field after the id (and version) is the request or order id.
+_ID_AT: dict[int, int] = {
+    In.PLACE_ORDER: 1,
+    In.REQ_HISTORICAL_DATA: 1,
+    In.REQ_SEC_DEF_OPT_PARAMS: 1,
+}
+
+
+def _request_id(msg_id: int, fields: Sequence[str]) -> int:
+    """The request (or order) id a malformed message carried, -1 when it has none readable."""
+    at = _ID_AT.get(msg_id, 2)
+    try:
+        return int(fields[at])
+    except (IndexError, ValueError):
+        return p.NO_REQ_ID
 
 
 class SimGateway:
@@ -100,6 +117,7 @@ class SimGateway:
         speed: float = 1.0,
         account: str = "DU0000001",  # a fake paper-style account of the simulated gateway
         tick_interval: float = 0.25,
+        accounts: Sequence[str] | None = None,
         line_limit: int = DEFAULT_LINE_LIMIT,
         control_port: int | None = None,
     ) -> None:
@@ -112,7 +130,9 @@ class SimGateway:
         self.broker = broker
         self.host = host
         self.speed = float(speed)
-        self.account = account
+        # Every account the gateway manages; the first holds SimBroker's ledger.
+        self.accounts: tuple[str, ...] = tuple(accounts) if accounts else (account,)
+        self.account = self.accounts[0]
         self.tick_interval = float(tick_interval)
         self.catalog = ContractCatalog(broker.market)
         self._requested_port = port
@@ -229,23 +249,20 @@ class SimGateway:
         self._all_sessions.add(session)
         peer_gone = False
         try:
-            if await reader.readexactly(4) != b"API\0":
-                log.warning("connection from %s without the API prefix: closed", session.peer)
+            if not await self._handshake(reader, session):
                 return
-            size = int.from_bytes(await reader.readexactly(4), "big")
-            low, high = p.parse_version_range((await reader.readexactly(size)).decode())
-            if high < p.SERVER_VERSION or low > p.SERVER_VERSION:
-                log.warning(
-                    "client %s speaks v%d..%d, not %d: closed",
-                    session.peer,
-                    low,
-                    high,
-                    p.SERVER_VERSION,
-                )
-                return
-            session.send(p.server_hello(datetime.now(UTC)))
             while not session.closing:
                 size = int.from_bytes(await reader.readexactly(4), "big")
+                if size > p.MAX_MESSAGE_BYTES:
+                    # Reading it would hold the whole claimed length in memory: drop the client.
+                    log.warning(
+                        "message length %d from %s exceeds %d bytes: connection dropped",
+                        size,
+                        session.peer,
+                        p.MAX_MESSAGE_BYTES,
+                    )
+                    session.abort()
+                    return
                 body = await reader.readexactly(size)
                 fields = body.decode(errors="backslashreplace").split("\0")
                 if fields and fields[-1] == "":
@@ -263,6 +280,38 @@ class SimGateway:
                     session.abort()
                 else:
                     session.close()
+
+    async def _handshake(self, reader: asyncio.StreamReader, session: ClientSession) -> bool:
+        """Read ``API\\0`` and the version range; answer the hello. False: refused (logged)."""
+        if await reader.readexactly(4) != b"API\0":
+            log.warning("connection from %s without the API prefix: closed", session.peer)
+            return False
+        size = int.from_bytes(await reader.readexactly(4), "big")
+        if size > p.MAX_HANDSHAKE_BYTES:
+            log.warning(
+                "handshake of %d bytes from %s exceeds %d: refused",
+                size,
+                session.peer,
+                p.MAX_HANDSHAKE_BYTES,
+            )
+            return False
+        raw = await reader.readexactly(size)
+        try:
+            low, high = p.parse_version_range(raw.decode())
+        except (UnicodeDecodeError, ValueError):
+            log.warning("unreadable API version %r from %s: refused", raw[:40], session.peer)
+            return False
+        if not low <= p.SERVER_VERSION <= high:
+            log.warning(
+                "client %s speaks v%d..%d, not %d: refused",
+                session.peer,
+                low,
+                high,
+                p.SERVER_VERSION,
+            )
+            return False
+        session.send(p.server_hello(datetime.now(UTC)))
+        return True
 
     def _drop(self, session: ClientSession) -> None:
         """Forget the session's client id at once, so a reconnect may reuse it."""
@@ -287,7 +336,15 @@ class SimGateway:
             return
         try:
             handler(session, fields)
-        except Exception as exc:  # a bad request must not take the connection down
+        except _BAD_REQUEST as exc:  # bad input must not take the connection down
+            log.warning(
+                "message %d from %s refused: %s: %s", msg_id, session.peer, type(exc).__name__, exc
+            )
+            detail = str(exc).replace("\0", " ")
+            session.send(
+                p.error_for(_request_id(msg_id, fields), ErrorCode.VALIDATION_ERROR, detail)
+            )
+        except Exception as exc:  # a gateway bug: keep serving, keep the traceback
             log.exception("handling message %d failed", msg_id)
             detail = str(exc).replace("\0", " ")
             session.send(p.error_for(p.NO_REQ_ID, ErrorCode.VALIDATION_ERROR, detail))
@@ -311,9 +368,9 @@ class SimGateway:
             "client %d connected from %s (account %s)",
             client_id,
             s.peer,
-            mask_account(self.account),
+            ", ".join(mask_account(a) for a in self.accounts),
         )
-        s.send(p.managed_accounts([self.account]), p.next_valid_id(self._next_id(client_id)))
+        s.send(p.managed_accounts(self.accounts), p.next_valid_id(self._next_id(client_id)))
         s.send(*(p.error_for(p.NO_REQ_ID, code, farm) for code, farm in p.FARM_STATUS_ON_CONNECT))
 
     def _next_id(self, client_id: int) -> int:
@@ -327,7 +384,7 @@ class SimGateway:
         s.send(p.current_time(self.broker.now()))
 
     def _req_managed_accounts(self, s: ClientSession, f: list[str]) -> None:
-        s.send(p.managed_accounts([self.account]))
+        s.send(p.managed_accounts(self.accounts))
 
     def _ignore(self, s: ClientSession, f: list[str]) -> None:
         return
@@ -422,6 +479,10 @@ class SimGateway:
         )
         values = {tag: (value, cur) for tag, value, cur in self._account_values(snap, gross)}
         rows = [p.account_summary(req_id, self.account, t, *values[t]) for t in tags if t in values]
+        empty = AccountSnapshot(snap.ts, "", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        for other in self.accounts[1:]:  # the other managed accounts are empty
+            blank = {tag: (value, cur) for tag, value, cur in self._account_values(empty, 0.0)}
+            rows += [p.account_summary(req_id, other, t, *blank[t]) for t in tags if t in blank]
         s.send(*rows, p.account_summary_end(req_id))
 
     def _flush_positions(self) -> None:
@@ -778,6 +839,11 @@ class SimGateway:
             if existing.status in DONE_STATUSES:
                 s.send(p.error_for(req.order_id, ErrorCode.DUPLICATE_ORDER_ID))
                 return
+        account = self._order_account(s, req)
+        if account is None:
+            if existing is None:
+                self._refuse_order(s, req, req.contract, {}, "Rejected: account")
+            return
         try:
             legs, contract, leg_wires = self._order_legs(req.contract)
             remaining = None
@@ -786,10 +852,15 @@ class SimGateway:
             ref = self._unique_ref(req.order_ref, s.client_id, req.order_id)
             intent = build_intent(req, legs, ref, self.broker.now(), quantity=remaining)
         except GatewayOrderError as exc:
-            s.send(p.error_msg(req.order_id, exc.code or 321, exc.message))
+            code = exc.code or int(ErrorCode.VALIDATION_ERROR)
+            s.send(p.error_msg(req.order_id, code, p.fault_error_text(code, exc.message)))
+            if existing is None:
+                self._refuse_order(s, req, req.contract, {}, f"Rejected: {exc.message}")
             return
         except ContractError:
             s.send(p.error_for(req.order_id, ErrorCode.NO_SECURITY_DEFINITION))
+            if existing is None:
+                self._refuse_order(s, req, req.contract, {}, "Rejected: no security definition")
             return
         rejection = faults.take_rejection()
         if rejection is not None:
@@ -814,9 +885,7 @@ class SimGateway:
             gw.request = req
             gw.ref = ref
         else:
-            gw = GatewayOrder(
-                ref, s.client_id, req.order_id, req, contract, leg_wires, self.account
-            )
+            gw = GatewayOrder(ref, s.client_id, req.order_id, req, contract, leg_wires, account)
             gw.echo_ref = not faults.blank_order_refs
             self._orders_by_key[key] = gw
             faults.broker_orders += 1
@@ -836,6 +905,25 @@ class SimGateway:
         if not gw.opened:
             self._apply_state(gw, state)
 
+    def _order_account(self, s: ClientSession, req: p.PlaceOrderRequest) -> str | None:
+        """The managed account an order trades; None (error sent) when it names none or another."""
+        if req.account:
+            if req.account in self.accounts:
+                return req.account
+            log.warning(
+                "order %d of client %s names account %s, not managed here: refused",
+                req.order_id,
+                s.client_id,
+                mask_account(req.account),
+            )
+            detail = f"The account code {req.account} is not managed by this session"
+            s.send(p.error_for(req.order_id, ErrorCode.VALIDATION_ERROR, detail))
+            return None
+        if len(self.accounts) == 1:
+            return self.account
+        s.send(p.error_for(req.order_id, ErrorCode.NO_ALLOCATION))
+        return None
+
     def _refuse_order(
         self,
         s: ClientSession,
@@ -847,7 +935,8 @@ class SimGateway:
         """Record a new order the gateway refused (it never reached SimBroker) as Cancelled."""
         assert s.client_id is not None
         self._refused_seq += 1
-        gw = GatewayOrder("", s.client_id, req.order_id, req, contract, leg_wires, self.account)
+        account = req.account if req.account in self.accounts else self.account
+        gw = GatewayOrder("", s.client_id, req.order_id, req, contract, leg_wires, account)
         gw.perm_id = REFUSED_PERM_ID_BASE + self._refused_seq
         gw.status = "Cancelled"
         gw.completed_at = self.broker.now()
@@ -932,7 +1021,7 @@ class SimGateway:
             if not gw.opened:  # a fill before any status: make the order known first
                 self._send_open(gw)
             gw.chunk.append(fill)
-            contract, execution = gw.leg_execution(fill, self.account)
+            contract, execution = gw.leg_execution(fill, gw.account)
             self._execs.append(_ExecRecord(gw.client_id, contract, execution, fill.commission))
             session = self._sessions.get(gw.client_id)
             if session is not None:
@@ -1012,7 +1101,7 @@ class SimGateway:
             gw.last_fill_price = gw.chunk[-1].price
             if gw.is_combo:
                 ts = state.updated_at or self.broker.now()
-                execution = gw.combo_execution(gw.filled - before, ts, self.account)
+                execution = gw.combo_execution(gw.filled - before, ts, gw.account)
                 gw.last_fill_price = execution.price
                 self._execs.append(_ExecRecord(gw.client_id, gw.contract, execution, None))
                 out.append(p.exec_details(-1, gw.contract, execution))
