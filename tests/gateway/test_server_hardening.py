@@ -12,7 +12,7 @@ import pytest
 from ib_async import IB, LimitOrder, Stock, Trade
 
 from tradelib.gateway import GatewayThread, build_gateway
-from tradelib.gateway.parsing import MAX_MESSAGE_BYTES, frame
+from tradelib.gateway.parsing import MAX_MESSAGE_BYTES
 
 from .conftest import TRADING_DAY, IbErrorLog
 
