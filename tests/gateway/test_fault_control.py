@@ -82,7 +82,7 @@ def test_every_fault_in_the_help_parses() -> None:
         sample = re.sub(r"\[.*\]", "", name)  # optional parts off
         sample = re.sub(r"\b(N|SECONDS|ID)\b", lambda m: values[m.group(1)], sample)
         assert parse_fault_spec(sample), sample
-    assert len(names) == 12
+    assert len(names) == 18
 
 
 def test_a_spec_arms_the_injector_before_the_gateway_starts() -> None:

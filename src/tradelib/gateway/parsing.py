@@ -150,7 +150,9 @@ class ErrorCode(IntEnum):
     ORDER_CANCELLED = 202
     VALIDATION_ERROR = 321
     CLIENT_ID_IN_USE = 326
+    NOT_SUBSCRIBED = 354
     NO_ALLOCATION = 436
+    DISPLAYING_DELAYED = 10167
     CANNOT_CANCEL_FILLED = 10148
     ORDER_NOT_FOUND = 10147
     CONNECTIVITY_LOST = 1100
@@ -174,6 +176,10 @@ ERROR_TEXT: dict[ErrorCode, str] = {
     ErrorCode.VALIDATION_ERROR: "Error validating request.-'{detail}'",
     ErrorCode.CLIENT_ID_IN_USE: (
         "Unable to connect as the client id is already in use. Retry with a unique client id."
+    ),
+    ErrorCode.NOT_SUBSCRIBED: "Requested market data is not subscribed.",
+    ErrorCode.DISPLAYING_DELAYED: (
+        "Requested market data is not subscribed. Displaying delayed market data."
     ),
     ErrorCode.NO_ALLOCATION: (
         "You must specify an allocation (either a single account, group, or profile)."
@@ -199,6 +205,17 @@ FARM_STATUS_ON_CONNECT: tuple[tuple[ErrorCode, str], ...] = (
     (ErrorCode.MARKET_DATA_FARM_OK, "usopt"),
     (ErrorCode.HMDS_FARM_OK, "ushmds"),
     (ErrorCode.SEC_DEF_FARM_OK, "secdefnj"),
+)
+
+
+# Rejection reasons of the account realities (approximations of IB's wording).
+NO_OPTION_PERMISSION_TEXT = (
+    "No Trading Permission: your account is not permitted to trade options (OPT). "
+    "Request option trading permissions in Client Portal"
+)
+CASH_ACCOUNT_TEXT = (
+    "Your account is a cash account: short option positions that are not covered "
+    "(naked puts or calls) need a margin account"
 )
 
 
@@ -541,6 +558,12 @@ class PlaceOrderRequest:
     account: str
     order_ref: str
     transmit: bool
+    what_if: bool = False
+
+
+# ib_async 2.1.0 at v178 sends whatIf this many fields before the end of a placeOrder
+# without order conditions (the tail after it has a fixed length then).
+_WHAT_IF_FROM_END = 30
 
 
 def parse_place_order(fields: Sequence[str]) -> PlaceOrderRequest:
@@ -580,6 +603,7 @@ def parse_place_order(fields: Sequence[str]) -> PlaceOrderRequest:
         account,
         order_ref,
         transmit,
+        len(fields) > _WHAT_IF_FROM_END + 40 and fields[-_WHAT_IF_FROM_END] == "1",
     )
 
 
@@ -933,6 +957,37 @@ def tick_option_computation(
     )
 
 
+# Live tick type -> its delayed twin (what a line without a subscription carries).
+DELAYED_TICKS: dict[int, int] = {
+    0: 69,
+    1: 66,
+    2: 67,
+    3: 70,
+    4: 68,
+    5: 71,
+    6: 72,
+    7: 73,
+    8: 74,
+    9: 75,
+    14: 76,
+    10: 80,
+    11: 81,
+    12: 82,
+    13: 83,
+}
+
+
+def delayed_tick(message: tuple[Field, ...]) -> tuple[Field, ...]:
+    """``message`` (tickPrice, tickSize or tickOptionComputation) with the delayed tick type."""
+    at = {Out.TICK_PRICE: 3, Out.TICK_SIZE: 3, Out.TICK_OPTION_COMPUTATION: 2}.get(
+        Out(int(message[0] or 0))
+    )
+    if at is None:
+        return message
+    tick = int(message[at] or 0)
+    return (*message[:at], DELAYED_TICKS.get(tick, tick), *message[at + 1 :])
+
+
 def tick_snapshot_end(req_id: int) -> tuple[Field, ...]:
     return (Out.TICK_SNAPSHOT_END, 1, req_id)
 
@@ -989,6 +1044,9 @@ class WireOrder:
     account: str
     order_ref: str
     status: str
+    what_if: bool = False
+    # What-if answers: init, maint, equity with loan -- before, change, after.
+    margin: tuple[float, ...] = ()
 
 
 def open_order(c: WireContract, o: WireOrder) -> tuple[Field, ...]:
@@ -1009,9 +1067,14 @@ def open_order(c: WireContract, o: WireOrder) -> tuple[Field, ...]:
     out += [""]  # hedgeType
     out += [0, "", "", 0, 0]  # optOutSmartRouting, clearing account/intent, notHeld, dnc
     out += [""]  # algoStrategy
-    out += [0, 0, o.status]  # solicited, whatIf, status
-    out += [""] * 9  # margin before/change/after
-    out += ["", "", "", "", ""]  # commission, min, max, currency, warning
+    out += [0, o.what_if, o.status]  # solicited, whatIf, status
+    if o.what_if:  # a client parses these as numbers in a what-if answer
+        margin = (list(o.margin) + [0.0] * 9)[:9]
+        out += [repr(float(x)) for x in margin]  # margin before/change/after
+        out += [1.0, 1.0, 1.0, "USD", ""]  # commission, min, max, currency, warning
+    else:
+        out += [""] * 9  # margin before/change/after
+        out += ["", "", "", "", ""]  # commission, min, max, currency, warning
     out += [0, 0]  # randomizeSize, randomizePrice
     out += [0]  # conditions
     out += ["", "", "", "", "", "", "", 0, "", "", "", "", 0, 0, "", 0]

@@ -22,8 +22,8 @@ import contextlib
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, time, timedelta
 
 import polars as pl
 
@@ -68,6 +68,7 @@ BAG_CON_ID = 28812380  # the con_id IB reports for every combo contract
 EXPIRY_PERM_ID_BASE = 3_000_000  # perm ids of exercise / assignment / expiry executions
 EXPIRY_REF_PREFIX = "expiry:"  # SimBroker's order_ref prefix on settlement fills
 REFUSED_PERM_ID_BASE = 2_500_000  # perm ids of orders the gateway refused (110, injected 201)
+RESTART_WINDOW = timedelta(minutes=2)  # market time a daily restart refuses sessions
 ACCOUNT_PUSH_S = 3.0  # real seconds between account/portfolio pushes to subscribers
 _BAR_COLUMNS = ["ts", "open", "high", "low", "close", "volume"]
 DONE_STATUSES = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
@@ -90,6 +91,14 @@ _ID_AT: dict[int, int] = {
     In.REQ_HISTORICAL_DATA: 1,
     In.REQ_SEC_DEF_OPT_PARAMS: 1,
 }
+
+
+def _naked_short(legs: Sequence[tuple[Contract, int]]) -> bool:
+    """True when some right is sold in more contracts than it is bought (IB-signed ratios)."""
+    by_right: dict[object, int] = {}
+    for c, ratio in legs:
+        by_right[c.right] = by_right.get(c.right, 0) + ratio
+    return any(n < 0 for n in by_right.values())
 
 
 def _request_id(msg_id: int, fields: Sequence[str]) -> int:
@@ -142,6 +151,7 @@ class SimGateway:
         self._control_port = control_port
         self._control: FaultControlServer | None = None
         self._expiry_seq = 0
+        self._restart_until: datetime | None = None  # market time a daily restart ends
         self._refused_seq = 0
         self._server: asyncio.Server | None = None
         self._clock_task: asyncio.Task[None] | None = None
@@ -310,6 +320,9 @@ class SimGateway:
                 p.SERVER_VERSION,
             )
             return False
+        if self._restart_until is not None:
+            log.warning("API session from %s refused: the gateway is restarting", session.peer)
+            return False
         session.send(p.server_hello(datetime.now(UTC)))
         return True
 
@@ -465,7 +478,10 @@ class SimGateway:
 
     def _account_values(self, snap: AccountSnapshot, gross: float) -> list[tuple[str, str, str]]:
         """Every account tag as (tag, value, currency), less the tags a fault leaves out."""
-        omitted = self._fault_state.omitted_account_tags
+        faults = self._fault_state
+        if faults.cash_account:  # no margin: buying power is the cash
+            snap = replace(snap, buying_power=snap.cash)
+        omitted = faults.omitted_account_tags
         return [row for row in p.account_values(snap, gross) if row[0] not in omitted]
 
     def _req_account_summary(self, s: ClientSession, f: list[str]) -> None:
@@ -591,8 +607,12 @@ class SimGateway:
                 s.send(p.tick_snapshot_end(req.req_id))
             return
         contract = self.catalog.domain(inst)
+        kind = self._fault_state.market_data
+        if kind == "none":
+            s.send(p.error_for(req.req_id, ErrorCode.NOT_SUBSCRIBED))
+            return
         want_oi = p.GENERIC_OPEN_INTEREST in req.generic_ticks
-        line = Line(req.req_id, contract, want_oi)
+        line = Line(req.req_id, contract, want_oi, delayed=kind == "delayed")
         quote = self.broker.snapshot([contract])[0]
         ticks = quote_ticks(
             req.req_id,
@@ -601,7 +621,17 @@ class SimGateway:
             close=self._previous_close(contract),
             open_interest=want_oi,
         )
-        s.send(p.market_data_type(req.req_id, p.MarketDataType.REALTIME), *ticks)
+        data_type = p.MarketDataType.REALTIME
+        if line.delayed:
+            # Without a subscription IB falls back to delayed data, saying so unless asked for it.
+            if s.market_data_type not in (
+                p.MarketDataType.DELAYED,
+                p.MarketDataType.DELAYED_FROZEN,
+            ):
+                s.send(p.error_for(req.req_id, ErrorCode.DISPLAYING_DELAYED))
+            ticks = [p.delayed_tick(t) for t in ticks]
+            data_type = p.MarketDataType.DELAYED
+        s.send(p.market_data_type(req.req_id, data_type), *ticks)
         if p.GENERIC_DIVIDENDS in req.generic_ticks and contract.sec_type is SecType.STOCK:
             s.send(self._dividend_tick(req.req_id, contract.symbol))
         if req.snapshot:
@@ -642,12 +672,16 @@ class SimGateway:
             out: list[Message] = []
             for line in list(s.lines.values()):
                 q = quotes[int(line.contract.con_id or 0)]
-                out += quote_ticks(line.req_id, q, line.state, open_interest=line.open_interest)
+                ticks = quote_ticks(line.req_id, q, line.state, open_interest=line.open_interest)
+                out += [p.delayed_tick(t) for t in ticks] if line.delayed else ticks
             if out:
                 s.send(*out)
 
     def _req_historical_data(self, s: ClientSession, f: list[str]) -> None:
         req = p.parse_historical_data(f)
+        if self._fault_state.hist_pacing:
+            s.send(p.error_for(req.req_id, ErrorCode.HISTORICAL_DATA_ERROR, "Pacing violation"))
+            return
         failure = self._fault_state.take_historical_failure()
         if failure is not None:
             detail = "simulated HMDS failure"
@@ -862,6 +896,16 @@ class SimGateway:
             if existing is None:
                 self._refuse_order(s, req, req.contract, {}, "Rejected: no security definition")
             return
+        refusal = self._account_refusal([(leg.contract, leg.ratio) for leg in intent.legs])
+        if refusal is not None:
+            s.send(p.error_msg(req.order_id, int(ErrorCode.ORDER_REJECTED), refusal))
+            if existing is None and not req.what_if:
+                self._refuse_order(s, req, contract, leg_wires, refusal)
+            return
+        if req.what_if:
+            # What-if: IB answers the order's margin impact and keeps nothing.
+            s.send(p.open_order(contract, self._what_if_order(s, req, account)))
+            return
         rejection = faults.take_rejection()
         if rejection is not None:
             code, reason = rejection
@@ -904,6 +948,42 @@ class SimGateway:
             return
         if not gw.opened:
             self._apply_state(gw, state)
+
+    def _account_refusal(self, legs: Sequence[tuple[Contract, int]]) -> str | None:
+        """IB's rejection text when the account may not trade ``legs`` (permissions, cash)."""
+        faults = self._fault_state
+        options = [(c, r) for c, r in legs if c.sec_type is SecType.OPTION]
+        if options and faults.no_option_permission:
+            return p.fault_error_text(int(ErrorCode.ORDER_REJECTED), p.NO_OPTION_PERMISSION_TEXT)
+        if options and faults.cash_account and _naked_short(options):
+            return p.fault_error_text(int(ErrorCode.ORDER_REJECTED), p.CASH_ACCOUNT_TEXT)
+        return None
+
+    def _what_if_order(
+        self, s: ClientSession, req: p.PlaceOrderRequest, account: str
+    ) -> p.WireOrder:
+        assert s.client_id is not None
+        return p.WireOrder(
+            order_id=req.order_id,
+            client_id=s.client_id,
+            perm_id=0,
+            action=req.action.upper(),
+            quantity=req.quantity,
+            order_type=req.order_type.upper(),
+            limit_price=req.limit_price,
+            tif=req.tif.upper() or "DAY",
+            account=account,
+            order_ref=req.order_ref,
+            status="PreSubmitted",
+            what_if=True,
+            margin=self._what_if_margin(),
+        )
+
+    def _what_if_margin(self) -> tuple[float, ...]:
+        """Margin before, change and after of a what-if (the simulation reports no change)."""
+        snap = self.broker.account()
+        now = (snap.init_margin, snap.maint_margin, snap.net_liquidation)
+        return (*now, 0.0, 0.0, 0.0, *now)
 
     def _order_account(self, s: ClientSession, req: p.PlaceOrderRequest) -> str | None:
         """The managed account an order trades; None (error sent) when it names none or another."""
@@ -1142,6 +1222,29 @@ class SimGateway:
         log.info("fault: connectivity restored (%d)", int(code))
         self._broadcast(code)
 
+    def _arm_restart(self, at: time) -> None:
+        """Restart daily at ``at`` (New York market time); at once if that is within the window."""
+        self._fault_state.restart_at = at
+        self._check_restart(self.broker.now() - RESTART_WINDOW)
+
+    def _check_restart(self, since: datetime) -> None:
+        """Start a restart whose time fell in (since, now]; end one whose window passed."""
+        now = self.broker.now()
+        if self._restart_until is not None and now >= self._restart_until:
+            self._restart_until = None
+            log.info("fault: restart finished, API sessions accepted again")
+        at = self._fault_state.restart_at
+        if at is None or self._restart_until is not None:
+            return
+        day = now.astimezone(NEW_YORK).date()
+        for d in (day - timedelta(days=1), day):
+            when = datetime.combine(d, at, tzinfo=NEW_YORK).astimezone(UTC)
+            if since < when <= now:
+                self._restart_until = when + RESTART_WINDOW
+                log.info("fault: daily restart at %s New York: dropping every client", at)
+                self._drop_all_connections()
+                return
+
     def _stats_snapshot(self) -> GatewayStats:
         st = self._fault_state
         lines = {cid: len(s.lines) for cid, s in self._sessions.items()}
@@ -1171,8 +1274,10 @@ class SimGateway:
             await asyncio.sleep(self.tick_interval)
             now = loop.time()
             try:
+                before = self.broker.now()
                 if self.speed > 0:
                     self.broker.wait((now - last) * self.speed)
+                self._check_restart(before)
                 self._flush_positions()
                 self._push_lines()
                 if now - last_account >= ACCOUNT_PUSH_S:
