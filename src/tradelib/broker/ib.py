@@ -194,6 +194,27 @@ class ServerClock:
         self._floor = -math.inf
 
 
+@dataclass(frozen=True, slots=True)
+class QuoteProbe:
+    """What one market-data line really delivers (preflight)."""
+
+    contract: Contract
+    data_type: str  # "realtime" | "frozen" | "delayed" | "delayed_frozen" | "none"
+    code: int | None = None  # IB's error or warning code for the line (354, 10167...)
+    message: str = ""
+    quote: Quote | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIf:
+    """IB's answer to a what-if order: accepted (with its margin change) or rejected."""
+
+    accepted: bool
+    code: int | None = None
+    message: str = ""
+    init_margin_change: float = math.nan
+
+
 @dataclass(slots=True)
 class _Stream:
     contract: Contract
@@ -771,6 +792,88 @@ class IBBroker(Broker):
             self._request(lambda: self._ib.sleep(0.01))
         return ticker.dividends
 
+    # --- diagnostics (preflight) -------------------------------------------------------------
+    @property
+    def server_version(self) -> int:
+        """The TWS API version the server negotiated."""
+        self._session()
+        return int(self._ib.client.serverVersion())
+
+    def managed_accounts(self) -> list[str]:
+        """Every account the server manages (plain ids: never log them)."""
+        self._session()
+        return [a for a in self._ib.managedAccounts() if a]
+
+    def account_values(self) -> dict[str, str]:
+        """The account summary as IB sent it (tag -> text), e.g. AccountType."""
+        return self._request(self._account_summary)
+
+    def probe_quotes(self, contracts: Sequence[Contract]) -> list[QuoteProbe]:
+        """Open one line at a time and report what arrives: real-time, delayed or nothing (+ IB's code)."""
+        self._session()
+        notes: dict[int, tuple[int, str]] = {}
+
+        def on_error(req_id: int, code: int, message: str, contract: Any) -> None:
+            notes.setdefault(req_id, (code, message))
+
+        self._ib.errorEvent += on_error
+        try:
+            self._ib.reqMarketDataType(1)  # ask for what the jobs need: real time
+            return [self._probe_one(self._resolve(c), notes) for c in contracts]
+        finally:
+            self._ib.errorEvent -= on_error
+
+    def _probe_one(self, contract: Contract, notes: Mapping[int, tuple[int, str]]) -> QuoteProbe:
+        admit_streams(self._streams, [contract], self.line_budget)
+        ib_contract = self._ib_contract(contract)
+        fresh: list[bool] = []  # ib_async shares one ticker per contract: wait for new ticks
+
+        def on_tickers(tickers: Any) -> None:
+            if any(t is ticker for t in tickers):
+                fresh.append(True)
+
+        ticker = self._ib.reqMktData(ib_contract, "", False, False)
+        self._ib.pendingTickersEvent += on_tickers
+        req_id = self._ticker_req_id(ticker)
+        deadline = time.monotonic() + min(self._ack_timeout_s, FIRST_TICK_WAIT_S)
+        try:
+            while not (fresh and _has_data(ticker)) and time.monotonic() < deadline:
+                note = notes.get(req_id)
+                if note is not None and not m.is_warning(note[0]):
+                    break
+                self._request(lambda: self._ib.sleep(0.02))
+        finally:
+            self._ib.pendingTickersEvent -= on_tickers
+            self._ib.cancelMktData(ib_contract)
+        self._refused.pop(req_id, None)
+        code, message = notes.get(req_id, (None, ""))
+        if not (fresh and _has_data(ticker)):
+            return QuoteProbe(contract, "none", code, message)
+        kind = m.MAP_MARKET_DATA_TYPE.get(int(ticker.marketDataType or 1), "realtime")
+        quote = m.domain_quote(contract, ticker, self._event_ts())
+        return QuoteProbe(contract, kind, code, message, quote)
+
+    def what_if(self, intent: OrderIntent) -> WhatIf:
+        """Ask IB whether it would accept ``intent`` (a what-if: nothing is placed, any mode)."""
+        self._session()
+        try:
+            legs = tuple(Leg(self._resolve(leg.contract), leg.ratio) for leg in intent.legs)
+        except ContractError as exc:
+            return WhatIf(False, m.CODE_NO_SECURITY, exc.message)
+        plan = m.plan_order(replace(intent, legs=legs), self._tick_rule(legs))
+        contract = self._order_contract(legs, plan)
+        order = Order(**plan.order_fields(self.connection.account), whatIf=True)
+        try:
+            state = self._request(lambda: self._ib.whatIfOrder(contract, order))
+        except RequestError as exc:
+            return WhatIf(False, exc.code, exc.message)
+        change = getattr(state, "initMarginChange", "")
+        try:
+            margin = float(change)
+        except (TypeError, ValueError):
+            margin = math.nan
+        return WhatIf(True, init_margin_change=margin)
+
     def _resubscribe(self, new_session: bool) -> None:
         """Re-request every streaming line (after a reconnect or IB's 1101); never blocks."""
         for key, stream in list(self._streams.items()):
@@ -1311,4 +1414,4 @@ def _plan_from_fills(order_ref: str, fills: Sequence[IbFill]) -> m.OrderPlan:
     )
 
 
-__all__ = ["IBBroker", "ServerClock"]
+__all__ = ["IBBroker", "QuoteProbe", "ServerClock", "WhatIf"]

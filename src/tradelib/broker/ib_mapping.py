@@ -64,6 +64,15 @@ GENERIC_DIVIDENDS = "456"
 SYSTEM_CODES = frozenset({CODE_CONNECTIVITY_LOST, CODE_RESTORED_DATA_LOST, CODE_RESTORED_DATA_KEPT})
 
 
+# IB's market data types (reqMarketDataType / marketDataType) by number.
+MAP_MARKET_DATA_TYPE: dict[int, str] = {
+    1: "realtime",
+    2: "frozen",
+    3: "delayed",
+    4: "delayed_frozen",
+}
+
+
 def is_warning(code: int) -> bool:
     """True for IB codes that report, rather than fail, a request (21xx farm notices...)."""
     return 2100 <= code < 2200 or code in (2000, 10167, 10197)
@@ -123,6 +132,7 @@ BAR_SIZES: dict[int, str] = {
 }
 # Account summary tags IBBroker asks for (a real TWS answers one row per tag).
 SUMMARY_TAGS: tuple[str, ...] = (
+    "AccountType",
     "NetLiquidation",
     "TotalCashValue",
     "BuyingPower",

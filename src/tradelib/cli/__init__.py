@@ -32,6 +32,7 @@ _COMMANDS = {
     "demo": ("demo_cmd", "demo"),
     "gateway": ("gateway_cmd", "gateway"),
     "gateway-fault": ("gateway_cmd", "gateway_fault"),
+    "preflight": ("preflight_cmd", "preflight"),
     "sync": ("sync_cmd", "sync"),
     "collect-futures": ("futures_cmd", "collect_futures"),
     "tick": ("schedule_cmd", "tick"),
