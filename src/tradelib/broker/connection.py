@@ -248,6 +248,12 @@ class IBConnectionManager:
         """Return once connected; finish a pending reconnect; NotConnectedError if impossible."""
         if self._state in (LinkState.IDLE, LinkState.CLOSED):
             raise NotConnectedError("not connected (call connect() first)")
+        if self._state is LinkState.CONNECTED:
+            # Process what the socket already delivered (a peer's close among it) before
+            # trusting the session: otherwise a drop is noticed one call too late. Two loop
+            # turns: one reads the end of the stream, the next runs connection_lost.
+            self._ib.sleep(0)
+            self._ib.sleep(0)
         if self._state is LinkState.CONNECTED and not self._ib.isConnected():
             # The drop happened while the loop was idle: let ib_async notice it.
             self._ib.sleep(0)

@@ -1366,6 +1366,16 @@ class IBBroker(Broker):
         """Tell the clock the server's rate from now on (a simulated gateway whose speed we set)."""
         self._clock.declare_rate(rate, time.monotonic())
 
+    def resync_clock(self, rate: float | None = None) -> None:
+        """Re-read the server's time now (one request); ``rate``: the speed a simulated server was just set to.
+
+        A real TWS never needs this. A harness that changes a simulated
+        gateway's speed must call it, since between syncs time is extrapolated.
+        """
+        self._request(self._sync_clock)
+        if rate is not None:
+            self.declare_clock_rate(rate)
+
     def _event_ts(self) -> datetime:
         est = self._clock.estimate(time.monotonic())
         return datetime.fromtimestamp(est, UTC) if est is not None else datetime.now(UTC)

@@ -51,8 +51,7 @@ class FastForwardIBBroker(IBBroker):
         gw = self.gateway.gateway
         self.gateway.call(lambda: setattr(gw, "speed", speed))
         if self.is_connected:
-            self._request(self._sync_clock)
-            self.declare_clock_rate(speed)
+            self.resync_clock(speed)
 
     def wait(self, seconds: float) -> None:
         """Let ``seconds`` of market time pass in about ``wait_real_s`` real seconds."""
