@@ -62,3 +62,19 @@ def test_past_sessions_are_the_same_bars_every_time(connect: ConnectFn) -> None:
             answers.append([(b.date, b.open, b.high, b.low, b.close) for b in _two_days(ib)][:78])
             ib.disconnect()
     assert answers[0] == answers[1]
+
+
+def test_a_bridged_session_matches_its_daily_bar_exactly() -> None:
+    from tradelib.gateway.history import DailyBar, session_bars
+
+    bar = DailyBar(
+        date(2025, 6, 9), 1_749_475_800, 1_749_499_200, 600.0, 604.5, 597.25, 601.1, 10**7
+    )
+    bars = session_bars(bar, 300, seed=7, symbol="SPY")
+
+    assert bars.height == 78
+    assert bars["open"][0] == 600.0 and bars["close"][-1] == 601.1
+    assert bars["high"].max() == 604.5 and bars["low"].min() == 597.25
+    assert bars["volume"].sum() == 10**7
+    assert bars.equals(session_bars(bar, 300, seed=7, symbol="SPY"))
+    assert not bars.equals(session_bars(bar, 300, seed=8, symbol="SPY"))
