@@ -207,3 +207,24 @@ def test_dividend_comes_from_ibs_dividend_tick(gateway: GatewayThread, make_ib: 
     assert broker.streaming() == [], "the dividend line is released"
     broker.wait(1)
     assert gateway.gateway.faults.stats.lines_by_client == {broker.connection.client_id: 0}
+
+
+def test_a_line_ib_refuses_on_resubscription_goes_back_to_snapshots(
+    gateway: GatewayThread, make_ib: MakeIB, ib_errors: IbErrorLog
+) -> None:
+    ib_errors.allow("Error 101,", "Peer closed connection", "Connection reset by peer")
+    broker = make_ib(line_budget=6)
+    contracts = _calls(broker, 3)
+    broker.stream(contracts)
+    faults = gateway.gateway.faults
+    faults.set_line_limit(2)  # another session took a line meanwhile
+
+    faults.drop_connections()
+    broker.wait(2)  # reconnect and resubscribe: IB holds two of the three
+
+    assert broker.connection.reconnects == 1
+    assert len(broker.streaming()) == 2 and broker.line_budget == 2
+    assert broker.refused_lines == 1
+    assert faults.stats.lines_by_client == {broker.connection.client_id: 2}
+    quotes = broker.snapshot(contracts)
+    assert all(q.bid > 0 for q in quotes)
