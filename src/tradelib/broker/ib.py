@@ -5,11 +5,14 @@ translation to and from domain types lives in ``tradelib.broker.ib_mapping``.
 
 Choices worth knowing:
 
-* Time is the server's: ``now()`` comes from reqCurrentTime (cached for a few
-  milliseconds and extrapolated with the measured clock rate), and ``wait()``
-  sleeps in ib_async until the server clock has advanced, so a fast simulated
-  gateway makes long waits short. A real TWS reports the wall clock.
-* Orders are idempotent by ``orderRef``: before sending, IBBroker looks for an
+* Time is the server's: ``now()`` is the last reqCurrentTime answer carried
+  forward on the local monotonic clock (times the server's rate: 1 for a real
+  TWS), re-read at most once per ``ib.clock_sync_s``; ``wait()`` sleeps in
+  ib_async until that estimate reaches the target. A simulated gateway whose
+  speed we set declares its rate (``resync_clock``) and is re-read every
+  second of its own time, so a fast gateway makes long waits short.
+* Orders are idempotent by ``orderRef`` (or, when IB echoes it empty, by the
+  order and perm ids recorded at send): before sending, IBBroker looks for an
   open or completed order or an execution with that reference (across client
   ids, after refreshing from the broker) and returns it instead. Orders outside
   regular hours are rejected locally (IB would otherwise queue a DAY order for
@@ -101,6 +104,9 @@ DEFAULT_DIV_YIELD = 0.0
 # How long the server clock is extrapolated on the local monotonic clock before IBBroker
 # asks reqCurrentTime again (ib.clock_sync_s), wall seconds.
 DEFAULT_CLOCK_SYNC_S = 30.0
+# A simulated server (declared rate) is re-read after this much of its time: its clock
+# advances in ticks of a thread that may lag, and a job must not ask for data past it.
+SIMULATED_SYNC_SERVER_S = 1.0
 # A measured server rate this close to 1 is a real-time server (TWS): take it as exactly 1.
 REAL_TIME_RATE_TOLERANCE = 0.05
 # How long stream() and dividend() wait for a first tick (or IB's refusal), wall seconds.
@@ -164,6 +170,11 @@ class ServerClock:
             self._samples.append((est, mono))
         self.rate = max(float(rate), 0.0)
         self._declared = True
+
+    @property
+    def declared(self) -> bool:
+        """True once the rate was declared (a simulated server whose speed we set)."""
+        return self._declared
 
     def estimate(self, mono: float, max_age: float = math.inf) -> float | None:
         """Server epoch seconds now (``mono``), never less than an earlier estimate.
@@ -379,7 +390,7 @@ class IBBroker(Broker):
             rate = max(self._clock.rate, 1e-3)
             step = (target - now) / rate
             if self._last_sync is not None:
-                step = min(step, self._last_sync + self._clock_sync_s - time.monotonic())
+                step = min(step, self._last_sync + self._sync_interval() - time.monotonic())
             self._ib.sleep(min(max(step, 0.001), 1.0))
 
     def is_market_open(self, contract: Contract) -> bool:
@@ -1338,12 +1349,20 @@ class IBBroker(Broker):
     def _server_now(self) -> float:
         """Server epoch seconds now: extrapolated locally, synced once per ``clock_sync_s``."""
         mono = time.monotonic()
-        due = self._last_sync is None or mono - self._last_sync >= self._clock_sync_s
+        due = self._last_sync is None or mono - self._last_sync >= self._sync_interval()
         if not due:
             est = self._clock.estimate(mono)
             if est is not None:
                 return est
         return self._sync_clock()
+
+    def _sync_interval(self) -> float:
+        """Real seconds between time requests: ``clock_sync_s``; for a declared simulated rate,
+        at most ``SIMULATED_SYNC_SERVER_S`` of server time (its thread may lag the estimate)."""
+        if not self._clock.declared:
+            return self._clock_sync_s
+        server_s = min(self._clock_sync_s, SIMULATED_SYNC_SERVER_S)
+        return server_s / max(self._clock.rate, 1e-9)
 
     def _sync_clock(self) -> float:
         """Ask IB for its time (one reqCurrentTime) and re-anchor the local estimate."""
