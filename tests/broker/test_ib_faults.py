@@ -78,6 +78,10 @@ def test_an_order_acked_before_a_drop_is_found_by_its_ref_after_reconnecting_and
     gateway.gateway.faults.drop_after_next_order()
 
     first = broker.place_order(resting)
+    for _ in range(100):  # the gateway closes the socket once its acks are out
+        if gateway.gateway.faults.stats.connections_dropped:
+            break
+        broker.connection.ib.sleep(0.02)
     again = broker.place_order(resting)
 
     assert first.status is OrderStatus.SUBMITTED
@@ -97,7 +101,8 @@ def test_an_order_that_filled_while_disconnected_is_found_through_its_executions
     ib_errors.allow("Peer closed connection")
     broker = make_ib()
     legs = [Leg(_otm_put(broker), +1)]
-    order = intent(broker, legs, marketable(broker, legs))
+    # a generous pad: the market runs on (20x) between the quote and the order on a busy machine
+    order = intent(broker, legs, marketable(broker, legs, pad=0.5))
     gateway.gateway.faults.drop_after_next_order()
 
     broker.place_order(order)

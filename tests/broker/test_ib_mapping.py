@@ -285,3 +285,35 @@ def test_the_server_clock_assumes_real_time_until_it_has_seen_ten_server_seconds
     clock.observe(1_000_000, mono=0.0)
     clock.observe(1_000_001, mono=0.3)  # whole-second truncation: no rate from this
     assert clock.rate == 1.0
+
+
+def test_a_real_time_server_measured_within_truncation_error_runs_at_exactly_one() -> None:
+    clock = ServerClock(window=90.0, snap_to_real_time=True)
+    clock.observe(1_000_000, mono=0.0)
+    clock.observe(1_000_031, mono=30.0)  # 31 server s in 30 local s: truncation, not speed
+    assert clock.rate == 1.0
+    fast = ServerClock(window=90.0, snap_to_real_time=True)
+    fast.observe(1_000_000, mono=0.0)
+    fast.observe(1_000_600, mono=30.0)
+    assert fast.rate == pytest.approx(20.0, rel=0.01)
+
+
+def test_a_declared_rate_anchors_at_the_estimate_and_is_not_remeasured() -> None:
+    clock = ServerClock()
+    clock.observe(1_000_000, mono=0.0)
+    clock.declare_rate(20.0, mono=1.0)
+    assert clock.rate == 20.0
+    assert clock.estimate(2.0) == pytest.approx(1_000_000.5 + 1.0 + 20.0)
+    clock.observe(1_000_100, mono=3.0)  # a sample does not override what we declared
+    assert clock.rate == 20.0
+
+
+def test_missing_account_fields_are_named_with_their_ib_tags() -> None:
+    values = {"NetLiquidation": "1000", "ExcessLiquidity": "900", "FullInitMarginReq": "10"}
+    assert m.missing_account_fields(values) == [
+        "cash (TotalCashValue)",
+        "buying power (BuyingPower)",
+        "maintenance margin (FullMaintMarginReq)",
+    ]
+    full = values | {"TotalCashValue": "1", "BuyingPower": "2", "FullMaintMarginReq": "3"}
+    assert m.missing_account_fields(full) == []

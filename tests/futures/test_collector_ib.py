@@ -36,6 +36,7 @@ class DroppingIBBroker(IBBroker):
     def _speed(self, value: float) -> None:
         gateway = self.thread.gateway
         self.thread.call(lambda: setattr(gateway, "speed", value))
+        self.resync_clock(value)  # IBBroker extrapolates time between syncs: say the new pace
 
     def wait(self, seconds: float) -> None:
         self._speed(max(SPEED, seconds / 0.25))

@@ -77,12 +77,12 @@ def test_a_bad_fault_spec_names_the_item(bad: str) -> None:
 
 def test_every_fault_in_the_help_parses() -> None:
     names = [line.split()[0] for line in FAULT_SPEC_HELP.splitlines()[1:] if line.startswith("  ")]
-    values = {"N": "3", "SECONDS": "0.1", "ID": "4"}
+    values = {"N": "3", "SECONDS": "0.1", "ID": "4", "HH:MM": "03:30"}
     for name in names:
         sample = re.sub(r"\[.*\]", "", name)  # optional parts off
-        sample = re.sub(r"\b(N|SECONDS|ID)\b", lambda m: values[m.group(1)], sample)
+        sample = re.sub(r"\b(HH:MM|N|SECONDS|ID)\b", lambda m: values[m.group(1)], sample)
         assert parse_fault_spec(sample), sample
-    assert len(names) == 10
+    assert len(names) == 18
 
 
 def test_a_spec_arms_the_injector_before_the_gateway_starts() -> None:

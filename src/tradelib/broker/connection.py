@@ -40,7 +40,8 @@ from tradelib.broker.ib_mapping import (
     CODE_RESTORED_DATA_KEPT,
     CODE_RESTORED_DATA_LOST,
 )
-from tradelib.errors import ClientIdInUseError, NotConnectedError
+from tradelib.config.ib import ACCOUNT_ENV
+from tradelib.errors import ClientIdInUseError, ConfigError, NotConnectedError
 from tradelib.secrets import SecretMaskingFilter, mask_account, register_secret
 
 if TYPE_CHECKING:
@@ -223,6 +224,9 @@ class IBConnectionManager:
         except ClientIdInUseError:
             self._state = LinkState.FAILED
             raise
+        except ConfigError:
+            self._state = LinkState.CLOSED  # wrong account: retrying cannot help
+            raise
         except (RetryError, *_RETRYABLE) as exc:
             self._state = LinkState.FAILED
             raise NotConnectedError(
@@ -244,6 +248,12 @@ class IBConnectionManager:
         """Return once connected; finish a pending reconnect; NotConnectedError if impossible."""
         if self._state in (LinkState.IDLE, LinkState.CLOSED):
             raise NotConnectedError("not connected (call connect() first)")
+        if self._state is LinkState.CONNECTED:
+            # Process what the socket already delivered (a peer's close among it) before
+            # trusting the session: otherwise a drop is noticed one call too late. Two loop
+            # turns: one reads the end of the stream, the next runs connection_lost.
+            self._ib.sleep(0)
+            self._ib.sleep(0)
         if self._state is LinkState.CONNECTED and not self._ib.isConnected():
             # The drop happened while the loop was idle: let ib_async notice it.
             self._ib.sleep(0)
@@ -293,14 +303,18 @@ class IBConnectionManager:
                 refused.append(cid)
                 log.warning("IB client id %d is in use (326); trying the next one", cid)
                 continue
+            accounts = [a for a in self._ib.client.getAccounts() if a]
+            for a in accounts:
+                register_secret(a)
+            problem = account_problem(self._wanted_account, accounts, f"{self.host}:{self.port}")
+            if problem is not None:
+                self._ib.disconnect()
+                raise ConfigError(problem)
             self._client_id = cid
             self.refused_ids = refused
             self._state = LinkState.CONNECTED
             self._data_ok = True
-            accounts = [a for a in self._ib.client.getAccounts() if a]
-            for a in accounts:
-                register_secret(a)
-            self._account = self._wanted_account or (accounts[0] if accounts else "")
+            self._account = self._wanted_account or accounts[0]
             log.info("connected: %r", self)
             self._emit_state(True, "connected")
             return
@@ -401,6 +415,31 @@ class IBConnectionManager:
                 hook(connected, reason)
             except Exception:
                 log.exception("connection state hook failed")
+
+
+def account_problem(wanted: str, managed: Sequence[str], where: str) -> str | None:
+    """Why a session may not trade (ids masked), or None when exactly one account is meant.
+
+    A configured account must be managed by the server; with no account
+    configured the server must manage exactly one.
+    """
+    listed = ", ".join(mask_account(a) for a in managed) or "none"
+    if wanted:
+        if wanted in managed:
+            return None
+        return (
+            f"{ACCOUNT_ENV} is {mask_account(wanted)} but {where} manages {listed}: "
+            "fix the variable or connect to the server that holds that account "
+            "(paper and live accounts live behind different ports)"
+        )
+    if len(managed) == 1:
+        return None
+    if not managed:
+        return f"{where} reported no managed account: check the API session's login"
+    return (
+        f"{where} manages {len(managed)} accounts ({listed}) and none is configured: "
+        f"set {ACCOUNT_ENV} to the one to trade"
+    )
 
 
 def _describe(exc: BaseException) -> str:

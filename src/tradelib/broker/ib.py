@@ -5,11 +5,14 @@ translation to and from domain types lives in ``tradelib.broker.ib_mapping``.
 
 Choices worth knowing:
 
-* Time is the server's: ``now()`` comes from reqCurrentTime (cached for a few
-  milliseconds and extrapolated with the measured clock rate), and ``wait()``
-  sleeps in ib_async until the server clock has advanced, so a fast simulated
-  gateway makes long waits short. A real TWS reports the wall clock.
-* Orders are idempotent by ``orderRef``: before sending, IBBroker looks for an
+* Time is the server's: ``now()`` is the last reqCurrentTime answer carried
+  forward on the local monotonic clock (times the server's rate: 1 for a real
+  TWS), re-read at most once per ``ib.clock_sync_s``; ``wait()`` sleeps in
+  ib_async until that estimate reaches the target. A simulated gateway whose
+  speed we set declares its rate (``resync_clock``) and is re-read every
+  second of its own time, so a fast gateway makes long waits short.
+* Orders are idempotent by ``orderRef`` (or, when IB echoes it empty, by the
+  order and perm ids recorded at send): before sending, IBBroker looks for an
   open or completed order or an execution with that reference (across client
   ids, after refreshing from the broker) and returns it instead. Orders outside
   regular hours are rejected locally (IB would otherwise queue a DAY order for
@@ -31,7 +34,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -81,6 +84,7 @@ from tradelib.errors import (
     BrokerError,
     ConfigError,
     ContractError,
+    MarketDataLineLimitError,
     ReadOnlyModeError,
     UnknownOrderError,
 )
@@ -88,8 +92,6 @@ from tradelib.markethours import MarketHours
 from tradelib.pricing import TickRule, tick_rule_for
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from tradelib.config import TradingConfig
 
 log = logging.getLogger("tradelib.broker.ib")
@@ -99,8 +101,18 @@ T = TypeVar("T")
 # Model-greeks inputs when IB sends no option computation (until the config carries them).
 DEFAULT_RATE = 0.04
 DEFAULT_DIV_YIELD = 0.0
-# How long a server-time sample is reused (extrapolated) before asking again, wall seconds.
-CLOCK_REFRESH_S = 0.05
+# How long the server clock is extrapolated on the local monotonic clock before IBBroker
+# asks reqCurrentTime again (ib.clock_sync_s), wall seconds.
+DEFAULT_CLOCK_SYNC_S = 30.0
+# A simulated server (declared rate) is re-read after this much of its time: its clock
+# advances in ticks of a thread that may lag, and a job must not ask for data past it.
+SIMULATED_SYNC_SERVER_S = 1.0
+# A measured server rate this close to 1 is a real-time server (TWS): take it as exactly 1.
+REAL_TIME_RATE_TOLERANCE = 0.05
+# How long stream() and dividend() wait for a first tick (or IB's refusal), wall seconds.
+FIRST_TICK_WAIT_S = 5.0
+# After a line's first prices, how long dividend() still waits for IB's dividend tick.
+DIVIDEND_GRACE_S = 2.0
 # wait() gives up when the server clock has not moved for this long (a frozen gateway).
 CLOCK_STALL_S = 10.0
 # Bound on waiting for commission reports that follow executions, wall seconds.
@@ -121,10 +133,14 @@ class ServerClock:
     seconds, so whole-second truncation costs little; it is 1.0 until measured.
     """
 
-    def __init__(self, *, window: float = 10.0, min_span: float = 10.0) -> None:
+    def __init__(
+        self, *, window: float = 10.0, min_span: float = 10.0, snap_to_real_time: bool = False
+    ) -> None:
         self._samples: deque[tuple[float, float]] = deque(maxlen=256)
         self._window = window
         self._min_span = min_span
+        self._snap = snap_to_real_time
+        self._declared = False
         self.rate = 1.0
         self._floor = -math.inf  # never go back in time
 
@@ -134,10 +150,31 @@ class ServerClock:
         self._samples.append((s, mono))
         while self._samples and mono - self._samples[0][1] > self._window:
             self._samples.popleft()
+        if self._declared:
+            return
         for s0, m0 in self._samples:
             if s - s0 >= self._min_span and mono - m0 > 0:
-                self.rate = max((s - s0) / (mono - m0), 0.0)
+                rate = max((s - s0) / (mono - m0), 0.0)
+                if self._snap and abs(rate - 1.0) < REAL_TIME_RATE_TOLERANCE:
+                    rate = 1.0  # whole-second truncation, not a server running off real time
+                self.rate = rate
                 break
+
+    def declare_rate(self, rate: float, mono: float) -> None:
+        """Take ``rate`` as known from ``mono`` on (a simulated server whose speed we set).
+
+        The estimate at ``mono`` becomes the anchor, so time never jumps.
+        """
+        est = self.estimate(mono)
+        if est is not None:
+            self._samples.append((est, mono))
+        self.rate = max(float(rate), 0.0)
+        self._declared = True
+
+    @property
+    def declared(self) -> bool:
+        """True once the rate was declared (a simulated server whose speed we set)."""
+        return self._declared
 
     def estimate(self, mono: float, max_age: float = math.inf) -> float | None:
         """Server epoch seconds now (``mono``), never less than an earlier estimate.
@@ -161,10 +198,32 @@ class ServerClock:
         return s + (mono - m0) * self.rate
 
     def reset(self) -> None:
-        """Forget every sample (the server may have changed)."""
+        """Forget every sample (the server may have changed); a declared rate is kept."""
         self._samples.clear()
-        self.rate = 1.0
+        if not self._declared:
+            self.rate = 1.0
         self._floor = -math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteProbe:
+    """What one market-data line really delivers (preflight)."""
+
+    contract: Contract
+    data_type: str  # "realtime" | "frozen" | "delayed" | "delayed_frozen" | "none"
+    code: int | None = None  # IB's error or warning code for the line (354, 10167...)
+    message: str = ""
+    quote: Quote | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIf:
+    """IB's answer to a what-if order: accepted (with its margin change) or rejected."""
+
+    accepted: bool
+    code: int | None = None
+    message: str = ""
+    init_margin_change: float = math.nan
 
 
 @dataclass(slots=True)
@@ -182,6 +241,7 @@ class _Sent:
     tif: TimeInForce
     state: OrderState
     keys: list[tuple[int, int]] = field(default_factory=list)  # (client id, order id)
+    perm_ids: set[int] = field(default_factory=set)  # IB's permanent ids, once acknowledged
     cancel_requested: bool = False
     local: bool = False  # decided here, never sent (e.g. market closed)
 
@@ -199,9 +259,12 @@ class IBBroker(Broker):
         rate: float = DEFAULT_RATE,
         div_yield: float = DEFAULT_DIV_YIELD,
         ack_timeout_s: float | None = None,
+        clock_sync_s: float = DEFAULT_CLOCK_SYNC_S,
     ) -> None:
         if line_budget <= 0:
             raise ValueError(f"line_budget must be > 0, got {line_budget}")
+        if not (math.isfinite(clock_sync_s) and clock_sync_s > 0):
+            raise ValueError(f"clock_sync_s must be finite and > 0, got {clock_sync_s}")
         self.events = EventHub()
         self.connection = connection
         self._ib = connection.ib
@@ -211,13 +274,29 @@ class IBBroker(Broker):
         self._rate = float(rate)
         self._div_yield = float(div_yield)
         self._ack_timeout_s = float(ack_timeout_s or self._ib.RequestTimeout or 30.0)
-        self._clock = ServerClock()
+        self._clock_sync_s = float(clock_sync_s)
+        # Two syncs a sync interval apart measure a server's rate; a real TWS runs at 1.
+        self._clock = ServerClock(
+            window=max(10.0, 2.5 * self._clock_sync_s),
+            min_span=10.0,
+            snap_to_real_time=True,
+        )
+        self._last_sync: float | None = None  # time.monotonic() of the last reqCurrentTime
+        self._last_answer: tuple[float, float] | None = None  # (server s, mono) of that answer
+        self._lost_server_s: float | None = None  # server time of the last 1100
+        self._ib_line_cap: int | None = None  # lines IB really holds, learned from error 101
+        self._refused: dict[int, int] = {}  # req id -> IB code, market-data lines refused
+        self._pending_lines: set[str] = set()  # contract keys stream() is still settling
+        self.refused_lines = 0  # market-data lines IB refused (error 101) so far
+        self._dividends: dict[tuple[str, date], Dividend | None] = {}
         self._resolved: dict[str, Contract] = {}  # contract key -> resolved contract
         self._ib_contracts: dict[int, IbContract] = {}  # con_id -> qualified IB contract
         self._min_ticks: dict[int, float] = {}  # con_id -> minTick from contract details
         self._chains: dict[tuple[str, date], OptionChainInfo] = {}
         self._streams: dict[str, _Stream] = {}  # contract key -> streaming line
         self._sent: dict[str, _Sent] = {}  # order_ref -> what we sent or decided
+        self._ref_by_key: dict[tuple[int, int], str] = {}  # (client id, order id) -> order_ref
+        self._ref_by_perm: dict[int, str] = {}  # perm id -> order_ref
         self._order_errors: dict[tuple[int, int], m.OrderErrorInfo] = {}  # (client, order id)
         self._reconciled: set[tuple[int, int]] = set()
         self._ib.errorEvent += self._on_error
@@ -251,6 +330,7 @@ class IBBroker(Broker):
             hours=MarketHours(cfg.scheduler.calendar),
             rate=cfg.strategies.risk_free_rate,
             div_yield=DEFAULT_DIV_YIELD,
+            clock_sync_s=cfg.ib.clock_sync_s,
         )
 
     def __repr__(self) -> str:
@@ -278,7 +358,8 @@ class IBBroker(Broker):
                 "a paper account (those start with D): check ib.port"
             )
         self._clock.reset()
-        self._server_now(fresh=True)
+        self._last_sync = None
+        self._server_now()
 
     def disconnect(self) -> None:
         """Disconnect (idempotent); streams are dropped, orders stay at IB."""
@@ -291,26 +372,26 @@ class IBBroker(Broker):
 
     def now(self) -> datetime:
         """The server's time (UTC); simulated time on the simulated gateway."""
-        return datetime.fromtimestamp(self._request(lambda: self._server_now()), UTC)
+        return datetime.fromtimestamp(self._request(self._server_now), UTC)
 
     def wait(self, seconds: float) -> None:
-        """Process IB events until the server clock has advanced by ``seconds``."""
+        """Process IB events until the server clock has advanced by ``seconds``.
+
+        Time between syncs comes from the local monotonic clock (times the
+        server's rate): IB is asked for its time at most once per ``clock_sync_s``.
+        """
         if not (math.isfinite(seconds) and seconds >= 0):
             raise ValueError(f"wait: seconds must be finite and >= 0, got {seconds}")
-        start = self._request(lambda: self._server_now(fresh=True))
-        target = start + seconds
-        last, moved_at = start, time.monotonic()
+        target = self._request(self._server_now) + seconds
         while True:
-            now = self._request(lambda: self._server_now(fresh=True))
+            now = self._request(self._server_now)
             if now >= target:
                 return
-            mono = time.monotonic()
-            if now > last:
-                last, moved_at = now, mono
-            elif mono - moved_at > CLOCK_STALL_S:
-                raise BrokerError(f"the broker clock has not moved for {CLOCK_STALL_S:g} s")
             rate = max(self._clock.rate, 1e-3)
-            self._ib.sleep(min(max((target - now) / rate / 2, 0.005), 1.0))
+            step = (target - now) / rate
+            if self._last_sync is not None:
+                step = min(step, self._last_sync + self._sync_interval() - time.monotonic())
+            self._ib.sleep(min(max(step, 0.001), 1.0))
 
     def is_market_open(self, contract: Contract) -> bool:
         """True when ``contract`` trades at ``now()`` (regular hours; CME hours for futures)."""
@@ -318,8 +399,19 @@ class IBBroker(Broker):
 
     # --- account --------------------------------------------------------------------------
     def account(self) -> AccountSnapshot:
-        """A fresh account summary (init/maint margin are IB's Full* requirements)."""
+        """A fresh account summary (init/maint margin are IB's Full* requirements).
+
+        BrokerError naming the fields when IB's answer leaves any balance out.
+        """
         values = self._request(self._account_summary)
+        missing = m.missing_account_fields(values)
+        if missing:
+            # NaN balances would pass silently through risk checks and the lake: refuse.
+            raise BrokerError(
+                f"IB's account summary for {self.connection.masked_account or 'the account'} "
+                f"lacks {', '.join(missing)}: no snapshot without them (is the account "
+                "managed by this session, and its summary subscription allowed?)"
+            )
         return m.account_snapshot(values, self.now(), self.connection.masked_account)
 
     def positions(self) -> list[Position]:
@@ -345,6 +437,8 @@ class IBBroker(Broker):
         ib = self._ib
         req_id = ib.client.getReqId()
         future = ib.wrapper.startReq(req_id)  # type: ignore[no-untyped-call]
+        # ib_async keeps rows of earlier summaries: only this answer's rows count.
+        ib.wrapper.acctSummary.clear()
         ib.client.reqAccountSummary(req_id, "All", ",".join(m.SUMMARY_TAGS))  # type: ignore[no-untyped-call]
         try:
             ib.run(asyncio.wait_for(future, self._ack_timeout_s))
@@ -515,7 +609,7 @@ class IBBroker(Broker):
 
     def _snapshot_tickers(self, contracts: Sequence[Contract]) -> dict[str, Ticker]:
         """Snapshot requests in batches no larger than the free streaming lines."""
-        batch = max(1, self._line_budget - len(self._streams))
+        batch = max(1, self.line_budget - len(self._streams))
         specs = [(c.key, self._ib_contract(c)) for c in contracts]
         out: dict[str, Ticker] = {}
 
@@ -540,20 +634,77 @@ class IBBroker(Broker):
 
     @property
     def line_budget(self) -> int:
-        return self._line_budget
+        """The configured budget, or fewer when IB refused lines below it (error 101)."""
+        if self._ib_line_cap is None:
+            return self._line_budget
+        return min(self._line_budget, self._ib_line_cap)
 
     def stream(self, contracts: Sequence[Contract]) -> None:
-        """Start streaming; MarketDataLineLimitError (nothing started) if over the line budget."""
+        """Start streaming; MarketDataLineLimitError (nothing started) if over the line budget.
+
+        IB may hold fewer lines than the budget says (other sessions, a smaller
+        subscription): a line it refuses with error 101 is cancelled with every
+        other line of this call, the budget shrinks to what IB held, and the
+        error carries code 101; those contracts stay on snapshots.
+        """
         self._session()
-        new = admit_streams(self._streams, [self._resolve(c) for c in contracts], self._line_budget)
+        new = admit_streams(self._streams, [self._resolve(c) for c in contracts], self.line_budget)
+        held_before = len(self._streams)
+        req_ids: dict[str, int] = {}
+        self._pending_lines = set(new)
+        try:
+            self._start_lines(new, req_ids)
+        finally:
+            self._pending_lines = set()
+        refused = [k for k in new if req_ids[k] in self._refused]
+        if not refused:
+            return
+        for key in new:  # all or nothing, as the port promises
+            stream = self._streams.pop(key, None)
+            if stream is not None:
+                self._ib.cancelMktData(stream.ib_contract)
+        for rid in req_ids.values():
+            self._refused.pop(rid, None)
+        self.refused_lines += len(refused)
+        held = held_before + len(new) - len(refused)
+        self._ib_line_cap = held if self._ib_line_cap is None else min(self._ib_line_cap, held)
+        log.warning(
+            "IB refused %d market-data line(s) with error %d (it holds %d): "
+            "line budget lowered from %d to %d; those contracts stay on snapshots",
+            len(refused),
+            m.CODE_TOO_MANY_TICKERS,
+            held,
+            self._line_budget,
+            self.line_budget,
+        )
+        raise MarketDataLineLimitError(
+            in_use=held_before,
+            budget=self.line_budget,
+            requested=len(new),
+            code=m.CODE_TOO_MANY_TICKERS,
+        )
+
+    def _start_lines(self, new: Mapping[str, Contract], req_ids: dict[str, int]) -> None:
+        """Request every line of ``new``; return once each has data or was refused (or timed out)."""
         for key, c in new.items():
             ib_contract = self._ib_contract(c)
             ticker = self._ib.reqMktData(ib_contract, _generic_ticks(c), False, False)
             self._streams[key] = _Stream(c, ib_contract, ticker)
-        started = [self._streams[k].ticker for k in new]
-        deadline = time.monotonic() + min(self._ack_timeout_s, 5.0)
-        while any(not _has_data(t) for t in started) and time.monotonic() < deadline:
+            req_ids[key] = self._ticker_req_id(ticker)
+        deadline = time.monotonic() + min(self._ack_timeout_s, FIRST_TICK_WAIT_S)
+
+        def settled() -> bool:
+            return all(
+                _has_data(self._streams[k].ticker) or req_ids[k] in self._refused for k in new
+            )
+
+        while not settled() and time.monotonic() < deadline:
             self._request(lambda: self._ib.sleep(0.01))
+
+    def _ticker_req_id(self, ticker: Ticker) -> int:
+        """The request id ib_async used for ``ticker``'s market-data line (0 if unknown)."""
+        by_ticker: Mapping[Ticker, int] = self._ib.wrapper.ticker2ReqId.get("mktData", {})
+        return int(by_ticker.get(ticker, 0))
 
     def unstream(self, contracts: Sequence[Contract]) -> None:
         """Stop streaming ``contracts`` (unknown ones are ignored)."""
@@ -592,10 +743,147 @@ class IBBroker(Broker):
     def _stream_ts(self) -> datetime:
         """A live line reflects the market now; after 1100 its data dates from the loss."""
         lost = self.connection.data_lost_at
-        est = self._clock.estimate(time.monotonic()) if lost is None else self._clock.at(lost)
+        if lost is None:
+            est = self._clock.estimate(time.monotonic())
+        elif self._lost_server_s is not None:
+            est = self._lost_server_s
+        else:
+            est = self._clock.at(lost)
         if est is None:
             return self.now()
         return datetime.fromtimestamp(est, UTC)
+
+    def dividend(self, symbol: str) -> Dividend | None:
+        """The next ex-dividend date and amount of ``symbol`` (None when IB reports none).
+
+        Read from IB's dividend tick (generic tick 456, tick type 59) of the
+        stock's line, streaming already or opened for the question and released
+        (it needs one free line: MarketDataLineLimitError otherwise). Cached per day.
+        """
+        self._session()
+        sym = symbol.strip().upper()
+        today = self.now().astimezone(NEW_YORK).date()
+        if (sym, today) in self._dividends:
+            return self._dividends[(sym, today)]
+        stock = self._resolve(Contract.stock(sym))
+        stream = self._streams.get(stock.key)
+        if stream is not None:
+            answer = self._await_dividends(stream.ticker, 0)
+        else:
+            admit_streams(self._streams, [stock], self.line_budget)
+            ib_contract = self._ib_contract(stock)
+            ticker = self._ib.reqMktData(ib_contract, m.GENERIC_DIVIDENDS, False, False)
+            req_id = self._ticker_req_id(ticker)
+            try:
+                answer = self._await_dividends(ticker, req_id)
+            finally:
+                self._ib.cancelMktData(ib_contract)
+            if self._refused.pop(req_id, None) is not None:
+                self.refused_lines += 1
+                raise MarketDataLineLimitError(
+                    in_use=len(self._streams),
+                    budget=self.line_budget,
+                    requested=1,
+                    code=m.CODE_TOO_MANY_TICKERS,
+                )
+        dividend = m.domain_dividend(sym, answer)
+        self._dividends[(sym, today)] = dividend
+        return dividend
+
+    def _await_dividends(self, ticker: Ticker, req_id: int) -> Any:
+        """Wait for ``ticker``'s dividend tick: IB sends it with the line's first ticks."""
+        deadline = time.monotonic() + min(self._ack_timeout_s, FIRST_TICK_WAIT_S)
+        data_at: float | None = None
+        while ticker.dividends is None and req_id not in self._refused:
+            mono = time.monotonic()
+            if mono > deadline or (data_at is not None and mono - data_at > DIVIDEND_GRACE_S):
+                break  # a stock without dividends may never get the tick
+            if data_at is None and _has_data(ticker):
+                data_at = mono
+            self._request(lambda: self._ib.sleep(0.01))
+        return ticker.dividends
+
+    # --- diagnostics (preflight) -------------------------------------------------------------
+    @property
+    def server_version(self) -> int:
+        """The TWS API version the server negotiated."""
+        self._session()
+        return int(self._ib.client.serverVersion())
+
+    def managed_accounts(self) -> list[str]:
+        """Every account the server manages (plain ids: never log them)."""
+        self._session()
+        return [a for a in self._ib.managedAccounts() if a]
+
+    def account_values(self) -> dict[str, str]:
+        """The account summary as IB sent it (tag -> text), e.g. AccountType."""
+        return self._request(self._account_summary)
+
+    def probe_quotes(self, contracts: Sequence[Contract]) -> list[QuoteProbe]:
+        """Open one line at a time and report what arrives: real-time, delayed or nothing (+ IB's code)."""
+        self._session()
+        notes: dict[int, tuple[int, str]] = {}
+
+        def on_error(req_id: int, code: int, message: str, contract: Any) -> None:
+            notes.setdefault(req_id, (code, message))
+
+        self._ib.errorEvent += on_error
+        try:
+            self._ib.reqMarketDataType(1)  # ask for what the jobs need: real time
+            return [self._probe_one(self._resolve(c), notes) for c in contracts]
+        finally:
+            self._ib.errorEvent -= on_error
+
+    def _probe_one(self, contract: Contract, notes: Mapping[int, tuple[int, str]]) -> QuoteProbe:
+        admit_streams(self._streams, [contract], self.line_budget)
+        ib_contract = self._ib_contract(contract)
+        fresh: list[bool] = []  # ib_async shares one ticker per contract: wait for new ticks
+
+        def on_tickers(tickers: Any) -> None:
+            if any(t is ticker for t in tickers):
+                fresh.append(True)
+
+        ticker = self._ib.reqMktData(ib_contract, "", False, False)
+        self._ib.pendingTickersEvent += on_tickers
+        req_id = self._ticker_req_id(ticker)
+        deadline = time.monotonic() + min(self._ack_timeout_s, FIRST_TICK_WAIT_S)
+        try:
+            while not (fresh and _has_data(ticker)) and time.monotonic() < deadline:
+                note = notes.get(req_id)
+                if note is not None and not m.is_warning(note[0]):
+                    break
+                self._request(lambda: self._ib.sleep(0.02))
+        finally:
+            self._ib.pendingTickersEvent -= on_tickers
+            self._ib.cancelMktData(ib_contract)
+        self._refused.pop(req_id, None)
+        code, message = notes.get(req_id, (None, ""))
+        if not (fresh and _has_data(ticker)):
+            return QuoteProbe(contract, "none", code, message)
+        kind = m.MAP_MARKET_DATA_TYPE.get(int(ticker.marketDataType or 1), "realtime")
+        quote = m.domain_quote(contract, ticker, self._event_ts())
+        return QuoteProbe(contract, kind, code, message, quote)
+
+    def what_if(self, intent: OrderIntent) -> WhatIf:
+        """Ask IB whether it would accept ``intent`` (a what-if: nothing is placed, any mode)."""
+        self._session()
+        try:
+            legs = tuple(Leg(self._resolve(leg.contract), leg.ratio) for leg in intent.legs)
+        except ContractError as exc:
+            return WhatIf(False, m.CODE_NO_SECURITY, exc.message)
+        plan = m.plan_order(replace(intent, legs=legs), self._tick_rule(legs))
+        contract = self._order_contract(legs, plan)
+        order = Order(**plan.order_fields(self.connection.account), whatIf=True)
+        try:
+            state = self._request(lambda: self._ib.whatIfOrder(contract, order))
+        except RequestError as exc:
+            return WhatIf(False, exc.code, exc.message)
+        change = getattr(state, "initMarginChange", "")
+        try:
+            margin = float(change)
+        except (TypeError, ValueError):
+            margin = math.nan
+        return WhatIf(True, init_margin_change=margin)
 
     def _resubscribe(self, new_session: bool) -> None:
         """Re-request every streaming line (after a reconnect or IB's 1101); never blocks."""
@@ -707,7 +995,9 @@ class IBBroker(Broker):
         self._sent[intent.order_ref] = sent
         try:
             trade = self._ib.placeOrder(ib_contract, order)
-            sent.keys.append((int(self.connection.client_id or 0), int(trade.order.orderId)))
+            key = (int(self.connection.client_id or 0), int(trade.order.orderId))
+            sent.keys.append(key)
+            self._ref_by_key[key] = intent.order_ref
             deadline = time.monotonic() + self._ack_timeout_s
             while trade.orderStatus.status in _UNACKED_IB and time.monotonic() < deadline:
                 if not self._ib.isConnected():
@@ -813,10 +1103,6 @@ class IBBroker(Broker):
                 out.append(state)
         return out
 
-    def dividend(self, symbol: str) -> Dividend | None:
-        """Dividends over IB come with IB's dividend tick (456); not read yet: none known."""
-        return None
-
     def executions(self, since: datetime | None = None) -> list[Fill]:
         """Leg fills since ``since`` (default: midnight New York of today), with commissions."""
         self._session()
@@ -828,16 +1114,49 @@ class IBBroker(Broker):
         deadline = time.monotonic() + COMMISSION_WAIT_S
         while any(not m.has_commission(f) for f in legs) and time.monotonic() < deadline:
             self._request(lambda: self._ib.sleep(0.005))
-        fills = [m.domain_fill(f) for f in legs]
+        fills = [self._domain_fill(f) for f in legs]
         return sorted((f for f in fills if f.ts >= since), key=lambda f: (f.ts, f.exec_id))
 
     # --- order bookkeeping ---------------------------------------------------------------------------
     def _find_trade(self, order_ref: str) -> Trade | None:
-        matches = [t for t in self._ib.trades() if t.order.orderRef == order_ref]
+        matches = [t for t in self._ib.trades() if self._ref_of(t) == order_ref]
         if not matches:
             return None
         live = [t for t in matches if not t.isDone()]
         return max(live or matches, key=lambda t: (t.order.permId, t.order.orderId))
+
+    def _ref_of(self, trade: Trade) -> str:
+        """The order_ref of ``trade``: IB's echo, else the ids recorded when it was sent."""
+        order = trade.order
+        if order.orderRef:
+            return str(order.orderRef)
+        by_perm = self._ref_by_perm.get(int(order.permId or 0))
+        if by_perm is not None:
+            return by_perm
+        return self._ref_by_key.get((int(order.clientId), int(order.orderId)), "")
+
+    def _exec_ref(self, fill: IbFill) -> str:
+        """The order_ref of an execution: IB's echo, else the ids recorded when it was sent."""
+        ex = fill.execution
+        if ex.orderRef:
+            return str(ex.orderRef)
+        by_perm = self._ref_by_perm.get(int(ex.permId or 0))
+        if by_perm is not None:
+            return by_perm
+        return self._ref_by_key.get((int(ex.clientId), int(ex.orderId)), "")
+
+    def _fills_of(self, order_ref: str) -> list[IbFill]:
+        """Executions of ``order_ref``: by IB's orderRef echo, else by the recorded ids."""
+        return [f for f in self._ib.fills() if self._exec_ref(f) == order_ref]
+
+    def _domain_fill(self, fill: IbFill) -> Fill:
+        """A leg fill carrying our order_ref even when IB echoed it empty."""
+        out = m.domain_fill(fill)
+        if not out.order_ref:
+            ref = self._exec_ref(fill)
+            if ref:
+                out = replace(out, order_ref=ref)
+        return out
 
     def _refresh_orders(self) -> None:
         """Pull today's open and completed orders of every client from IB.
@@ -852,11 +1171,11 @@ class IBBroker(Broker):
     def _lookup(self, order_ref: str, *, refresh: bool) -> OrderState | None:
         """The broker's state of ``order_ref``: its order, else its executions, else our decision."""
         trade = self._find_trade(order_ref)
-        fills = [f for f in self._ib.fills() if f.execution.orderRef == order_ref]
+        fills = self._fills_of(order_ref)
         if trade is None and not fills and refresh:
             self._request(self._refresh_orders)
             trade = self._find_trade(order_ref)
-            fills = [f for f in self._ib.fills() if f.execution.orderRef == order_ref]
+            fills = self._fills_of(order_ref)
         if trade is not None:
             return self._trade_state(trade, reconcile=True)
         sent = self._sent.get(order_ref)
@@ -880,12 +1199,18 @@ class IBBroker(Broker):
             self._reconciled.add(key)
             with contextlib.suppress(RequestError, asyncio.TimeoutError):
                 self._request(lambda: self._ib.reqAllOpenOrders())
-        ref = trade.order.orderRef
+        ref = self._ref_of(trade)
         sent = self._sent.get(ref)
+        perm = int(trade.order.permId or 0)
+        if sent is not None and perm and perm not in sent.perm_ids:
+            sent.perm_ids.add(perm)
+            self._ref_by_perm[perm] = ref
         plan = (
             sent.plan
             if sent is not None and not sent.local
-            else m.plan_of_ib_order(trade.order, trade.contract.secType == "BAG")
+            else replace(
+                m.plan_of_ib_order(trade.order, trade.contract.secType == "BAG"), order_ref=ref
+            )
         )
         reason = ""
         status = trade.orderStatus.status
@@ -903,10 +1228,10 @@ class IBBroker(Broker):
         )
         if state.filled_quantity == 0 and status in ("Filled", "Cancelled", "ApiCancelled"):
             # A completed order (listed after a reconnect) carries no fill totals: use its executions.
-            fills = [f for f in self._ib.fills() if f.execution.orderRef == ref]
+            fills = self._fills_of(ref)
             if not fills and reconcile and status == "Filled":
                 self._request(lambda: self._ib.reqExecutions(ExecutionFilter()))
-                fills = [f for f in self._ib.fills() if f.execution.orderRef == ref]
+                fills = self._fills_of(ref)
             if fills:
                 known = m.state_from_fills(plan, fills, state.updated_at or self._event_ts())
                 state = replace(
@@ -945,7 +1270,13 @@ class IBBroker(Broker):
 
     # --- events from ib_async (inside its loop: never block here) -----------------------------------
     def _on_error(self, req_id: int, code: int, message: str, contract: Any) -> None:
+        if code == m.CODE_CONNECTIVITY_LOST:
+            # The server time when quotes stopped: the clock's rate may change before they resume.
+            self._lost_server_s = self._clock.estimate(time.monotonic())
         if req_id <= 0 or m.is_warning(code) or code in m.SYSTEM_CODES:
+            return
+        if code == m.CODE_TOO_MANY_TICKERS:
+            self._line_refused(req_id)
             return
         client = int(self.connection.client_id or 0)
         if (client, req_id) in self._ib.wrapper.trades or any(
@@ -954,14 +1285,34 @@ class IBBroker(Broker):
             self._order_errors[(client, req_id)] = m.OrderErrorInfo(code, message)
             self._reconciled.discard((client, req_id))
 
+    def _line_refused(self, req_id: int) -> None:
+        """IB refused a market-data line (101): note it; a line already kept is dropped now."""
+        self._refused[req_id] = m.CODE_TOO_MANY_TICKERS
+        for key, stream in list(self._streams.items()):
+            if key in self._pending_lines or self._ticker_req_id(stream.ticker) != req_id:
+                continue
+            # A resubscription IB refused: the line is gone, its quotes come from snapshots.
+            del self._streams[key]
+            self._refused.pop(req_id, None)
+            self._ib.cancelMktData(stream.ib_contract)
+            self.refused_lines += 1
+            self._ib_line_cap = len(self._streams)
+            log.warning(
+                "IB refused the market-data line of %s (error %d): back to snapshots, "
+                "line budget now %d",
+                key,
+                m.CODE_TOO_MANY_TICKERS,
+                self.line_budget,
+            )
+
     def _on_order_status(self, trade: Trade) -> None:
-        if trade.order.orderRef:
+        if self._ref_of(trade):
             self.events.emit(OrderStatusEvent(self._trade_state(trade, reconcile=False)))
 
     def _on_commission(self, trade: Trade, fill: IbFill, report: Any) -> None:
         if fill.contract.secType != "BAG":
             with contextlib.suppress(ContractError):
-                self.events.emit(FillEvent(m.domain_fill(fill)))
+                self.events.emit(FillEvent(self._domain_fill(fill)))
 
     def _on_tickers(self, tickers: Any) -> None:
         if not self._streams:
@@ -976,6 +1327,8 @@ class IBBroker(Broker):
     def _on_link(self, connected: bool, reason: str) -> None:
         if connected:
             self._clock.reset()
+            self._last_sync = None
+            self._last_answer = None
         self.events.emit(ConnectionEvent(connected, reason))
 
     # --- helpers ---------------------------------------------------------------------------------------
@@ -993,18 +1346,54 @@ class IBBroker(Broker):
         except TimeoutError:
             raise BrokerError("IB did not answer in time") from None
 
-    def _server_now(self, fresh: bool = False) -> float:
+    def _server_now(self) -> float:
+        """Server epoch seconds now: extrapolated locally, synced once per ``clock_sync_s``."""
         mono = time.monotonic()
-        if not fresh:
-            est = self._clock.estimate(mono, CLOCK_REFRESH_S)
+        due = self._last_sync is None or mono - self._last_sync >= self._sync_interval()
+        if not due:
+            est = self._clock.estimate(mono)
             if est is not None:
                 return est
-        server = self._ib.reqCurrentTime()
+        return self._sync_clock()
+
+    def _sync_interval(self) -> float:
+        """Real seconds between time requests: ``clock_sync_s``; for a declared simulated rate,
+        at most ``SIMULATED_SYNC_SERVER_S`` of server time (its thread may lag the estimate)."""
+        if not self._clock.declared:
+            return self._clock_sync_s
+        server_s = min(self._clock_sync_s, SIMULATED_SYNC_SERVER_S)
+        return server_s / max(self._clock.rate, 1e-9)
+
+    def _sync_clock(self) -> float:
+        """Ask IB for its time (one reqCurrentTime) and re-anchor the local estimate."""
+        server = self._ib.reqCurrentTime().timestamp()
         mono = time.monotonic()
-        self._clock.observe(server.timestamp(), mono)
+        previous = self._last_answer
+        self._last_sync = mono
+        self._last_answer = (server, mono)
+        if previous is not None and server <= previous[0] and mono - previous[1] > CLOCK_STALL_S:
+            raise BrokerError(
+                f"the broker clock has not moved for {mono - previous[1]:.0f} s "
+                f"(more than {CLOCK_STALL_S:g} s)"
+            )
+        self._clock.observe(server, mono)
         est = self._clock.estimate(mono)
         assert est is not None
         return est
+
+    def declare_clock_rate(self, rate: float) -> None:
+        """Tell the clock the server's rate from now on (a simulated gateway whose speed we set)."""
+        self._clock.declare_rate(rate, time.monotonic())
+
+    def resync_clock(self, rate: float | None = None) -> None:
+        """Re-read the server's time now (one request); ``rate``: the speed a simulated server was just set to.
+
+        A real TWS never needs this. A harness that changes a simulated
+        gateway's speed must call it, since between syncs time is extrapolated.
+        """
+        self._request(self._sync_clock)
+        if rate is not None:
+            self.declare_clock_rate(rate)
 
     def _event_ts(self) -> datetime:
         est = self._clock.estimate(time.monotonic())
@@ -1029,8 +1418,10 @@ def _has_data(ticker: Ticker) -> bool:
 
 
 def _generic_ticks(contract: Contract) -> str:
-    """Open interest (generic tick 101) for options; nothing extra otherwise."""
-    return "101" if contract.is_option else ""
+    """Open interest (generic tick 101) for options; IB's dividends (456) for stocks."""
+    if contract.is_option:
+        return m.GENERIC_OPEN_INTEREST
+    return m.GENERIC_DIVIDENDS if contract.sec_type is SecType.STOCK else ""
 
 
 def _plan_from_fills(order_ref: str, fills: Sequence[IbFill]) -> m.OrderPlan:
@@ -1052,4 +1443,4 @@ def _plan_from_fills(order_ref: str, fills: Sequence[IbFill]) -> m.OrderPlan:
     )
 
 
-__all__ = ["IBBroker", "ServerClock"]
+__all__ = ["IBBroker", "QuoteProbe", "ServerClock", "WhatIf"]

@@ -42,6 +42,7 @@ from tradelib.domain import (
     SecType,
     TimeInForce,
 )
+from tradelib.domain.market import Dividend
 from tradelib.errors import ContractError
 from tradelib.pricing import TickRule, iv_and_greeks, passive_direction, round_to_tick
 
@@ -56,8 +57,20 @@ CODE_HISTORICAL_DATA = 162
 CODE_NO_SECURITY = 200
 CODE_TOO_MANY_TICKERS = 101
 CODE_BAD_TICK = 110
+# Generic tick lists: option open interest (ticks 27/28), IB dividends (tick 59).
+GENERIC_OPEN_INTEREST = "101"
+GENERIC_DIVIDENDS = "456"
 # System messages and data-farm notices (2100-2199) say nothing about a request.
 SYSTEM_CODES = frozenset({CODE_CONNECTIVITY_LOST, CODE_RESTORED_DATA_LOST, CODE_RESTORED_DATA_KEPT})
+
+
+# IB's market data types (reqMarketDataType / marketDataType) by number.
+MAP_MARKET_DATA_TYPE: dict[int, str] = {
+    1: "realtime",
+    2: "frozen",
+    3: "delayed",
+    4: "delayed_frozen",
+}
 
 
 def is_warning(code: int) -> bool:
@@ -119,6 +132,7 @@ BAR_SIZES: dict[int, str] = {
 }
 # Account summary tags IBBroker asks for (a real TWS answers one row per tag).
 SUMMARY_TAGS: tuple[str, ...] = (
+    "AccountType",
     "NetLiquidation",
     "TotalCashValue",
     "BuyingPower",
@@ -129,6 +143,15 @@ SUMMARY_TAGS: tuple[str, ...] = (
     "UnrealizedPnL",
     "RealizedPnL",
 )
+# The summary tags an account snapshot cannot do without, and the field each one fills.
+REQUIRED_ACCOUNT_TAGS: dict[str, str] = {
+    "NetLiquidation": "net liquidation",
+    "TotalCashValue": "cash",
+    "BuyingPower": "buying power",
+    "ExcessLiquidity": "excess liquidity",
+    "FullInitMarginReq": "initial margin",
+    "FullMaintMarginReq": "maintenance margin",
+}
 _SESSION_CLOSE = time(16, 0)
 # ib_async fills unset numeric fields with the largest double.
 UNSET_PRICE = 1e300
@@ -603,6 +626,15 @@ def _num(value: str | None) -> float:
         return math.nan
 
 
+def missing_account_fields(values: Mapping[str, str]) -> list[str]:
+    """The snapshot fields ``values`` cannot fill, as "field (IBTag)" (empty when complete)."""
+    return [
+        f"{name} ({tag})"
+        for tag, name in REQUIRED_ACCOUNT_TAGS.items()
+        if not math.isfinite(_num(values.get(tag)))
+    ]
+
+
 def account_snapshot(
     values: Mapping[str, str], ts: datetime, masked_account: str
 ) -> AccountSnapshot:
@@ -689,6 +721,26 @@ def domain_quote(contract: Contract, ticker: IbTicker, ts: datetime) -> Quote:
         underlying_price=und,
         open_interest=oi,
     )
+
+
+class IbDividends(Protocol):
+    @property
+    def nextDate(self) -> date | None: ...
+    @property
+    def nextAmount(self) -> float | None: ...
+
+
+def domain_dividend(symbol: str, dividends: IbDividends | None) -> Dividend | None:
+    """The next dividend from IB's dividend tick (None when IB gave no date or amount)."""
+    if dividends is None or dividends.nextDate is None or dividends.nextAmount is None:
+        return None
+    day = dividends.nextDate
+    if isinstance(day, datetime):
+        day = day.date()
+    amount = float(dividends.nextAmount)
+    if not math.isfinite(amount) or amount <= 0:
+        return None
+    return Dividend(symbol, day, amount)
 
 
 def expiry_close(expiry: date) -> datetime:

@@ -53,6 +53,9 @@ COMMANDS: dict[str, CommandEntry] = {
         "gateway_cmd", "gateway_fault", "Inject a fault into a running simulated gateway."
     ),
     "lake": CommandEntry("lake_cmd", "app", "Inspect and maintain the Delta Lake tables."),
+    "preflight": CommandEntry(
+        "preflight_cmd", "preflight", "Go / no-go checks of an IB set-up before trading."
+    ),
     "schedule": CommandEntry("schedule_cmd", "app", "The job schedule, manual runs, the crontab."),
     "sync": CommandEntry("sync_cmd", "sync", "Reconcile positions and orders with the broker."),
     "tick": CommandEntry("schedule_cmd", "tick", "Run the jobs that are due now (cron)."),

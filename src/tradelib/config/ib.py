@@ -58,6 +58,8 @@ class IBConfig(ConfigModel):
     max_requests_per_s: int = Field(
         default=45, ge=0, le=50
     )  # ib_async request pacing; 0 = none (gateway only)
+    # Seconds between reqCurrentTime syncs; in between, time runs on the local monotonic clock.
+    clock_sync_s: float = Field(default=30.0, gt=0)
     # Only ever filled from the TRADELIB_IB_ACCOUNT environment variable by the loader.
     account: SecretStr | None = None
 

@@ -25,6 +25,15 @@ class OptionGreeks:
 
 
 @dataclass(frozen=True, slots=True)
+class Dividend:
+    """The next ex-dividend date of an underlying and the cash amount per share."""
+
+    symbol: str
+    ex_date: date
+    amount: float
+
+
+@dataclass(frozen=True, slots=True)
 class Quote:
     """Top of book for one contract at ``ts`` (UTC). Missing values are NaN."""
 
@@ -204,12 +213,3 @@ def require_valid_quote(
         raise InvalidQuoteError(symbol=name, reason=result.reason)
     assert quote is not None
     return quote
-
-
-@dataclass(frozen=True, slots=True)
-class Dividend:
-    """The next cash dividend of an underlying: ex-date and amount in dollars per share."""
-
-    symbol: str
-    ex_date: date
-    amount: float

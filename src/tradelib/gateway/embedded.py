@@ -9,6 +9,8 @@ of a second.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,6 +25,7 @@ from tradelib.gateway.thread import GatewayThread
 BASE_SPEED = 20.0  # market seconds per real second outside wait()
 WAIT_REAL_S = 0.25  # about how long any wait() takes in real time
 TICK_S = 0.05  # the gateway's market-clock step, real seconds
+CATCH_UP_S = 10.0  # how long wait() waits for a lagging gateway clock, real seconds
 
 
 class FastForwardIBBroker(IBBroker):
@@ -41,17 +44,39 @@ class FastForwardIBBroker(IBBroker):
         self._base_speed = base_speed
         self._wait_real_s = wait_real_s
 
+    def connect(self) -> None:
+        """Connect, and tell the clock the gateway's pace (it is ours to set)."""
+        super().connect()
+        self.declare_clock_rate(self._base_speed)
+
     def _set_speed(self, speed: float) -> None:
+        """Change the gateway's pace and re-anchor the clock on it (one time request)."""
         gw = self.gateway.gateway
         self.gateway.call(lambda: setattr(gw, "speed", speed))
+        if self.is_connected:
+            self.resync_clock(speed)
 
     def wait(self, seconds: float) -> None:
-        """Let ``seconds`` of market time pass in about ``wait_real_s`` real seconds."""
+        """Let ``seconds`` of market time pass in about ``wait_real_s`` real seconds.
+
+        The local estimate can run ahead of a gateway starved of CPU, so the wait
+        ends only once the gateway's own clock has reached the target.
+        """
+        target = self.now().timestamp() + seconds
         self._set_speed(max(self._base_speed, seconds / self._wait_real_s))
         try:
             super().wait(seconds)
+            deadline = time.monotonic() + CATCH_UP_S
+            while self._server_seconds() < math.floor(target) and time.monotonic() < deadline:
+                self._ib.sleep(0.01)
         finally:
             self._set_speed(self._base_speed)
+
+    def _server_seconds(self) -> float:
+        """The gateway's own time (whole seconds), asked now."""
+        self.resync_clock()
+        answer = self._last_answer
+        return answer[0] if answer is not None else math.inf
 
 
 def start_gateway(sim: SimBroker, **gateway_kwargs: Any) -> GatewayThread:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 
 from tradelib.broker.sim import SimBroker
@@ -33,12 +34,14 @@ def build_gateway(
     line_limit: int = DEFAULT_LINE_LIMIT,
     control_port: int | None = None,
     wall_clock: bool = False,
+    accounts: Sequence[str] | None = None,
 ) -> SimGateway:
     """A gateway over a fresh seeded market.
 
     By default the market starts at 09:45 New York of ``day`` (today, or the
     next trading day) and runs at ``speed``; with ``wall_clock`` it starts now
     and follows the wall clock (speed 1), so exchange hours are the real ones.
+    ``accounts`` (default: ``account`` alone) are the accounts it manages.
     """
     cal = hours or MarketHours()
     if wall_clock:
@@ -58,4 +61,5 @@ def build_gateway(
         account=account,
         line_limit=line_limit,
         control_port=control_port,
+        accounts=accounts,
     )

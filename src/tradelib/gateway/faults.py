@@ -15,6 +15,7 @@ import asyncio
 import concurrent.futures
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tradelib.errors import GatewayFaultSpecError
@@ -26,6 +27,7 @@ T = TypeVar("T")
 
 DEFAULT_LINE_LIMIT = 100  # IB's default number of concurrent market-data lines
 DEFAULT_REJECT_REASON = "simulated rejection"
+MARKET_DATA_KINDS = ("realtime", "none", "delayed")
 MARSHAL_TIMEOUT_S = 30.0
 
 
@@ -60,6 +62,14 @@ class FaultState:
     rejections: list[tuple[int, str]] = field(default_factory=list)  # (code, reason), FIFO
     historical_failures: list[int] = field(default_factory=list)  # codes, FIFO
     connectivity_down: bool = False
+    blank_order_refs: bool = False  # echo an empty orderRef for orders placed from now on
+    omitted_account_tags: set[str] = field(default_factory=set)  # left out of account answers
+    # Realities of a real account (what preflight checks):
+    market_data: str = "realtime"  # "realtime" | "none" (354) | "delayed" (10167 + delayed ticks)
+    no_option_permission: bool = False  # 201 on every option order
+    cash_account: bool = False  # no margin: naked short options refused (201)
+    hist_pacing: bool = False  # 162 pacing violation on every historical request
+    restart_at: time | None = None  # daily restart, New York market time
     # counters
     orders_received: dict[int, int] = field(default_factory=dict)
     place_orders: int = 0
@@ -165,6 +175,58 @@ class FaultInjector:
 
         self._call(arm)
 
+    def blank_order_refs(self, on: bool = True) -> None:
+        """Echo an empty orderRef (openOrder, completedOrder, execDetails) for orders placed from now on."""
+
+        def arm() -> None:
+            self._state.blank_order_refs = bool(on)
+
+        self._call(arm)
+
+    def omit_account_tags(self, tags: Iterable[str]) -> None:
+        """Leave these tags out of account summaries and account updates (as a server may)."""
+        wanted = {str(t) for t in tags}
+
+        def arm() -> None:
+            self._state.omitted_account_tags |= wanted
+
+        self._call(arm)
+
+    def set_market_data(self, kind: str) -> None:
+        """Market data as an account without subscriptions gets it: realtime, none or delayed."""
+        if kind not in MARKET_DATA_KINDS:
+            raise ValueError(f"market data must be one of {', '.join(MARKET_DATA_KINDS)}")
+
+        def arm() -> None:
+            self._state.market_data = kind
+
+        self._call(arm)
+
+    def set_account_limits(
+        self, *, no_option_permission: bool | None = None, cash_account: bool | None = None
+    ) -> None:
+        """Refuse option orders (no permission) and/or naked short options (a cash account)."""
+
+        def arm() -> None:
+            if no_option_permission is not None:
+                self._state.no_option_permission = no_option_permission
+            if cash_account is not None:
+                self._state.cash_account = cash_account
+
+        self._call(arm)
+
+    def set_hist_pacing(self, on: bool = True) -> None:
+        """Answer every historical-data request with 162 (pacing violation) while on."""
+
+        def arm() -> None:
+            self._state.hist_pacing = bool(on)
+
+        self._call(arm)
+
+    def nightly_restart(self, at: time) -> None:
+        """Restart daily at ``at`` New York market time: drop every client, refuse for a while."""
+        self._call(lambda: self._gateway._arm_restart(at))
+
     def set_delay(self, seconds: float) -> None:
         """Delay every message the gateway sends by ``seconds`` (0 turns it off)."""
         if not seconds >= 0:
@@ -185,6 +247,13 @@ class FaultInjector:
             s.drop_after_order = 0
             s.rejections.clear()
             s.historical_failures.clear()
+            s.blank_order_refs = False
+            s.omitted_account_tags.clear()
+            s.market_data = "realtime"
+            s.no_option_permission = False
+            s.cash_account = False
+            s.hist_pacing = False
+            s.restart_at = None
 
         self._call(disarm)
 
@@ -227,6 +296,14 @@ Comma-separated faults, applied in order:
   reject_next_order[=CODE[:REASON]]   reject the next order (default 201)
   fail_historical[=CODE[:TIMES]]      fail the next historical request(s) (default 162, once)
   drop_after_order             drop the connection right after acking the next order
+  blank_order_ref              echo an empty orderRef for orders placed from now on
+  omit_account_tags=TAG[+TAG]  leave these tags out of account answers (e.g. TotalCashValue)
+  no_market_data               error 354 on every market-data request (no subscription)
+  delayed_data                 delayed quotes only (10167, delayed tick types)
+  no_option_permission         error 201 on every option order (no trading permission)
+  cash_account                 a cash account: naked short option orders refused (201)
+  hist_pacing                  error 162 (pacing violation) on every historical request
+  nightly_restart=HH:MM        restart daily at HH:MM New York: drop clients, refuse a while
   drop                         drop every connection now (control channel)
   lost                         send 1100 to every client (connectivity lost)
   restored[=data_lost]         send 1102 (data kept) or, with =data_lost, 1101
@@ -242,8 +319,23 @@ _ALIASES = {
     "set_line_limit": "line_limit",
     "set_delay": "delay",
 }
-_NO_ARG = frozenset({"drop", "drop_after_order", "lost", "clear"})
-_NEEDS_ARG = frozenset({"line_limit", "delay", "refuse_client"})
+_NO_ARG = frozenset(
+    {
+        "drop",
+        "drop_after_order",
+        "lost",
+        "clear",
+        "blank_order_ref",
+        "no_market_data",
+        "delayed_data",
+        "no_option_permission",
+        "cash_account",
+        "hist_pacing",
+    }
+)
+_NEEDS_ARG = frozenset(
+    {"line_limit", "delay", "refuse_client", "omit_account_tags", "nightly_restart"}
+)
 _OPTIONAL_ARG = frozenset({"reject_next_order", "fail_historical", "restored"})
 
 
@@ -304,6 +396,11 @@ def _validate(item: str, c: FaultCommand) -> None:
         number(c.value, int, "error code")
         if c.name == "fail_historical" and c.extra:
             number(c.extra, int, "times")
+    elif c.name == "nightly_restart":
+        try:
+            time.fromisoformat(f"{c.value}:{c.extra}" if c.extra else c.value)
+        except ValueError:
+            raise GatewayFaultSpecError(item=item, problem="expected HH:MM") from None
     elif c.name == "restored" and c.value not in ("", "data_lost", "data_kept"):
         raise GatewayFaultSpecError(item=item, problem="expected restored or restored=data_lost")
 
@@ -327,4 +424,14 @@ _APPLY: dict[str, Callable[[FaultInjector, FaultCommand], Any]] = {
     "reject_next_order": _reject,
     "fail_historical": _fail_historical,
     "clear": lambda f, c: f.clear(),
+    "blank_order_ref": lambda f, c: f.blank_order_refs(),
+    "omit_account_tags": lambda f, c: f.omit_account_tags(t for t in c.value.split("+") if t),
+    "no_market_data": lambda f, c: f.set_market_data("none"),
+    "delayed_data": lambda f, c: f.set_market_data("delayed"),
+    "no_option_permission": lambda f, c: f.set_account_limits(no_option_permission=True),
+    "cash_account": lambda f, c: f.set_account_limits(cash_account=True),
+    "hist_pacing": lambda f, c: f.set_hist_pacing(),
+    "nightly_restart": lambda f, c: f.nightly_restart(
+        time.fromisoformat(f"{c.value}:{c.extra}" if c.extra else c.value)
+    ),
 }

@@ -10,6 +10,7 @@ sign``; fills come back the same way (``IB avg price = net paid x order sign``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -107,12 +108,19 @@ def build_intent(
     if tif is None:
         raise GatewayOrderError(f"time in force {req.tif!r} is not simulated", code=321)
     qty = req.quantity if quantity is None else quantity
-    if qty <= 0 or qty != int(qty):
+    if not math.isfinite(qty) or qty <= 0 or qty != int(qty):
         raise GatewayOrderError(f"quantity must be a positive whole number, got {qty:g}", code=321)
     limit: float | None = None
     if order_type is OrderType.LIMIT:
         if req.limit_price is None:
             raise GatewayOrderError("a limit order needs a limit price", code=321)
+        if not math.isfinite(req.limit_price):
+            raise GatewayOrderError(f"invalid limit price {req.limit_price}", code=321)
+        if req.limit_price <= 0 and req.contract.sec_type.upper() != "BAG":
+            # Only a combo's net price may be zero or negative (a credit).
+            raise GatewayOrderError(
+                f"the limit price must be positive, got {req.limit_price:g}", code=201
+            )
         limit = req.limit_price * sign
     parsed = parse_order_ref(req.order_ref)
     strategy_id = parsed.strategy_id if parsed else f"ib-{req.order_id}"
@@ -157,6 +165,12 @@ class GatewayOrder:
     exec_seq: int = 0
     completed_at: datetime | None = None  # market time it reached a final status
     completed_reason: str = ""  # why it ended, when not filled or cancelled by the trader
+    echo_ref: bool = True  # False: report an empty orderRef (a fault some servers show)
+
+    @property
+    def echoed_ref(self) -> str:
+        """The orderRef the gateway reports for this order."""
+        return self.request.order_ref if self.echo_ref else ""
 
     @property
     def sign(self) -> int:
@@ -182,7 +196,7 @@ class GatewayOrder:
             limit_price=r.limit_price,
             tif=r.tif.upper() or "DAY",
             account=self.account,
-            order_ref=r.order_ref,
+            order_ref=self.echoed_ref,
             status=self.status,
         )
 
@@ -223,7 +237,7 @@ class GatewayOrder:
             client_id=self.client_id,
             cum_qty=cum,
             avg_price=cost / cum if cum else 0.0,
-            order_ref=self.request.order_ref,
+            order_ref=self.echoed_ref,
         )
 
     def combo_execution(self, units: float, ts: datetime, account: str) -> WireExecution:
@@ -244,5 +258,5 @@ class GatewayOrder:
             client_id=self.client_id,
             cum_qty=self.filled,
             avg_price=round(self.avg_fill_price, 6),
-            order_ref=self.request.order_ref,
+            order_ref=self.echoed_ref,
         )

@@ -20,6 +20,10 @@ from tradelib.domain import AccountSnapshot, OrderStatus
 
 SERVER_VERSION = 178
 MIN_CLIENT_VERSION = 157  # the oldest version whose layouts match the ones below
+# The longest message body the gateway reads (the TWS API's own cap, 0xFFFFFF bytes).
+MAX_MESSAGE_BYTES = 0xFFFFFF
+# The longest handshake version text ("v157..178" plus connect options).
+MAX_HANDSHAKE_BYTES = 1024
 
 Field = str | int | float | bool | None
 
@@ -73,6 +77,7 @@ class Out(IntEnum):
     HISTORICAL_DATA = 17
     TICK_OPTION_COMPUTATION = 21
     TICK_GENERIC = 45
+    TICK_STRING = 46
     CURRENT_TIME = 49
     CONTRACT_DATA_END = 52
     OPEN_ORDER_END = 53
@@ -113,6 +118,7 @@ class TickType(IntEnum):
     OPEN = 14
     OPTION_CALL_OPEN_INTEREST = 27
     OPTION_PUT_OPEN_INTEREST = 28
+    IB_DIVIDENDS = 59
 
 
 class MarketDataType(IntEnum):
@@ -123,6 +129,7 @@ class MarketDataType(IntEnum):
 
 
 GENERIC_OPEN_INTEREST = "101"  # generic tick list entry asking for ticks 27/28
+GENERIC_DIVIDENDS = "456"  # generic tick list entry asking for tick 59 (IB dividends)
 
 # Sentinels a client reads as "not computed" in an option computation tick.
 UNSET_VOL_OR_PRICE = -1.0
@@ -143,6 +150,9 @@ class ErrorCode(IntEnum):
     ORDER_CANCELLED = 202
     VALIDATION_ERROR = 321
     CLIENT_ID_IN_USE = 326
+    NOT_SUBSCRIBED = 354
+    NO_ALLOCATION = 436
+    DISPLAYING_DELAYED = 10167
     CANNOT_CANCEL_FILLED = 10148
     ORDER_NOT_FOUND = 10147
     CONNECTIVITY_LOST = 1100
@@ -167,6 +177,13 @@ ERROR_TEXT: dict[ErrorCode, str] = {
     ErrorCode.CLIENT_ID_IN_USE: (
         "Unable to connect as the client id is already in use. Retry with a unique client id."
     ),
+    ErrorCode.NOT_SUBSCRIBED: "Requested market data is not subscribed.",
+    ErrorCode.DISPLAYING_DELAYED: (
+        "Requested market data is not subscribed. Displaying delayed market data."
+    ),
+    ErrorCode.NO_ALLOCATION: (
+        "You must specify an allocation (either a single account, group, or profile)."
+    ),
     ErrorCode.ORDER_NOT_FOUND: "OrderId {detail} that needs to be cancelled is not found.",
     ErrorCode.CANNOT_CANCEL_FILLED: "OrderId {detail} that needs to be cancelled cannot be cancelled, state: Filled.",
     ErrorCode.CONNECTIVITY_LOST: "Connectivity between IB and Trader Workstation has been lost.",
@@ -188,6 +205,17 @@ FARM_STATUS_ON_CONNECT: tuple[tuple[ErrorCode, str], ...] = (
     (ErrorCode.MARKET_DATA_FARM_OK, "usopt"),
     (ErrorCode.HMDS_FARM_OK, "ushmds"),
     (ErrorCode.SEC_DEF_FARM_OK, "secdefnj"),
+)
+
+
+# Rejection reasons of the account realities (approximations of IB's wording).
+NO_OPTION_PERMISSION_TEXT = (
+    "No Trading Permission: your account is not permitted to trade options (OPT). "
+    "Request option trading permissions in Client Portal"
+)
+CASH_ACCOUNT_TEXT = (
+    "Your account is a cash account: short option positions that are not covered "
+    "(naked puts or calls) need a margin account"
 )
 
 
@@ -426,6 +454,16 @@ class WireContract:
         )
 
 
+def wire_float(raw: str) -> float:
+    """A float field: clients send infinity as "Infinite" (the official one) or "inf"."""
+    text = raw.strip()
+    if text in ("Infinite", "+Infinite"):
+        return math.inf
+    if text == "-Infinite":
+        return -math.inf
+    return float(text)
+
+
 class FieldReader:
     """Sequential reader over the text fields of one incoming message."""
 
@@ -450,14 +488,14 @@ class FieldReader:
 
     def number(self) -> float:
         raw = self.text()
-        return float(raw) if raw and raw != "Infinite" else 0.0
+        return wire_float(raw) if raw else 0.0
 
     def optional_number(self) -> float | None:
         raw = self.text()
         if not raw:
             return None
-        value = float(raw)
-        return None if value >= 1.7e308 else value  # IB's UNSET_DOUBLE
+        value = wire_float(raw)
+        return None if math.isfinite(value) and value >= 1.7e308 else value  # IB's UNSET_DOUBLE
 
     def flag(self) -> bool:
         raw = self.text()
@@ -520,6 +558,12 @@ class PlaceOrderRequest:
     account: str
     order_ref: str
     transmit: bool
+    what_if: bool = False
+
+
+# ib_async 2.1.0 at v178 sends whatIf this many fields before the end of a placeOrder
+# without order conditions (the tail after it has a fixed length then).
+_WHAT_IF_FROM_END = 30
 
 
 def parse_place_order(fields: Sequence[str]) -> PlaceOrderRequest:
@@ -559,6 +603,7 @@ def parse_place_order(fields: Sequence[str]) -> PlaceOrderRequest:
         account,
         order_ref,
         transmit,
+        len(fields) > _WHAT_IF_FROM_END + 40 and fields[-_WHAT_IF_FROM_END] == "1",
     )
 
 
@@ -853,6 +898,20 @@ def tick_size(req_id: int, tick: TickType, size: float) -> tuple[Field, ...]:
     return (Out.TICK_SIZE, 6, req_id, int(tick), size)
 
 
+def tick_string(req_id: int, tick: TickType, value: str) -> tuple[Field, ...]:
+    return (Out.TICK_STRING, 6, req_id, int(tick), value)
+
+
+def dividends_text(past_12m: float, next_12m: float, next_date: date | None, amount: float) -> str:
+    """Tick 59's value: "past12m,next12m,nextDate,nextAmount" (empty parts when unknown)."""
+
+    def money(x: float) -> str:
+        return f"{x:.4f}".rstrip("0").rstrip(".") if math.isfinite(x) else ""
+
+    day = ib_date(next_date)
+    return f"{money(past_12m)},{money(next_12m)},{day},{money(amount) if day else ''}"
+
+
 def tick_generic(req_id: int, tick: int, value: float) -> tuple[Field, ...]:
     return (Out.TICK_GENERIC, 6, req_id, tick, value)
 
@@ -896,6 +955,37 @@ def tick_option_computation(
         greek(comp.theta),
         vol(comp.und_price),
     )
+
+
+# Live tick type -> its delayed twin (what a line without a subscription carries).
+DELAYED_TICKS: dict[int, int] = {
+    0: 69,
+    1: 66,
+    2: 67,
+    3: 70,
+    4: 68,
+    5: 71,
+    6: 72,
+    7: 73,
+    8: 74,
+    9: 75,
+    14: 76,
+    10: 80,
+    11: 81,
+    12: 82,
+    13: 83,
+}
+
+
+def delayed_tick(message: tuple[Field, ...]) -> tuple[Field, ...]:
+    """``message`` (tickPrice, tickSize or tickOptionComputation) with the delayed tick type."""
+    at = {Out.TICK_PRICE: 3, Out.TICK_SIZE: 3, Out.TICK_OPTION_COMPUTATION: 2}.get(
+        Out(int(message[0] or 0))
+    )
+    if at is None:
+        return message
+    tick = int(message[at] or 0)
+    return (*message[:at], DELAYED_TICKS.get(tick, tick), *message[at + 1 :])
 
 
 def tick_snapshot_end(req_id: int) -> tuple[Field, ...]:
@@ -954,6 +1044,9 @@ class WireOrder:
     account: str
     order_ref: str
     status: str
+    what_if: bool = False
+    # What-if answers: init, maint, equity with loan -- before, change, after.
+    margin: tuple[float, ...] = ()
 
 
 def open_order(c: WireContract, o: WireOrder) -> tuple[Field, ...]:
@@ -974,9 +1067,14 @@ def open_order(c: WireContract, o: WireOrder) -> tuple[Field, ...]:
     out += [""]  # hedgeType
     out += [0, "", "", 0, 0]  # optOutSmartRouting, clearing account/intent, notHeld, dnc
     out += [""]  # algoStrategy
-    out += [0, 0, o.status]  # solicited, whatIf, status
-    out += [""] * 9  # margin before/change/after
-    out += ["", "", "", "", ""]  # commission, min, max, currency, warning
+    out += [0, o.what_if, o.status]  # solicited, whatIf, status
+    if o.what_if:  # a client parses these as numbers in a what-if answer
+        margin = (list(o.margin) + [0.0] * 9)[:9]
+        out += [repr(float(x)) for x in margin]  # margin before/change/after
+        out += [1.0, 1.0, 1.0, "USD", ""]  # commission, min, max, currency, warning
+    else:
+        out += [""] * 9  # margin before/change/after
+        out += ["", "", "", "", ""]  # commission, min, max, currency, warning
     out += [0, 0]  # randomizeSize, randomizePrice
     out += [0]  # conditions
     out += ["", "", "", "", "", "", "", 0, "", "", "", "", 0, 0, "", 0]

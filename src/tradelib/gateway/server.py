@@ -22,17 +22,29 @@ import contextlib
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, time, timedelta
+
+import polars as pl
 
 from tradelib.broker.port import BrokerEvent, FillEvent, OrderStatusEvent
 from tradelib.broker.sim import SimBroker
-from tradelib.domain import NEW_YORK, Contract, Fill, OrderState, OrderStatus, Position, SecType
+from tradelib.domain import (
+    NEW_YORK,
+    AccountSnapshot,
+    Contract,
+    Fill,
+    OrderState,
+    OrderStatus,
+    Position,
+    SecType,
+)
 from tradelib.errors import BrokerError, ContractError
 from tradelib.gateway import parsing as p
 from tradelib.gateway.contracts import OPTION_EXCHANGES, ContractCatalog
 from tradelib.gateway.control import FaultControlServer
 from tradelib.gateway.faults import DEFAULT_LINE_LIMIT, FaultInjector, FaultState, GatewayStats
+from tradelib.gateway.history import DailyBar, session_bars
 from tradelib.gateway.marketdata import Message, quote_ticks
 from tradelib.gateway.orders import (
     GatewayOrder,
@@ -46,6 +58,7 @@ from tradelib.gateway.parsing import ErrorCode, FieldReader, In, WireContract, W
 from tradelib.gateway.session import ClientSession, Line
 from tradelib.pricing import TickRule, tick_rule_for
 from tradelib.secrets import mask_account
+from tradelib.sim import dividends
 
 log = logging.getLogger("tradelib.gateway")
 
@@ -55,7 +68,9 @@ BAG_CON_ID = 28812380  # the con_id IB reports for every combo contract
 EXPIRY_PERM_ID_BASE = 3_000_000  # perm ids of exercise / assignment / expiry executions
 EXPIRY_REF_PREFIX = "expiry:"  # SimBroker's order_ref prefix on settlement fills
 REFUSED_PERM_ID_BASE = 2_500_000  # perm ids of orders the gateway refused (110, injected 201)
+RESTART_WINDOW = timedelta(minutes=2)  # market time a daily restart refuses sessions
 ACCOUNT_PUSH_S = 3.0  # real seconds between account/portfolio pushes to subscribers
+_BAR_COLUMNS = ["ts", "open", "high", "low", "close", "volume"]
 DONE_STATUSES = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
 
 
@@ -68,6 +83,31 @@ class _ExecRecord:
 
 
 Handler = Callable[[ClientSession, list[str]], None]
+# What a malformed request raises while it is parsed (answered with 321, no traceback).
+_BAD_REQUEST = (ValueError, IndexError, KeyError, OverflowError, ArithmeticError, ContractError)
+# Requests whose first field after the id (and version) is the request or order id.
+_ID_AT: dict[int, int] = {
+    In.PLACE_ORDER: 1,
+    In.REQ_HISTORICAL_DATA: 1,
+    In.REQ_SEC_DEF_OPT_PARAMS: 1,
+}
+
+
+def _naked_short(legs: Sequence[tuple[Contract, int]]) -> bool:
+    """True when some right is sold in more contracts than it is bought (IB-signed ratios)."""
+    by_right: dict[object, int] = {}
+    for c, ratio in legs:
+        by_right[c.right] = by_right.get(c.right, 0) + ratio
+    return any(n < 0 for n in by_right.values())
+
+
+def _request_id(msg_id: int, fields: Sequence[str]) -> int:
+    """The request (or order) id a malformed message carried, -1 when it has none readable."""
+    at = _ID_AT.get(msg_id, 2)
+    try:
+        return int(fields[at])
+    except (IndexError, ValueError):
+        return p.NO_REQ_ID
 
 
 class SimGateway:
@@ -86,6 +126,7 @@ class SimGateway:
         speed: float = 1.0,
         account: str = "DU0000001",  # a fake paper-style account of the simulated gateway
         tick_interval: float = 0.25,
+        accounts: Sequence[str] | None = None,
         line_limit: int = DEFAULT_LINE_LIMIT,
         control_port: int | None = None,
     ) -> None:
@@ -98,7 +139,9 @@ class SimGateway:
         self.broker = broker
         self.host = host
         self.speed = float(speed)
-        self.account = account
+        # Every account the gateway manages; the first holds SimBroker's ledger.
+        self.accounts: tuple[str, ...] = tuple(accounts) if accounts else (account,)
+        self.account = self.accounts[0]
         self.tick_interval = float(tick_interval)
         self.catalog = ContractCatalog(broker.market)
         self._requested_port = port
@@ -108,6 +151,7 @@ class SimGateway:
         self._control_port = control_port
         self._control: FaultControlServer | None = None
         self._expiry_seq = 0
+        self._restart_until: datetime | None = None  # market time a daily restart ends
         self._refused_seq = 0
         self._server: asyncio.Server | None = None
         self._clock_task: asyncio.Task[None] | None = None
@@ -215,23 +259,20 @@ class SimGateway:
         self._all_sessions.add(session)
         peer_gone = False
         try:
-            if await reader.readexactly(4) != b"API\0":
-                log.warning("connection from %s without the API prefix: closed", session.peer)
+            if not await self._handshake(reader, session):
                 return
-            size = int.from_bytes(await reader.readexactly(4), "big")
-            low, high = p.parse_version_range((await reader.readexactly(size)).decode())
-            if high < p.SERVER_VERSION or low > p.SERVER_VERSION:
-                log.warning(
-                    "client %s speaks v%d..%d, not %d: closed",
-                    session.peer,
-                    low,
-                    high,
-                    p.SERVER_VERSION,
-                )
-                return
-            session.send(p.server_hello(datetime.now(UTC)))
             while not session.closing:
                 size = int.from_bytes(await reader.readexactly(4), "big")
+                if size > p.MAX_MESSAGE_BYTES:
+                    # Reading it would hold the whole claimed length in memory: drop the client.
+                    log.warning(
+                        "message length %d from %s exceeds %d bytes: connection dropped",
+                        size,
+                        session.peer,
+                        p.MAX_MESSAGE_BYTES,
+                    )
+                    session.abort()
+                    return
                 body = await reader.readexactly(size)
                 fields = body.decode(errors="backslashreplace").split("\0")
                 if fields and fields[-1] == "":
@@ -249,6 +290,41 @@ class SimGateway:
                     session.abort()
                 else:
                     session.close()
+
+    async def _handshake(self, reader: asyncio.StreamReader, session: ClientSession) -> bool:
+        """Read ``API\\0`` and the version range; answer the hello. False: refused (logged)."""
+        if await reader.readexactly(4) != b"API\0":
+            log.warning("connection from %s without the API prefix: closed", session.peer)
+            return False
+        size = int.from_bytes(await reader.readexactly(4), "big")
+        if size > p.MAX_HANDSHAKE_BYTES:
+            log.warning(
+                "handshake of %d bytes from %s exceeds %d: refused",
+                size,
+                session.peer,
+                p.MAX_HANDSHAKE_BYTES,
+            )
+            return False
+        raw = await reader.readexactly(size)
+        try:
+            low, high = p.parse_version_range(raw.decode())
+        except (UnicodeDecodeError, ValueError):
+            log.warning("unreadable API version %r from %s: refused", raw[:40], session.peer)
+            return False
+        if not low <= p.SERVER_VERSION <= high:
+            log.warning(
+                "client %s speaks v%d..%d, not %d: refused",
+                session.peer,
+                low,
+                high,
+                p.SERVER_VERSION,
+            )
+            return False
+        if self._restart_until is not None:
+            log.warning("API session from %s refused: the gateway is restarting", session.peer)
+            return False
+        session.send(p.server_hello(datetime.now(UTC)))
+        return True
 
     def _drop(self, session: ClientSession) -> None:
         """Forget the session's client id at once, so a reconnect may reuse it."""
@@ -273,7 +349,15 @@ class SimGateway:
             return
         try:
             handler(session, fields)
-        except Exception as exc:  # a bad request must not take the connection down
+        except _BAD_REQUEST as exc:  # bad input must not take the connection down
+            log.warning(
+                "message %d from %s refused: %s: %s", msg_id, session.peer, type(exc).__name__, exc
+            )
+            detail = str(exc).replace("\0", " ")
+            session.send(
+                p.error_for(_request_id(msg_id, fields), ErrorCode.VALIDATION_ERROR, detail)
+            )
+        except Exception as exc:  # a gateway bug: keep serving, keep the traceback
             log.exception("handling message %d failed", msg_id)
             detail = str(exc).replace("\0", " ")
             session.send(p.error_for(p.NO_REQ_ID, ErrorCode.VALIDATION_ERROR, detail))
@@ -297,9 +381,9 @@ class SimGateway:
             "client %d connected from %s (account %s)",
             client_id,
             s.peer,
-            mask_account(self.account),
+            ", ".join(mask_account(a) for a in self.accounts),
         )
-        s.send(p.managed_accounts([self.account]), p.next_valid_id(self._next_id(client_id)))
+        s.send(p.managed_accounts(self.accounts), p.next_valid_id(self._next_id(client_id)))
         s.send(*(p.error_for(p.NO_REQ_ID, code, farm) for code, farm in p.FARM_STATUS_ON_CONNECT))
 
     def _next_id(self, client_id: int) -> int:
@@ -313,7 +397,7 @@ class SimGateway:
         s.send(p.current_time(self.broker.now()))
 
     def _req_managed_accounts(self, s: ClientSession, f: list[str]) -> None:
-        s.send(p.managed_accounts([self.account]))
+        s.send(p.managed_accounts(self.accounts))
 
     def _ignore(self, s: ClientSession, f: list[str]) -> None:
         return
@@ -361,7 +445,7 @@ class SimGateway:
         gross = sum(abs(x.market_value) for x in positions if math.isfinite(x.market_value))
         rows = [
             p.account_value(tag, value, cur, self.account)
-            for tag, value, cur in p.account_values(snap, gross)
+            for tag, value, cur in self._account_values(snap, gross)
         ]
         rows.append(p.account_value("AccountCode", self.account, "", self.account))
         rows.append(p.account_value("Currency", "USD", "USD", self.account))
@@ -388,9 +472,17 @@ class SimGateway:
         )
         rows = [
             p.account_update_multi(req_id, self.account, tag, value, cur)
-            for tag, value, cur in p.account_values(snap, gross)
+            for tag, value, cur in self._account_values(snap, gross)
         ]
         s.send(*rows, p.account_update_multi_end(req_id))
+
+    def _account_values(self, snap: AccountSnapshot, gross: float) -> list[tuple[str, str, str]]:
+        """Every account tag as (tag, value, currency), less the tags a fault leaves out."""
+        faults = self._fault_state
+        if faults.cash_account:  # no margin: buying power is the cash
+            snap = replace(snap, buying_power=snap.cash)
+        omitted = faults.omitted_account_tags
+        return [row for row in p.account_values(snap, gross) if row[0] not in omitted]
 
     def _req_account_summary(self, s: ClientSession, f: list[str]) -> None:
         r = FieldReader(f, 2)
@@ -401,8 +493,12 @@ class SimGateway:
         gross = sum(
             abs(x.market_value) for x in self.broker.positions() if math.isfinite(x.market_value)
         )
-        values = {tag: (value, cur) for tag, value, cur in p.account_values(snap, gross)}
-        rows = [p.account_summary(req_id, self.account, t, *values[t]) for t in tags]
+        values = {tag: (value, cur) for tag, value, cur in self._account_values(snap, gross)}
+        rows = [p.account_summary(req_id, self.account, t, *values[t]) for t in tags if t in values]
+        empty = AccountSnapshot(snap.ts, "", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        for other in self.accounts[1:]:  # the other managed accounts are empty
+            blank = {tag: (value, cur) for tag, value, cur in self._account_values(empty, 0.0)}
+            rows += [p.account_summary(req_id, other, t, *blank[t]) for t in tags if t in blank]
         s.send(*rows, p.account_summary_end(req_id))
 
     def _flush_positions(self) -> None:
@@ -511,8 +607,12 @@ class SimGateway:
                 s.send(p.tick_snapshot_end(req.req_id))
             return
         contract = self.catalog.domain(inst)
+        kind = self._fault_state.market_data
+        if kind == "none":
+            s.send(p.error_for(req.req_id, ErrorCode.NOT_SUBSCRIBED))
+            return
         want_oi = p.GENERIC_OPEN_INTEREST in req.generic_ticks
-        line = Line(req.req_id, contract, want_oi)
+        line = Line(req.req_id, contract, want_oi, delayed=kind == "delayed")
         quote = self.broker.snapshot([contract])[0]
         ticks = quote_ticks(
             req.req_id,
@@ -521,11 +621,38 @@ class SimGateway:
             close=self._previous_close(contract),
             open_interest=want_oi,
         )
-        s.send(p.market_data_type(req.req_id, p.MarketDataType.REALTIME), *ticks)
+        data_type = p.MarketDataType.REALTIME
+        if line.delayed:
+            # Without a subscription IB falls back to delayed data, saying so unless asked for it.
+            if s.market_data_type not in (
+                p.MarketDataType.DELAYED,
+                p.MarketDataType.DELAYED_FROZEN,
+            ):
+                s.send(p.error_for(req.req_id, ErrorCode.DISPLAYING_DELAYED))
+            ticks = [p.delayed_tick(t) for t in ticks]
+            data_type = p.MarketDataType.DELAYED
+        s.send(p.market_data_type(req.req_id, data_type), *ticks)
+        if p.GENERIC_DIVIDENDS in req.generic_ticks and contract.sec_type is SecType.STOCK:
+            s.send(self._dividend_tick(req.req_id, contract.symbol))
         if req.snapshot:
             s.send(p.tick_snapshot_end(req.req_id))
         else:
             s.lines[req.req_id] = line
+
+    def _dividend_tick(self, req_id: int, symbol: str) -> Message:
+        """Tick 59 from the simulated dividend schedule, as of the market's day."""
+        today = self.broker.now().astimezone(NEW_YORK).date()
+        year = timedelta(days=365)
+        past = sum(d.amount for d in dividends.ex_dates(symbol, today - year, today - timedelta(1)))
+        ahead = dividends.ex_dates(symbol, today, today + year)
+        nxt = self.broker.dividend(symbol)  # the same date the simulated broker gives
+        text = p.dividends_text(
+            past,
+            sum(d.amount for d in ahead),
+            None if nxt is None else nxt.ex_date,
+            math.nan if nxt is None else nxt.amount,
+        )
+        return p.tick_string(req_id, p.TickType.IB_DIVIDENDS, text)
 
     def _cancel_mkt_data(self, s: ClientSession, f: list[str]) -> None:
         s.lines.pop(FieldReader(f, 2).integer(), None)
@@ -545,12 +672,16 @@ class SimGateway:
             out: list[Message] = []
             for line in list(s.lines.values()):
                 q = quotes[int(line.contract.con_id or 0)]
-                out += quote_ticks(line.req_id, q, line.state, open_interest=line.open_interest)
+                ticks = quote_ticks(line.req_id, q, line.state, open_interest=line.open_interest)
+                out += [p.delayed_tick(t) for t in ticks] if line.delayed else ticks
             if out:
                 s.send(*out)
 
     def _req_historical_data(self, s: ClientSession, f: list[str]) -> None:
         req = p.parse_historical_data(f)
+        if self._fault_state.hist_pacing:
+            s.send(p.error_for(req.req_id, ErrorCode.HISTORICAL_DATA_ERROR, "Pacing violation"))
+            return
         failure = self._fault_state.take_historical_failure()
         if failure is not None:
             detail = "simulated HMDS failure"
@@ -581,7 +712,10 @@ class SimGateway:
             return
         end = p.parse_end_time(req.end, self.broker.now())
         start = end - timedelta(seconds=span)
-        df = self.broker.bars(self.catalog.domain(inst), start, end, min(secs, 86400))
+        contract = self.catalog.domain(inst)
+        df = self.broker.bars(contract, start, end, min(secs, 86400))
+        if secs < 86400 and contract.sec_type in (SecType.STOCK, SecType.INDEX):
+            df = self._with_past_sessions(contract, df, start, end, secs)
         if df.height == 0:
             s.send(
                 p.error_for(
@@ -596,6 +730,31 @@ class SimGateway:
             bars.append((self._bar_date(ts, secs, req.format_date), o, h, lo, c, float(v)))
         fmt = "%Y%m%d %H:%M:%S"
         s.send(p.historical_data(req.req_id, start.strftime(fmt), end.strftime(fmt), bars))
+
+    def _with_past_sessions(
+        self, contract: Contract, df: pl.DataFrame, start: datetime, end: datetime, secs: int
+    ) -> pl.DataFrame:
+        """Add intraday bars of sessions the market knows only as daily bars (before its start)."""
+        daily = self.broker.bars(contract, start - timedelta(days=1), end, 86400)
+        if daily.height == 0:
+            return df
+        hours = self.broker.market.hours
+        have = {ts.astimezone(NEW_YORK).date() for ts in df["ts"].to_list()}
+        parts = [df.select(_BAR_COLUMNS)] if df.height else []
+        for ts, o, h, lo, c, v in daily.select(_BAR_COLUMNS).iter_rows():
+            day = ts.astimezone(NEW_YORK).date()
+            if day in have or not hours.is_trading_day(day):
+                continue
+            open_, close = hours.session_bounds(day)
+            if close <= start or open_ >= end:
+                continue
+            bar = DailyBar(day, int(open_.timestamp()), int(close.timestamp()), o, h, lo, c, int(v))
+            seed = int(self.broker.market.config.seed)
+            bars = session_bars(bar, secs, seed, contract.symbol)
+            parts.append(bars.filter((pl.col("ts") >= start) & (pl.col("ts") < end)))
+        if not parts:
+            return df
+        return pl.concat(parts, how="vertical_relaxed").sort("ts")
 
     @staticmethod
     def _bar_date(ts: datetime, secs: int, format_date: int) -> str:
@@ -714,6 +873,11 @@ class SimGateway:
             if existing.status in DONE_STATUSES:
                 s.send(p.error_for(req.order_id, ErrorCode.DUPLICATE_ORDER_ID))
                 return
+        account = self._order_account(s, req)
+        if account is None:
+            if existing is None:
+                self._refuse_order(s, req, req.contract, {}, "Rejected: account")
+            return
         try:
             legs, contract, leg_wires = self._order_legs(req.contract)
             remaining = None
@@ -722,10 +886,25 @@ class SimGateway:
             ref = self._unique_ref(req.order_ref, s.client_id, req.order_id)
             intent = build_intent(req, legs, ref, self.broker.now(), quantity=remaining)
         except GatewayOrderError as exc:
-            s.send(p.error_msg(req.order_id, exc.code or 321, exc.message))
+            code = exc.code or int(ErrorCode.VALIDATION_ERROR)
+            s.send(p.error_msg(req.order_id, code, p.fault_error_text(code, exc.message)))
+            if existing is None:
+                self._refuse_order(s, req, req.contract, {}, f"Rejected: {exc.message}")
             return
         except ContractError:
             s.send(p.error_for(req.order_id, ErrorCode.NO_SECURITY_DEFINITION))
+            if existing is None:
+                self._refuse_order(s, req, req.contract, {}, "Rejected: no security definition")
+            return
+        refusal = self._account_refusal([(leg.contract, leg.ratio) for leg in intent.legs])
+        if refusal is not None:
+            s.send(p.error_msg(req.order_id, int(ErrorCode.ORDER_REJECTED), refusal))
+            if existing is None and not req.what_if:
+                self._refuse_order(s, req, contract, leg_wires, refusal)
+            return
+        if req.what_if:
+            # What-if: IB answers the order's margin impact and keeps nothing.
+            s.send(p.open_order(contract, self._what_if_order(s, req, account)))
             return
         rejection = faults.take_rejection()
         if rejection is not None:
@@ -750,9 +929,8 @@ class SimGateway:
             gw.request = req
             gw.ref = ref
         else:
-            gw = GatewayOrder(
-                ref, s.client_id, req.order_id, req, contract, leg_wires, self.account
-            )
+            gw = GatewayOrder(ref, s.client_id, req.order_id, req, contract, leg_wires, account)
+            gw.echo_ref = not faults.blank_order_refs
             self._orders_by_key[key] = gw
             faults.broker_orders += 1
             by_ref = faults.broker_orders_by_ref
@@ -771,6 +949,61 @@ class SimGateway:
         if not gw.opened:
             self._apply_state(gw, state)
 
+    def _account_refusal(self, legs: Sequence[tuple[Contract, int]]) -> str | None:
+        """IB's rejection text when the account may not trade ``legs`` (permissions, cash)."""
+        faults = self._fault_state
+        options = [(c, r) for c, r in legs if c.sec_type is SecType.OPTION]
+        if options and faults.no_option_permission:
+            return p.fault_error_text(int(ErrorCode.ORDER_REJECTED), p.NO_OPTION_PERMISSION_TEXT)
+        if options and faults.cash_account and _naked_short(options):
+            return p.fault_error_text(int(ErrorCode.ORDER_REJECTED), p.CASH_ACCOUNT_TEXT)
+        return None
+
+    def _what_if_order(
+        self, s: ClientSession, req: p.PlaceOrderRequest, account: str
+    ) -> p.WireOrder:
+        assert s.client_id is not None
+        return p.WireOrder(
+            order_id=req.order_id,
+            client_id=s.client_id,
+            perm_id=0,
+            action=req.action.upper(),
+            quantity=req.quantity,
+            order_type=req.order_type.upper(),
+            limit_price=req.limit_price,
+            tif=req.tif.upper() or "DAY",
+            account=account,
+            order_ref=req.order_ref,
+            status="PreSubmitted",
+            what_if=True,
+            margin=self._what_if_margin(),
+        )
+
+    def _what_if_margin(self) -> tuple[float, ...]:
+        """Margin before, change and after of a what-if (the simulation reports no change)."""
+        snap = self.broker.account()
+        now = (snap.init_margin, snap.maint_margin, snap.net_liquidation)
+        return (*now, 0.0, 0.0, 0.0, *now)
+
+    def _order_account(self, s: ClientSession, req: p.PlaceOrderRequest) -> str | None:
+        """The managed account an order trades; None (error sent) when it names none or another."""
+        if req.account:
+            if req.account in self.accounts:
+                return req.account
+            log.warning(
+                "order %d of client %s names account %s, not managed here: refused",
+                req.order_id,
+                s.client_id,
+                mask_account(req.account),
+            )
+            detail = f"The account code {req.account} is not managed by this session"
+            s.send(p.error_for(req.order_id, ErrorCode.VALIDATION_ERROR, detail))
+            return None
+        if len(self.accounts) == 1:
+            return self.account
+        s.send(p.error_for(req.order_id, ErrorCode.NO_ALLOCATION))
+        return None
+
     def _refuse_order(
         self,
         s: ClientSession,
@@ -782,7 +1015,8 @@ class SimGateway:
         """Record a new order the gateway refused (it never reached SimBroker) as Cancelled."""
         assert s.client_id is not None
         self._refused_seq += 1
-        gw = GatewayOrder("", s.client_id, req.order_id, req, contract, leg_wires, self.account)
+        account = req.account if req.account in self.accounts else self.account
+        gw = GatewayOrder("", s.client_id, req.order_id, req, contract, leg_wires, account)
         gw.perm_id = REFUSED_PERM_ID_BASE + self._refused_seq
         gw.status = "Cancelled"
         gw.completed_at = self.broker.now()
@@ -867,7 +1101,7 @@ class SimGateway:
             if not gw.opened:  # a fill before any status: make the order known first
                 self._send_open(gw)
             gw.chunk.append(fill)
-            contract, execution = gw.leg_execution(fill, self.account)
+            contract, execution = gw.leg_execution(fill, gw.account)
             self._execs.append(_ExecRecord(gw.client_id, contract, execution, fill.commission))
             session = self._sessions.get(gw.client_id)
             if session is not None:
@@ -947,7 +1181,7 @@ class SimGateway:
             gw.last_fill_price = gw.chunk[-1].price
             if gw.is_combo:
                 ts = state.updated_at or self.broker.now()
-                execution = gw.combo_execution(gw.filled - before, ts, self.account)
+                execution = gw.combo_execution(gw.filled - before, ts, gw.account)
                 gw.last_fill_price = execution.price
                 self._execs.append(_ExecRecord(gw.client_id, gw.contract, execution, None))
                 out.append(p.exec_details(-1, gw.contract, execution))
@@ -988,6 +1222,29 @@ class SimGateway:
         log.info("fault: connectivity restored (%d)", int(code))
         self._broadcast(code)
 
+    def _arm_restart(self, at: time) -> None:
+        """Restart daily at ``at`` (New York market time); at once if that is within the window."""
+        self._fault_state.restart_at = at
+        self._check_restart(self.broker.now() - RESTART_WINDOW)
+
+    def _check_restart(self, since: datetime) -> None:
+        """Start a restart whose time fell in (since, now]; end one whose window passed."""
+        now = self.broker.now()
+        if self._restart_until is not None and now >= self._restart_until:
+            self._restart_until = None
+            log.info("fault: restart finished, API sessions accepted again")
+        at = self._fault_state.restart_at
+        if at is None or self._restart_until is not None:
+            return
+        day = now.astimezone(NEW_YORK).date()
+        for d in (day - timedelta(days=1), day):
+            when = datetime.combine(d, at, tzinfo=NEW_YORK).astimezone(UTC)
+            if since < when <= now:
+                self._restart_until = when + RESTART_WINDOW
+                log.info("fault: daily restart at %s New York: dropping every client", at)
+                self._drop_all_connections()
+                return
+
     def _stats_snapshot(self) -> GatewayStats:
         st = self._fault_state
         lines = {cid: len(s.lines) for cid, s in self._sessions.items()}
@@ -1017,8 +1274,10 @@ class SimGateway:
             await asyncio.sleep(self.tick_interval)
             now = loop.time()
             try:
+                before = self.broker.now()
                 if self.speed > 0:
                     self.broker.wait((now - last) * self.speed)
+                self._check_restart(before)
                 self._flush_positions()
                 self._push_lines()
                 if now - last_account >= ACCOUNT_PUSH_S:

@@ -26,6 +26,7 @@ class Line:
     req_id: int
     contract: Contract
     open_interest: bool
+    delayed: bool = False  # carries delayed tick types (no market-data subscription)
     state: LineState = field(default_factory=LineState)
 
 

@@ -3,17 +3,18 @@
 Shaped like the real schedules: SPY goes ex on the third Friday of March, June,
 September and December; QQQ on the Monday after it; IWM on the Wednesday before
 it. Amounts are typical recent quarterly payouts per share. Dates that fall on an
-exchange holiday move to the next trading day when a calendar is given.
+exchange holiday move to the next trading day when a calendar is given. Other
+symbols (VIX, futures) pay none.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from tradelib.domain import Dividend
+from tradelib.domain.market import Dividend
 from tradelib.markethours import MarketHours
 
-_MONTHS = (3, 6, 9, 12)
+EX_MONTHS: tuple[int, ...] = (3, 6, 9, 12)
 # symbol -> (days from the month's third Friday to the ex-date, dollars per share)
 SCHEDULE: dict[str, tuple[int, float]] = {
     "SPY": (0, 1.75),
@@ -23,35 +24,40 @@ SCHEDULE: dict[str, tuple[int, float]] = {
 
 
 def third_friday(year: int, month: int) -> date:
+    """The third Friday of ``month``."""
     first = date(year, month, 1)
     return first + timedelta(days=(4 - first.weekday()) % 7 + 14)
 
 
-def ex_dates(symbol: str, year: int, hours: MarketHours | None = None) -> list[date]:
-    """``symbol``'s ex-dividend dates in ``year`` (empty: it pays none)."""
-    if symbol not in SCHEDULE:
+def _on_a_trading_day(day: date, hours: MarketHours | None) -> date:
+    if hours is None:
+        return day
+    try:
+        while not hours.is_trading_day(day):
+            day += timedelta(days=1)
+    except ValueError:  # outside the calendar's range: keep the plain weekday
+        pass
+    return day
+
+
+def ex_dates(
+    symbol: str, start: date, end: date, hours: MarketHours | None = None
+) -> list[Dividend]:
+    """Every dividend of ``symbol`` going ex in ``[start, end]``, in date order."""
+    key = symbol.strip().upper()
+    if key not in SCHEDULE or end < start:
         return []
-    offset, _ = SCHEDULE[symbol]
+    offset, amount = SCHEDULE[key]
     out = []
-    for month in _MONTHS:
-        day = third_friday(year, month) + timedelta(days=offset)
-        if hours is not None:
-            try:
-                while not hours.is_trading_day(day):
-                    day += timedelta(days=1)
-            except ValueError:  # outside the calendar's range: keep the plain weekday
-                pass
-        out.append(day)
+    for year in range(start.year - 1, end.year + 1):
+        for month in EX_MONTHS:
+            day = _on_a_trading_day(third_friday(year, month) + timedelta(days=offset), hours)
+            if start <= day <= end:
+                out.append(Dividend(key, day, amount))
     return out
 
 
 def next_dividend(symbol: str, day: date, hours: MarketHours | None = None) -> Dividend | None:
     """The first dividend of ``symbol`` going ex on or after ``day`` (None: it pays none)."""
-    if symbol not in SCHEDULE:
-        return None
-    amount = SCHEDULE[symbol][1]
-    for year in (day.year, day.year + 1):
-        for ex in ex_dates(symbol, year, hours):
-            if ex >= day:
-                return Dividend(symbol, ex, amount)
-    return None
+    upcoming = ex_dates(symbol, day, day + timedelta(days=130), hours)
+    return upcoming[0] if upcoming else None
