@@ -333,3 +333,11 @@ def test_combo_fills_are_on_the_cent_grid_and_add_up_to_the_order_price(broker: 
         assert abs(f.commission * 100 - round(f.commission * 100)) < 1e-6, f.commission
     net = sum(f.quantity * f.price for f in fills)
     assert net == pytest.approx(state.avg_fill_price, abs=1e-6)
+
+
+def test_the_next_dividend_of_an_index_etf_is_announced(broker: Broker) -> None:
+    div = broker.dividend("SPY")
+    assert div is not None and div.symbol == "SPY"
+    assert div.ex_date >= broker.now().date() and div.amount == pytest.approx(1.75)
+    with pytest.raises(ContractError):  # an index is not a stock that pays dividends
+        broker.dividend("VIX")

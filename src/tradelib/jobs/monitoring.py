@@ -908,7 +908,7 @@ class MonitoringWorkflow:
         for symbol in sorted(symbols):
             try:
                 div = self.broker.dividend(symbol)
-            except BrokerError as exc:
+            except (BrokerError, ContractError) as exc:
                 log.info("monitoring: no dividend data for %s: %s", symbol, exc)
                 continue
             if div is not None:
