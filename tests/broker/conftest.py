@@ -140,3 +140,20 @@ def make_broker(request: pytest.FixtureRequest) -> Iterator[MakeBroker]:
 def broker(make_broker: MakeBroker) -> Broker:
     """A connected broker in SIM mode with the default budget and cash."""
     return make_broker()
+
+
+# --- the IB modules' shared fixtures (each module uses ib_errors for every test) -------------
+@pytest.fixture
+def ib_errors() -> Iterator[IbErrorLog]:
+    """Fail the test on any ERROR logged by ib_async that the test did not say it expects."""
+    handler, check = watch_ib_errors()
+    yield handler
+    check()
+
+
+@pytest.fixture
+def gateway() -> Iterator[GatewayThread]:
+    """A started simulated gateway over the calm, seeded market; stopped after the test."""
+    thread = start_gateway()
+    yield thread
+    thread.stop()

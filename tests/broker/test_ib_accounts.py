@@ -11,26 +11,16 @@ from tradelib.domain import Leg, OrderStatus, Right
 from tradelib.errors import ConfigError
 from tradelib.gateway import GatewayThread
 
-from .conftest import IbErrorLog, connect_ib, start_gateway, watch_ib_errors
+from .conftest import connect_ib, start_gateway
 from .scenarios import expiry_in, intent, option, prices, spot
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+pytestmark = [
+    pytest.mark.usefixtures("ib_errors"),
+    pytest.mark.integration,
+    pytest.mark.timeout(60),
+]
 
 OTHER = "DU9876543"  # a fake account id the gateway does not manage
-
-
-@pytest.fixture(autouse=True)
-def ib_errors() -> Iterator[IbErrorLog]:
-    handler, check = watch_ib_errors()
-    yield handler
-    check()
-
-
-@pytest.fixture
-def gateway() -> Iterator[GatewayThread]:
-    thread = start_gateway()
-    yield thread
-    thread.stop()
 
 
 @pytest.fixture

@@ -12,24 +12,14 @@ from tradelib.broker.ib import IBBroker
 from tradelib.domain import Leg, OrderStatus, Right
 from tradelib.gateway import GatewayThread
 
-from .conftest import START, IbErrorLog, connect_ib, start_gateway, watch_ib_errors
+from .conftest import START, connect_ib
 from .scenarios import expiry_in, intent, marketable, option, prices, put_credit_spread, spot
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
-
-
-@pytest.fixture(autouse=True)
-def ib_errors() -> Iterator[IbErrorLog]:
-    handler, check = watch_ib_errors()
-    yield handler
-    check()
-
-
-@pytest.fixture
-def gateway() -> Iterator[GatewayThread]:
-    thread = start_gateway()
-    yield thread
-    thread.stop()
+pytestmark = [
+    pytest.mark.usefixtures("ib_errors"),
+    pytest.mark.integration,
+    pytest.mark.timeout(60),
+]
 
 
 @pytest.fixture

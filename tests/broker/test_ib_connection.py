@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,18 +16,11 @@ from tradelib.domain import TradingMode
 from tradelib.errors import ConfigError, LiveTradingNotAllowed, NotConnectedError
 from tradelib.gateway import GatewayThread
 
-from .conftest import IbErrorLog, connect_ib, start_gateway, watch_ib_errors
+from .conftest import IbErrorLog, connect_ib, start_gateway
 
-pytestmark = [pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.usefixtures("ib_errors"), pytest.mark.timeout(60)]
 
 ACCOUNT = "DU7654321"
-
-
-@pytest.fixture(autouse=True)
-def ib_errors() -> Iterator[IbErrorLog]:
-    handler, check = watch_ib_errors()
-    yield handler
-    check()
 
 
 def _config(**overrides: object) -> TradingConfig:

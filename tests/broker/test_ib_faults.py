@@ -12,28 +12,17 @@ from tradelib.domain import Contract, Leg, OrderStatus, Right, TradingMode, chec
 from tradelib.errors import ClientIdInUseError, MarketDataLineLimitError
 from tradelib.gateway import GatewayThread
 
-from .conftest import IbErrorLog, connect_ib, start_gateway, watch_ib_errors
+from .conftest import IbErrorLog, connect_ib
 from .scenarios import expiry_in, intent, marketable, option, prices, put_credit_spread, spot
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+pytestmark = [
+    pytest.mark.usefixtures("ib_errors"),
+    pytest.mark.integration,
+    pytest.mark.timeout(60),
+]
 
 REQ_MKT_DATA = 1  # incoming message id of reqMktData at the gateway
 MakeIB = Callable[..., IBBroker]
-
-
-@pytest.fixture(autouse=True)
-def ib_errors() -> Iterator[IbErrorLog]:
-    """Fail the test on any ERROR logged by ib_async that the test did not say it expects."""
-    handler, check = watch_ib_errors()
-    yield handler
-    check()
-
-
-@pytest.fixture
-def gateway() -> Iterator[GatewayThread]:
-    thread = start_gateway()
-    yield thread
-    thread.stop()
 
 
 @pytest.fixture

@@ -18,27 +18,17 @@ from tradelib.domain.market import Dividend
 from tradelib.errors import BrokerError, MarketDataLineLimitError
 from tradelib.gateway import GatewayThread
 
-from .conftest import IbErrorLog, connect_ib, start_gateway, watch_ib_errors
+from .conftest import IbErrorLog, connect_ib
 from .scenarios import expiry_in, intent, option, prices, spot
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
+pytestmark = [
+    pytest.mark.usefixtures("ib_errors"),
+    pytest.mark.integration,
+    pytest.mark.timeout(90),
+]
 
 REQ_CURRENT_TIME = 49  # incoming message id of reqCurrentTime at the gateway
 MakeIB = Callable[..., IBBroker]
-
-
-@pytest.fixture(autouse=True)
-def ib_errors() -> Iterator[IbErrorLog]:
-    handler, check = watch_ib_errors()
-    yield handler
-    check()
-
-
-@pytest.fixture
-def gateway() -> Iterator[GatewayThread]:
-    thread = start_gateway()
-    yield thread
-    thread.stop()
 
 
 @pytest.fixture

@@ -50,6 +50,29 @@ class Greeks:
         return cls(*(rows[j].reshape(shape) for j in range(6)))
 
 
+def _market_inputs(
+    spot: npt.ArrayLike,
+    strike: npt.ArrayLike,
+    t: npt.ArrayLike,
+    vol: npt.ArrayLike,
+    rate: npt.ArrayLike,
+    div_yield: npt.ArrayLike,
+    is_call: npt.ArrayLike,
+) -> tuple[tuple[int, ...], list[FloatArray], npt.NDArray[np.bool_]]:
+    """The six market inputs and the call flags, validated and broadcast to one shape."""
+    return broadcast_inputs(
+        [
+            ("spot", spot),
+            ("strike", strike),
+            ("t", t),
+            ("vol", vol),
+            ("rate", rate),
+            ("div_yield", div_yield),
+        ],
+        ("is_call", is_call),
+    )
+
+
 def bs_price(
     spot: npt.ArrayLike,
     strike: npt.ArrayLike,
@@ -64,17 +87,7 @@ def bs_price(
     NaN, ``spot <= 0``, ``strike <= 0``, ``vol <= 0`` or ``t < 0`` make that
     element NaN. At ``t == 0`` the price is the intrinsic value.
     """
-    shape, (s, kk, tt, v, r, q), c = broadcast_inputs(
-        [
-            ("spot", spot),
-            ("strike", strike),
-            ("t", t),
-            ("vol", vol),
-            ("rate", rate),
-            ("div_yield", div_yield),
-        ],
-        ("is_call", is_call),
-    )
+    shape, (s, kk, tt, v, r, q), c = _market_inputs(spot, strike, t, vol, rate, div_yield, is_call)
     out = np.empty(s.shape[0], dtype=np.float64)
     kernel = k.price_parallel if out.shape[0] >= PARALLEL_MIN_SIZE else k.price_serial
     kernel(s, kk, tt, v, r, q, c, out)
@@ -94,17 +107,7 @@ def bs_greeks(
 
     At ``t == 0``: intrinsic price, step delta (half at the strike), other greeks 0.
     """
-    shape, (s, kk, tt, v, r, q), c = broadcast_inputs(
-        [
-            ("spot", spot),
-            ("strike", strike),
-            ("t", t),
-            ("vol", vol),
-            ("rate", rate),
-            ("div_yield", div_yield),
-        ],
-        ("is_call", is_call),
-    )
+    shape, (s, kk, tt, v, r, q), c = _market_inputs(spot, strike, t, vol, rate, div_yield, is_call)
     rows = np.empty((6, s.shape[0]), dtype=np.float64)
     kernel = k.greeks_parallel if s.shape[0] >= PARALLEL_MIN_SIZE else k.greeks_serial
     kernel(s, kk, tt, v, r, q, c, rows)
@@ -121,17 +124,7 @@ def price_codes(
     is_call: npt.ArrayLike,
 ) -> npt.NDArray[np.int8]:
     """Return a ``PriceCode`` per element: why ``bs_greeks`` is NaN there (OK where not)."""
-    shape, (s, kk, tt, v, r, q), c = broadcast_inputs(
-        [
-            ("spot", spot),
-            ("strike", strike),
-            ("t", t),
-            ("vol", vol),
-            ("rate", rate),
-            ("div_yield", div_yield),
-        ],
-        ("is_call", is_call),
-    )
+    shape, (s, kk, tt, v, r, q), c = _market_inputs(spot, strike, t, vol, rate, div_yield, is_call)
     code = np.full(s.shape[0], int(PriceCode.OK), dtype=np.int8)
     with np.errstate(all="ignore"):
         finite = np.isfinite(s) & np.isfinite(kk) & np.isfinite(tt) & np.isfinite(r)
