@@ -161,7 +161,9 @@ class Alerter:
                 self.store.add(record)
         except Exception:
             log.exception("alerts: could not record %s", alert.kind)
-        level = logging.WARNING if record.status is not AlertStatus.SENT else logging.INFO
+        # A channel that failed needs attention; a duplicate or an alert with no channel to
+        # go to is recorded, and only logged quietly.
+        level = logging.WARNING if record.status is AlertStatus.FAILED else logging.INFO
         log.log(level, "alert %s", record.summary())
         return record
 
