@@ -74,3 +74,12 @@ def test_an_exit_the_engine_decided_is_left_as_it_is() -> None:
     stop = decision("q1", DecisionAction.CLOSE, "stop_loss")
     out = apply_book_limits([stop, decision("q2", DecisionAction.HOLD)], RISKS, [QQQ_OVER], NOW)
     assert out[0] == stop
+
+
+def test_a_book_a_hair_over_its_limit_is_left_alone_within_the_tolerance() -> None:
+    holds = [decision(s, DecisionAction.HOLD) for s in ("q1", "q2", "s1")]
+    hair = LimitBreach("max_underlying_concentration", 0.41, 0.40, "QQQ 41% > 40%", ("QQQ",))
+    assert apply_book_limits(holds, RISKS, [hair], NOW, tolerance=0.10) == holds
+    # QQQ_OVER (46% against 40%) is 15% past its limit: it acts.
+    out = apply_book_limits(holds, RISKS, [QQQ_OVER], NOW, tolerance=0.10)
+    assert [d.action for d in out][0] is DecisionAction.CLOSE

@@ -319,6 +319,9 @@ class RiskConfig(ConfigModel):
     # A book already over a limit (prices moved): monitoring refuses rolls that feed the
     # breach and closes the strategies that cut it most. Off: breaches are only recorded.
     reduce_on_breach: StrictBool = True
+    # ... once past the limit by this fraction of it (entry fills up to a limit: without a
+    # band a book drifting a hair over would be cut and refilled day after day).
+    breach_tolerance: Fraction = 0.10
     circuit_breaker: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
 
 

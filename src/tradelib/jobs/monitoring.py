@@ -547,7 +547,9 @@ class MonitoringWorkflow:
         decided = self.engine.evaluate_all(states, state_market, now)
         risks, breaches = self._book_limits(watched, quotes, now, today)
         if self.cfg.risk.reduce_on_breach:
-            decided = apply_book_limits(decided, risks, breaches, now)
+            decided = apply_book_limits(
+                decided, risks, breaches, now, tolerance=self.cfg.risk.breach_tolerance
+            )
         self._record_breaches(breaches, now)
         by_id = {w.strategy.strategy_id: w for w in watched}
         decided = [self._annotate(d, by_id[d.strategy_id], reading, market_open) for d in decided]

@@ -10,7 +10,9 @@ engine's decisions:
   breach first, the strategy that cuts it most first) that the engine would hold is
   closed, NORMAL urgency, the breach's numbers in its inputs.
 
-Exits the engine already decided (stop loss, take profit, ...) stand as they are.
+Exits the engine already decided (stop loss, take profit, ...) stand as they are. A
+breach acts only once it is past its limit by ``risk.breach_tolerance``; every breach is
+recorded either way.
 """
 
 from __future__ import annotations
@@ -32,9 +34,17 @@ def apply_book_limits(
     risks: Sequence[StrategyRisk],
     breaches: Sequence[LimitBreach],
     now: datetime,
+    *,
+    tolerance: float = 0.0,
 ) -> list[Decision]:
     """``decisions`` with rolls that feed a breach and the proposed reductions turned into
-    closes (unchanged when no limit is breached)."""
+    closes (unchanged when no limit is breached).
+
+    Only breaches more than ``tolerance`` (a fraction of the limit) past their limit act:
+    entry fills the book up to a limit, so a book that drifts a hair over it would
+    otherwise be cut and refilled day after day.
+    """
+    breaches = [b for b in breaches if abs(b.measured) > b.threshold * (1.0 + tolerance)]
     if not breaches:
         return list(decisions)
     risk_of = {r.strategy_id: r for r in risks}
