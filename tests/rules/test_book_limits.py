@@ -82,4 +82,4 @@ def test_a_book_a_hair_over_its_limit_is_left_alone_within_the_tolerance() -> No
     assert apply_book_limits(holds, RISKS, [hair], NOW, tolerance=0.10) == holds
     # QQQ_OVER (46% against 40%) is 15% past its limit: it acts.
     out = apply_book_limits(holds, RISKS, [QQQ_OVER], NOW, tolerance=0.10)
-    assert [d.action for d in out][0] is DecisionAction.CLOSE
+    assert out[0].action is DecisionAction.CLOSE
