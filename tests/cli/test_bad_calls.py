@@ -39,6 +39,9 @@ BAD_CALLS: list[tuple[list[str], str]] = [
     # demo
     (["demo", "--day", "2026-13-45"], "--day"),
     (["book", "summary", "--lake", "/etc/passwd"], "not a folder"),
+    (["preflight", "--port", "70000"], "--port"),
+    (["preflight", "--host", " "], "--host"),
+    (["preflight", "--lake", "/etc/passwd"], "not a folder"),
     (["book", "check", "--config", "/nonexistent.yaml"], "config file not found"),
     (["alerts", "ls", "--hours", "nan"], "--hours"),
     (["alerts", "test", "--lake", "/etc/passwd"], "not a folder"),

@@ -6,21 +6,22 @@ from typing import Annotated
 
 import typer
 
+from tradelib.cli.params import ConfigPathOption, LakeOption, check_name
+
 
 def preflight(
     host: Annotated[
-        str | None, typer.Option(help="TWS / IB Gateway host (default: ib.host).")
-    ] = None,
-    port: Annotated[int | None, typer.Option(help="API port (default: ib.port).")] = None,
-    config: Annotated[
         str | None,
         typer.Option(
-            "--config", help="Config file (default: $TRADELIB_CONFIG or the workspace's)."
+            help="TWS / IB Gateway host (default: ib.host).",
+            callback=lambda v: None if v is None else check_name(v),
         ),
     ] = None,
-    lake: Annotated[
-        str | None, typer.Option("--lake", help="Lake URI or folder (default: storage.lake_uri).")
+    port: Annotated[
+        int | None, typer.Option(help="API port (default: ib.port).", min=1, max=65535)
     ] = None,
+    config: ConfigPathOption = None,
+    lake: LakeOption = None,
 ) -> None:
     """Connect read-only and check server, clock, account, permissions, data, lake and breaker."""
     from tradelib.config import load_config
@@ -28,7 +29,8 @@ def preflight(
     from tradelib.secrets import install_log_masking
 
     install_log_masking()
-    report = run_preflight(load_config(config), host=host, port=port, lake_uri=lake)
+    cfg = load_config(config)
+    report = run_preflight(cfg, host=host, port=port, lake_uri=lake)
     for line in report.lines():
         typer.echo(line)
     if not report.go:
