@@ -178,6 +178,7 @@ def _get(url: str, timeout: float = 60.0) -> tuple[int, str]:
 def served(tmp_path: Path) -> Iterator[int]:
     """`tradelib dashboards` running on a free port over an empty lake; stopped after."""
     port = _free_port()
+    (tmp_path / "lake").mkdir()  # an explicit --lake must exist (a typo is refused)
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
     tradelib = str(Path(sys.executable).parent / "tradelib")
     log = (tmp_path / "dashboards.log").open("wb")
