@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pytest
 
 from tradelib.broker import Broker
+from tradelib.broker.ib import IBBroker
 from tradelib.broker.sim import SimBroker
 from tradelib.domain import TradingMode, utc
 from tradelib.gateway import GatewayThread, embedded
@@ -157,3 +158,22 @@ def gateway() -> Iterator[GatewayThread]:
     thread = start_gateway()
     yield thread
     thread.stop()
+
+
+MakeIB = Callable[..., IBBroker]
+
+
+@pytest.fixture
+def make_ib(gateway: GatewayThread) -> Iterator[MakeIB]:
+    """Connected IBBrokers on ``gateway``; disconnected after the test."""
+    made: list[IBBroker] = []
+
+    def make(**kwargs: object) -> IBBroker:
+        broker = connect_ib(gateway, **kwargs)  # type: ignore[arg-type]
+        broker.connect()
+        made.append(broker)
+        return broker
+
+    yield make
+    for broker in made:
+        broker.disconnect()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 
 import pytest
@@ -12,7 +11,7 @@ from tradelib.domain import Contract, Leg, OrderStatus, Right, TradingMode, chec
 from tradelib.errors import ClientIdInUseError, MarketDataLineLimitError
 from tradelib.gateway import GatewayThread
 
-from .conftest import IbErrorLog, connect_ib
+from .conftest import IbErrorLog, MakeIB, connect_ib
 from .scenarios import expiry_in, intent, marketable, option, prices, put_credit_spread, spot
 
 pytestmark = [
@@ -22,23 +21,6 @@ pytestmark = [
 ]
 
 REQ_MKT_DATA = 1  # incoming message id of reqMktData at the gateway
-MakeIB = Callable[..., IBBroker]
-
-
-@pytest.fixture
-def make_ib(gateway: GatewayThread) -> Iterator[MakeIB]:
-    """Connected IBBrokers on ``gateway``; disconnected after the test."""
-    made: list[IBBroker] = []
-
-    def make(**kwargs: object) -> IBBroker:
-        broker = connect_ib(gateway, **kwargs)  # type: ignore[arg-type]
-        broker.connect()
-        made.append(broker)
-        return broker
-
-    yield make
-    for broker in made:
-        broker.disconnect()
 
 
 def _otm_put(broker: IBBroker) -> Contract:

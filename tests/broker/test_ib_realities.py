@@ -7,8 +7,6 @@ dividend tick (generic tick 456, tick type 59).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import pytest
 
 from tradelib.broker.connection import IBConnectionManager
@@ -18,7 +16,7 @@ from tradelib.domain.market import Dividend
 from tradelib.errors import BrokerError, MarketDataLineLimitError
 from tradelib.gateway import GatewayThread
 
-from .conftest import IbErrorLog, connect_ib
+from .conftest import IbErrorLog, MakeIB
 from .scenarios import expiry_in, intent, option, prices, spot
 
 pytestmark = [
@@ -28,22 +26,6 @@ pytestmark = [
 ]
 
 REQ_CURRENT_TIME = 49  # incoming message id of reqCurrentTime at the gateway
-MakeIB = Callable[..., IBBroker]
-
-
-@pytest.fixture
-def make_ib(gateway: GatewayThread) -> Iterator[MakeIB]:
-    made: list[IBBroker] = []
-
-    def make(**kwargs: object) -> IBBroker:
-        broker = connect_ib(gateway, **kwargs)  # type: ignore[arg-type]
-        broker.connect()
-        made.append(broker)
-        return broker
-
-    yield make
-    for broker in made:
-        broker.disconnect()
 
 
 def _calls(broker: IBBroker, n: int) -> list[Contract]:
