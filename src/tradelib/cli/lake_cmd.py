@@ -20,18 +20,21 @@ LakeOption = _LakeOption
 
 
 def _open_lake(uri: str | None) -> Lake:
-    """Open the lake at ``uri``, or the configured one, or ``data/lake``."""
-    if uri is not None:
-        return Lake(uri)
+    """Open the lake at ``uri``, or the configured one, or ``data/lake``.
+
+    An explicit object-store ``uri`` takes the config's endpoint, region and path
+    style when a config loads (credentials always come from the environment).
+    """
+    from tradelib.config import load_config
+
     try:
-        from tradelib.config import load_config
-    except ImportError:
-        return Lake(FALLBACK_LAKE)
-    try:
-        return Lake.from_config(load_config())
+        cfg = load_config()
     except TradelibError as exc:
+        if uri is not None:
+            return Lake(uri)  # an explicit lake needs no config file
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    return Lake.open(uri, cfg.storage)
 
 
 def _human_size(size: int) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from tradelib.config.base import ConfigModel
 
@@ -59,6 +60,15 @@ class StorageConfig(ConfigModel):
     # Processes that may write one table at the same time (jobs, collector, notebooks):
     # the commit-conflict backoff is sized to it, so more writers wait longer and spread out.
     expected_writers: int = Field(default=4, ge=1, le=64)
+    # --- object storage (s3://bucket/prefix); credentials never here: AWS_ACCESS_KEY_ID /
+    # AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN or AWS_PROFILE in the environment only.
+    endpoint_url: str | None = Field(default=None, max_length=512)  # None: AWS; or http://host:port
+    region: str | None = Field(default=None, max_length=64)  # None: AWS_REGION / AWS_DEFAULT_REGION
+    path_style: bool | None = None  # True: http://host/bucket/key (MinIO, moto); None: default
+    allow_http: bool = False  # plain http to the endpoint (a local test store only)
+    # Before the first write, prove the store refuses to overwrite a Delta commit
+    # (conditional PUT); a store that ignores it would lose rows under concurrent writers.
+    verify_conditional_put: bool = True
 
     @field_validator("lake_uri")
     @classmethod
@@ -70,6 +80,33 @@ class StorageConfig(ConfigModel):
         if "@" in value.partition("://")[2].split("/", 1)[0]:
             raise ValueError("credentials must not be embedded in the URI; use env vars")
         return value
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s)://host[:port] endpoint")
+        if parts.username or parts.password:
+            raise ValueError("credentials must not be embedded in the endpoint; use env vars")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _http_needs_allow_http(self) -> StorageConfig:
+        if (self.endpoint_url or "").startswith("http://") and not self.allow_http:
+            raise ValueError(
+                f"endpoint_url {self.endpoint_url} is plain http: set storage.allow_http: true "
+                "(only for a local or test store)"
+            )
+        configured = (self.endpoint_url, self.region, self.path_style)
+        if any(v is not None for v in configured) and _scheme(self.lake_uri) not in ("s3", "s3a"):
+            raise ValueError(
+                "endpoint_url / region / path_style apply to an s3:// lake_uri only, "
+                f"not {self.lake_uri!r}"
+            )
+        return self
 
     @property
     def is_local(self) -> bool:
@@ -93,10 +130,40 @@ class StorageConfig(ConfigModel):
 
         ``env`` defaults to the process environment. A local lake needs none: ``{}``.
         """
-        prefix = _ENV_PREFIX_BY_SCHEME.get(_scheme(self.lake_uri))
-        if prefix is None:
-            return {}
-        environ = os.environ if env is None else env
-        if prefix == "AWS_":
-            return {k: environ[k] for k in _AWS_KEYS if environ.get(k)}
-        return {k: v for k, v in environ.items() if k.startswith(prefix) and v}
+        options = env_storage_options(self.lake_uri, env)
+        if _scheme(self.lake_uri) not in ("s3", "s3a"):
+            return options
+        # the config's (non-secret) settings win over the environment's
+        if self.endpoint_url:
+            options["AWS_ENDPOINT_URL"] = self.endpoint_url
+        if self.region:
+            options["AWS_REGION"] = self.region
+        if self.path_style is not None:
+            options["AWS_VIRTUAL_HOSTED_STYLE_REQUEST"] = "false" if self.path_style else "true"
+        if self.allow_http:
+            options["AWS_ALLOW_HTTP"] = "true"
+        return options
+
+
+def env_storage_options(uri: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Return deltalake ``storage_options`` for ``uri`` from ``env`` (default: os.environ).
+
+    Only the variables of the URI's store are taken (``AWS_*`` for s3://); a local
+    path needs none: ``{}``. Secret values are registered for masking in logs.
+    """
+    from tradelib.secrets import register_secret
+
+    prefix = _ENV_PREFIX_BY_SCHEME.get(_scheme(uri))
+    if prefix is None:
+        return {}
+    environ = os.environ if env is None else env
+    if prefix == "AWS_":
+        options = {k: environ[k] for k in _AWS_KEYS if environ.get(k)}
+        if "AWS_REGION" not in options and "AWS_DEFAULT_REGION" in options:
+            options["AWS_REGION"] = options["AWS_DEFAULT_REGION"]
+        options.pop("AWS_DEFAULT_REGION", None)
+    else:
+        options = {k: v for k, v in environ.items() if k.startswith(prefix) and v}
+    for key in SECRET_ENV_KEYS & options.keys():
+        register_secret(options[key])
+    return options

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import random
 import re
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -32,11 +34,13 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from tradelib.config.storage import env_storage_options
 from tradelib.errors import CommitConflictError, LakeError, UnknownTableError
 from tradelib.lake.conform import TableData, conform
 from tradelib.lake.schemas import TABLES, TableSpec
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # Commit-conflict backoff. A losing writer waits a random time in [0, ceiling) ("full
 # jitter"). The ceiling is one commit slot per expected writer, doubled each retry, so
@@ -54,6 +58,13 @@ DEFAULT_VACUUM_RETENTION_HOURS = 168
 # app transactions (txn_id) are kept this long; a re-run within it writes nothing
 TXN_RETENTION = "interval 30 days"
 
+# Object stores: before its first write a process proves the store refuses to overwrite
+# an object it was asked to create only if absent (``If-None-Match: *``), as Delta's
+# commits on S3 need. The probe object lives under this prefix and is deleted after.
+PROBE_PREFIX = "_tradelib_store_probe"
+_verified_roots: set[str] = set()
+_verified_lock = threading.Lock()
+
 
 class UnknownColumnError(LakeError):
     """A read asked for a column the table does not have."""
@@ -65,6 +76,17 @@ class TableMissingError(LakeError):
     """A maintenance operation was asked for a table that has never been written."""
 
     template = "table '{table}' does not exist yet in the lake at {root}"
+
+
+class ConditionalPutError(LakeError):
+    """The object store overwrote a Delta commit it was asked to create only if absent."""
+
+    template = (
+        "the object store behind {root} ignores conditional PUT (If-None-Match): {problem}. "
+        "Concurrent writers would silently lose rows there. Use a store that honours it "
+        "(AWS S3, MinIO, Cloudflare R2, moto), or, if exactly one process ever writes this "
+        "lake, set storage.verify_conditional_put: false"
+    )
 
 
 class _StorageSettings(Protocol):
@@ -154,6 +176,8 @@ class Lake:
         storage_options: Mapping[str, str] | None = None,
         commit_retries: int = 5,
         expected_writers: int = DEFAULT_EXPECTED_WRITERS,
+        *,
+        verify_conditional_put: bool = True,
     ) -> None:
         if commit_retries < 0:
             raise ValueError(f"commit_retries must be >= 0, got {commit_retries}")
@@ -165,9 +189,13 @@ class Lake:
         else:
             local = Path(text.removeprefix("file://")).expanduser().resolve()
             self.root = str(local)
+        if storage_options is None and _is_remote(self.root):
+            # no options given: the store's standard environment variables (AWS_* for s3)
+            storage_options = env_storage_options(self.root)
         self.storage_options: dict[str, str] | None = (
             dict(storage_options) if storage_options else None
         )
+        self.verify_conditional_put = verify_conditional_put
         self.commit_retries = commit_retries
         self.expected_writers = expected_writers
         self._handles: dict[str, DeltaTable] = {}
@@ -175,12 +203,27 @@ class Lake:
     @classmethod
     def from_config(cls, cfg: _ConfigWithStorage) -> Lake:
         """Build the lake from ``cfg.storage`` (a relative local URI resolves against the cwd)."""
-        storage = cfg.storage
+        return cls.open(None, cfg.storage)
+
+    @classmethod
+    def open(cls, uri: str | Path | None, storage: _StorageSettings | None = None) -> Lake:
+        """Open ``uri`` (None: ``storage.lake_uri``) with ``storage``'s settings.
+
+        An object-store ``uri`` gets ``storage``'s endpoint, region and path style when
+        it is on the same kind of store, else only the environment's variables.
+        """
+        if storage is None:
+            if uri is None:
+                raise ValueError("Lake.open needs a uri or storage settings")
+            return cls(uri)
+        target = str(uri) if uri is not None else storage.lake_uri
+        same_store = target.partition("://")[0] == storage.lake_uri.partition("://")[0]
         return cls(
-            storage.lake_uri,
-            storage_options=storage.storage_options(),
+            target,
+            storage_options=storage.storage_options() if same_store else None,
             commit_retries=storage.commit_retries,
             expected_writers=getattr(storage, "expected_writers", DEFAULT_EXPECTED_WRITERS),
+            verify_conditional_put=getattr(storage, "verify_conditional_put", True),
         )
 
     def __repr__(self) -> str:
@@ -214,6 +257,7 @@ class Lake:
         return handle
 
     def _ensure(self, spec: TableSpec) -> DeltaTable:
+        self.verify_store()
         handle = self._handle(spec.name)
         if handle is not None:
             return handle
@@ -236,6 +280,39 @@ class Lake:
         if handle is None:
             raise TableMissingError(table=table, root=self.root)
         return handle
+
+    # --- the object store's conditional PUT --------------------------------------------
+    def verify_store(self, *, force: bool = False) -> bool:
+        """Prove an S3 store honours conditional PUT; return True when a probe ran.
+
+        Delta's multi-writer safety on S3 rests on the store refusing a commit file
+        that already exists (``If-None-Match: *``; no lock files, no DynamoDB). The
+        probe PUTs one small object twice with that header: the second must be refused
+        (412), else ``ConditionalPutError``. Run once per process and lake, before the
+        first write; local lakes, non-S3 stores and ``verify_conditional_put=False``
+        are not probed, nor is a store when botocore (``tradelib[s3]``) is missing.
+        """
+        if self.is_local or not self.verify_conditional_put:
+            return False
+        if not self.root.startswith(("s3://", "s3a://")):
+            return False
+        with _verified_lock:
+            if self.root in _verified_roots and not force:
+                return False
+            try:
+                from tradelib.lake.s3probe import probe_conditional_put
+            except ImportError:  # botocore is an optional extra
+                log.warning(
+                    "lake %s: conditional PUT not verified (install tradelib[s3] for botocore)",
+                    self.root,
+                )
+                _verified_roots.add(self.root)
+                return False
+            problem = probe_conditional_put(self.root, self.storage_options or {}, PROBE_PREFIX)
+            if problem is not None:
+                raise ConditionalPutError(root=self.root, problem=problem)
+            _verified_roots.add(self.root)
+            return True
 
     def backoff_s(self, retry: int, slot_s: float = MIN_COMMIT_SLOT_S) -> float:
         """Return a wait before conflict retry ``retry`` (1-based), ``slot_s`` a commit's time.
@@ -523,7 +600,12 @@ class Lake:
     def vacuum(
         self, table: str, retention_hours: int = DEFAULT_VACUUM_RETENTION_HOURS
     ) -> list[str]:
-        """Delete unreferenced files older than ``retention_hours``; return them."""
+        """Delete unreferenced files older than ``retention_hours``; return them.
+
+        Unreferenced means removed by a compaction or merge, and also never committed:
+        the data files of a writer killed before its commit (a "full" vacuum). Files
+        younger than the retention are kept, so a live writer's are safe at the default.
+        """
         if retention_hours < 0:
             raise ValueError(f"retention_hours must be >= 0, got {retention_hours}")
         handle = self._require(table)
@@ -535,6 +617,7 @@ class Lake:
                     retention_hours=retention_hours,
                     dry_run=False,
                     enforce_retention_duration=False,
+                    full=True,
                 )
             ),
         )

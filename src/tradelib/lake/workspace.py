@@ -26,4 +26,5 @@ def job_lake(cfg: TradingConfig, lake_uri: str = "") -> Lake:
         storage_options=cfg.storage.storage_options(),
         commit_retries=cfg.storage.commit_retries,
         expected_writers=cfg.storage.expected_writers,
+        verify_conditional_put=cfg.storage.verify_conditional_put,
     )

@@ -94,6 +94,7 @@ def open_lake(cfg: TradingConfig, root: Path) -> Lake:
         storage_options=storage.storage_options(),
         commit_retries=storage.commit_retries,
         expected_writers=storage.expected_writers,
+        verify_conditional_put=storage.verify_conditional_put,
     )
 
 
