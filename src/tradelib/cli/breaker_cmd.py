@@ -16,7 +16,7 @@ from tradelib.cli.params import LakeOption as _LakeOption
 from tradelib.cli.params import check_name
 
 if TYPE_CHECKING:
-    from tradelib.config import CircuitBreakerConfig
+    from tradelib.config import TradingConfig
     from tradelib.lake import Lake
 
 app = typer.Typer(help="Show or reset the circuit breaker.", no_args_is_help=True)
@@ -26,8 +26,8 @@ FALLBACK_LAKE = "data/lake"
 LakeOption = _LakeOption
 
 
-def _settings(uri: str | None) -> tuple[Lake, CircuitBreakerConfig]:
-    """Open the lake (``uri``, else the configured one) and the breaker's settings."""
+def _settings(uri: str | None) -> tuple[Lake, TradingConfig]:
+    """Open the lake (``uri``, else the configured one) and the config (breaker, alerts)."""
     from tradelib.config import TradingConfig, load_config
     from tradelib.errors import TradelibError
     from tradelib.lake import Lake
@@ -41,8 +41,8 @@ def _settings(uri: str | None) -> tuple[Lake, CircuitBreakerConfig]:
         # An explicit lake needs no config file; a broken one only costs the defaults.
         typer.echo(f"warning: {exc}; using the default breaker settings", err=True)
         cfg = TradingConfig()
-    lake = Lake(uri) if uri is not None else Lake.from_config(cfg)
-    return lake, cfg.risk.circuit_breaker
+    lake = Lake.open(uri, cfg.storage) if uri is not None else Lake.from_config(cfg)
+    return lake, cfg
 
 
 def _fmt(ts: datetime | None) -> str:
@@ -56,7 +56,7 @@ def status(lake: LakeOption = None) -> None:
 
     opened, cfg = _settings(lake)
     store = LakeBreakerStore(opened)
-    st = BreakerPolicy(cfg).status(store.latest(), datetime.now(UTC))
+    st = BreakerPolicy(cfg.risk.circuit_breaker).status(store.latest(), datetime.now(UTC))
     typer.echo(f"state:    {st.state.value.upper()}")
     typer.echo(f"trigger:  {st.trigger.value}")
     typer.echo(f"reason:   {st.reason}")
@@ -78,13 +78,14 @@ def reset(
     lake: LakeOption = None,
 ) -> None:
     """Close the breaker by hand; the reset is recorded with your name."""
-    from tradelib.risk import CircuitBreaker, LakeBreakerStore
+    from tradelib.risk import CircuitBreaker
 
     if not by.strip():
         typer.echo("error: --by needs a name", err=True)
         raise typer.Exit(2)
     opened, cfg = _settings(lake)
-    breaker = CircuitBreaker(cfg, LakeBreakerStore(opened))
+    # from_config wires the configured alert channels: a hand reset alerts like a rule's
+    breaker = CircuitBreaker.from_config(cfg, opened)
     before = breaker.status(datetime.now(UTC))
     event = breaker.reset(datetime.now(UTC), by=by, reason=reason)
     typer.echo(
