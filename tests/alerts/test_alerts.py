@@ -23,6 +23,7 @@ from tradelib.alerts import (
 )
 from tradelib.config import AlertsConfig, EmailChannelConfig, WebhookChannelConfig
 from tradelib.lake import Lake
+from tradelib.preflight.report import Check, CheckStatus
 from tradelib.risk.breaker import BreakerEvent, BreakerState, BreakerTrigger, make_event
 from tradelib.scheduler import RunStatus
 from tradelib.scheduler.runs import RunRecord
@@ -109,6 +110,11 @@ EVENTS: dict[AlertKind, Callable[[], Alert | None]] = {
         NOW - timedelta(minutes=7), NOW, 5
     ),
     AlertKind.DAILY_LOSS_WARNING: lambda: alerts.daily_loss_alert(1200.0, 2000.0, 0.5, NOW),
+    AlertKind.PREFLIGHT_FAILED: lambda: alerts.preflight_alert(
+        [Check("option permission", CheckStatus.FAIL, "IB refuses (201)", "ask for options")],
+        ["entry"],
+        NOW,
+    ),
     AlertKind.TEST: lambda: Alert(AlertKind.TEST, "t", "test", "test", NOW),
 }
 

@@ -226,3 +226,51 @@ def test_the_monitoring_dashboard_renders_from_the_s3_lake(s3: S3Endpoint, s3_ur
     texts = panel_texts(MonitoringDashboard(lake, cfg, wallclock=lambda: now))
     joined = " ".join(texts.values())
     assert "123,456" in joined and "entry" in joined
+
+
+# --- preflight probes the s3 lake -----------------------------------------------------------
+def _preflight_lake_check(uri: str, endpoint: S3Endpoint) -> tuple[str, str]:
+    import socket
+
+    from tradelib.preflight import run_preflight
+
+    with socket.socket() as sock:  # a port nobody listens on: the IB checks are skipped
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cfg = TradingConfig.from_mapping(
+        {
+            "ib": {"mode": "paper", "connect_retries": 0, "connect_timeout_s": 1.0},
+            "storage": {
+                "lake_uri": uri,
+                "endpoint_url": endpoint.url,
+                "region": "us-east-1",
+                "path_style": True,
+                "allow_http": True,
+            },
+        }
+    )
+    report = run_preflight(cfg, host="127.0.0.1", port=port)
+    check = report.get("lake")
+    return str(check.status), check.detail
+
+
+def test_preflight_passes_an_s3_lake_that_refuses_overwrites(s3: S3Endpoint, s3_uri: str) -> None:
+    status, detail = _preflight_lake_check(s3_uri, s3)
+    assert status == "pass" and "refuses overwrites" in detail
+
+
+def test_preflight_fails_a_store_that_ignores_conditional_put(
+    moto_server: MotoServer, s3: S3Endpoint
+) -> None:
+    s3.create_bucket("careless-preflight")
+    careless = CarelessStore(moto_server.endpoint.url)
+    try:
+        status, detail = _preflight_lake_check("s3://careless-preflight/lake", careless.endpoint)
+    finally:
+        careless.stop()
+    assert status == "fail" and "ignores conditional PUT" in detail
+
+
+def test_preflight_names_an_unreachable_bucket(s3: S3Endpoint) -> None:
+    status, detail = _preflight_lake_check("s3://no-such-bucket-here/lake", s3)
+    assert status == "fail" and "s3://no-such-bucket-here" in detail and s3.url in detail

@@ -37,6 +37,7 @@ from tradelib.alerts.events import (
     job_alert,
     limit_breach_alert,
     order_rejected_alert,
+    preflight_alert,
     reconciliation_alert,
 )
 from tradelib.alerts.model import Alert, AlertKind, AlertRecord, AlertStatus, Severity
@@ -73,6 +74,7 @@ __all__ = [
     "limit_breach_alert",
     "ntfy_payload",
     "order_rejected_alert",
+    "preflight_alert",
     "read_alerts",
     "reconciliation_alert",
     "slack_payload",

@@ -7,6 +7,7 @@ package depends on no subsystem: a ``BreakerEvent``, a ``RunRecord``, a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -195,6 +196,36 @@ def daily_loss_alert(day_loss: float, limit: float, fraction: float, now: dateti
         f"{day}",
         f"Daily loss ${day_loss:,.0f} is {day_loss / limit:.0%} of the ${limit:,.0f} limit",
         f"The circuit breaker trips at ${limit:,.0f}; the warning fires at {fraction:.0%} of it.",
+        now,
+    )
+
+
+class _CheckLike(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+    @property
+    def fix(self) -> str: ...
+
+
+def preflight_alert(failed: Sequence[_CheckLike], held_jobs: Sequence[str], now: datetime) -> Alert:
+    """The scheduler's preflight said no-go: which checks failed, their fixes, what is held.
+
+    Keyed by day and failed checks: re-checks that fail the same way are deduplicated,
+    a different failure is a new alert.
+    """
+    day = ensure_utc(now).astimezone(NEW_YORK).date()
+    names = ", ".join(c.name for c in failed) or "unknown"
+    lines = [f"Held today until a preflight passes: {', '.join(held_jobs) or 'nothing'}."]
+    for c in failed:
+        lines.append(f"- {c.name}: {c.detail}" + (f"\n  fix: {c.fix}" if c.fix else ""))
+    lines.append("Run `tradelib preflight` to see every check.")
+    return Alert(
+        AlertKind.PREFLIGHT_FAILED,
+        f"{day}:{names}",
+        f"Preflight no-go ({names}): {', '.join(held_jobs) or 'no job'} held",
+        "\n".join(lines),
         now,
     )
 

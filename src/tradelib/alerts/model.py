@@ -25,6 +25,7 @@ class AlertKind(StrEnum):
     ORDER_REJECTED = "order_rejected"  # by the broker
     CONNECTION_LOST = "connection_lost"  # broker connection down longer than N minutes
     DAILY_LOSS_WARNING = "daily_loss_warning"  # day's loss past a share of the breaker's limit
+    PREFLIGHT_FAILED = "preflight_failed"  # the scheduler's daily preflight said no-go
     TEST = "test"  # ``tradelib alerts test``
 
 
@@ -46,6 +47,7 @@ DEFAULT_SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.ORDER_REJECTED: Severity.WARNING,
     AlertKind.CONNECTION_LOST: Severity.CRITICAL,
     AlertKind.DAILY_LOSS_WARNING: Severity.WARNING,
+    AlertKind.PREFLIGHT_FAILED: Severity.CRITICAL,
     AlertKind.TEST: Severity.INFO,
 }
 

@@ -409,6 +409,36 @@ def _default_tasks() -> dict[JobName, dict[str, Any]]:
 _COMMON_CALENDARS = frozenset({"XNYS", "NYSE", "XNAS", "NASDAQ", "XCBF", "CMES"})
 
 
+_ENTRY_JOBS: tuple[JobName, ...] = ("entry",)
+_BROKER_JOBS: tuple[JobName, ...] = ("sync", "entry", "monitoring")
+
+
+class PreflightGateConfig(ConfigModel):
+    """The scheduler's daily preflight: no go, no new entries (SPEC 13, issue 19).
+
+    Before the first broker job of a trading day the runner runs ``tradelib
+    preflight``; on a no-go it skips ``entry_jobs`` and re-checks at most every
+    ``recheck_minutes``. Exits (monitoring) and sync keep running, as under the
+    circuit breaker, unless the failure is the session itself (wrong account or
+    port): then every broker job is held, since even a closing order would go to
+    the wrong place. Never run in ``ib.mode: sim`` (nothing to check).
+    """
+
+    enabled: bool = True
+    recheck_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    entry_jobs: list[JobName] = Field(default_factory=lambda: list(_ENTRY_JOBS))  # held on no-go
+    # jobs that talk to the broker: they trigger the preflight, and all are held on a
+    # wrong-account / wrong-port no-go
+    broker_jobs: list[JobName] = Field(default_factory=lambda: list(_BROKER_JOBS))
+
+    @model_validator(mode="after")
+    def _entries_are_broker_jobs(self) -> Self:
+        stray = sorted(set(self.entry_jobs) - set(self.broker_jobs))
+        if stray:
+            raise ValueError(f"entry_jobs {stray} must also be in broker_jobs")
+        return self
+
+
 class SchedulerConfig(ConfigModel):
     """Initial job schedule (the runner's live copy is in the lake) and market calendar."""
 
@@ -418,6 +448,7 @@ class SchedulerConfig(ConfigModel):
     )
     calendar: str = Field(default="XNYS", min_length=1, max_length=32)  # exchange_calendars name
     timezone: str = "America/New_York"
+    preflight: PreflightGateConfig = Field(default_factory=PreflightGateConfig)
 
     @field_validator("tasks", mode="before")
     @classmethod

@@ -43,15 +43,23 @@ def _client(options: Mapping[str, str]) -> Any:
     )
 
 
+class ProbeWriteError(Exception):
+    """The probe could not write at all (no bucket, no access, no endpoint)."""
+
+
 def probe_conditional_put(root: str, options: Mapping[str, str], prefix: str) -> str | None:
-    """Return None if the store under ``root`` refuses to overwrite, else what went wrong."""
+    """Return None if the store under ``root`` refuses to overwrite, else what happened.
+
+    Raises ``ProbeWriteError`` when even the first write fails.
+    """
     bucket, _, path = root.partition("://")[2].partition("/")
     key = "/".join(p for p in (path.strip("/"), prefix, f"{uuid.uuid4().hex}.probe") if p)
     client = _client(options)
     try:
         client.put_object(Bucket=bucket, Key=key, Body=b"first", IfNoneMatch="*")
     except (ClientError, BotoCoreError) as exc:
-        return f"the probe could not write s3://{bucket}/{key}: {exc}"
+        where = options.get("AWS_ENDPOINT_URL") or "AWS"
+        raise ProbeWriteError(f"cannot write s3://{bucket}/{key} at {where}: {exc}") from exc
     try:
         try:
             client.put_object(Bucket=bucket, Key=key, Body=b"second", IfNoneMatch="*")

@@ -153,6 +153,12 @@ def _is_remote(uri: str) -> bool:
     )
 
 
+def _scheme(uri: str) -> str:
+    """``s3`` for ``s3://...``; ``""`` for a local path (``file://`` included)."""
+    head, sep, _ = uri.partition("://")
+    return head.lower() if sep and head.lower() != "file" else ""
+
+
 def _last_per_key(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
     """Keep the last row for each key, in the batch's order."""
     index = "__tradelib_row__"
@@ -217,7 +223,7 @@ class Lake:
                 raise ValueError("Lake.open needs a uri or storage settings")
             return cls(uri)
         target = str(uri) if uri is not None else storage.lake_uri
-        same_store = target.partition("://")[0] == storage.lake_uri.partition("://")[0]
+        same_store = _scheme(target) == _scheme(storage.lake_uri)
         return cls(
             target,
             storage_options=storage.storage_options() if same_store else None,
@@ -300,7 +306,7 @@ class Lake:
             if self.root in _verified_roots and not force:
                 return False
             try:
-                from tradelib.lake.s3probe import probe_conditional_put
+                from tradelib.lake.s3probe import ProbeWriteError, probe_conditional_put
             except ImportError:  # botocore is an optional extra
                 log.warning(
                     "lake %s: conditional PUT not verified (install tradelib[s3] for botocore)",
@@ -308,7 +314,10 @@ class Lake:
                 )
                 _verified_roots.add(self.root)
                 return False
-            problem = probe_conditional_put(self.root, self.storage_options or {}, PROBE_PREFIX)
+            try:
+                problem = probe_conditional_put(self.root, self.storage_options or {}, PROBE_PREFIX)
+            except ProbeWriteError as exc:
+                raise LakeError(table="*", problem=str(exc)) from exc
             if problem is not None:
                 raise ConditionalPutError(root=self.root, problem=problem)
             _verified_roots.add(self.root)

@@ -393,10 +393,45 @@ def _lake_path(cfg: TradingConfig, lake_uri: str | None) -> tuple[str, Path | No
     return uri, path if path.is_absolute() else workspace_root() / path
 
 
+def _remote_lake_check(cfg: TradingConfig, uri: str) -> Check:
+    from tradelib.lake import Lake
+    from tradelib.lake.store import ConditionalPutError
+
+    lake = Lake.open(uri, cfg.storage)
+    if not lake.verify_conditional_put or not uri.startswith(("s3://", "s3a://")):
+        try:
+            lake.tables()
+        except (TradelibError, OSError) as exc:
+            return Check("lake", CheckStatus.FAIL, f"{uri} is not readable: {exc}")
+        return Check(
+            "lake",
+            CheckStatus.WARN,
+            f"{uri} is readable; conditional PUT not verified",
+            "several writers are safe only on a store that honours If-None-Match",
+        )
+    try:
+        lake.verify_store(force=True)
+    except ConditionalPutError as exc:
+        return Check(
+            "lake",
+            CheckStatus.FAIL,
+            exc.message,
+            "use a store that honours conditional PUT (AWS S3, MinIO, R2)",
+        )
+    except (TradelibError, OSError) as exc:
+        return Check(
+            "lake",
+            CheckStatus.FAIL,
+            f"{uri} is not writable: {exc}",
+            "check storage.endpoint_url / region, the bucket, and the AWS_* credentials",
+        )
+    return Check("lake", CheckStatus.PASS, f"{uri} is writable and refuses overwrites")
+
+
 def _lake_check(cfg: TradingConfig, lake_uri: str | None) -> Check:
     uri, path = _lake_path(cfg, lake_uri)
     if path is None:
-        return Check("lake", CheckStatus.WARN, f"{uri}: remote lake not probed by preflight")
+        return _remote_lake_check(cfg, uri)
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".preflight-{os.getpid()}"
@@ -418,12 +453,15 @@ def _breaker_check(cfg: TradingConfig, lake_uri: str | None) -> Check:
 
     uri, path = _lake_path(cfg, lake_uri)
     try:
-        lake = Lake(str(path) if path is not None else uri)
+        lake = Lake.open(str(path) if path is not None else uri, cfg.storage)
         status = BreakerPolicy(cfg.risk.circuit_breaker).status(
             LakeBreakerStore(lake).latest(), datetime.now(UTC)
         )
     except TradelibError as exc:
         return Check("circuit breaker", CheckStatus.WARN, f"state unreadable: {exc.message}")
+    except OSError as exc:  # an object store that cannot be reached (the lake check says why)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return Check("circuit breaker", CheckStatus.WARN, f"state unreadable: {first}")
     if status.is_open:
         return Check(
             "circuit breaker",

@@ -12,6 +12,10 @@ the other (the machine has two cores; a job must not starve the next). Each run:
    ``<runs>/<job>/<YYYY>/<MM>/<DD>/<job>-<UTC stamp>.ipynb`` with a timeout,
    masks any secret that leaked into that notebook, and records the end.
 
+Before the first broker job of a trading day the tick runs the preflight; on a
+no-go it holds the entry jobs (or, for a wrong account or port, every broker job),
+records and alerts why, and re-checks every few minutes (``scheduler.gate``).
+
 A failing job never stops the others; the tick itself raises only for a broken
 workspace (unreadable config, unreachable lake).
 """
@@ -37,14 +41,28 @@ from tradelib.errors import (
 )
 from tradelib.lake import Lake
 from tradelib.markethours import MarketHours, require_utc
+from tradelib.preflight.report import PreflightReport
 from tradelib.scheduler.due import Decision, SessionCalendar, decide, decide_all
 from tradelib.scheduler.execute import NotebookExecutor, Outcome, PapermillExecutor
+from tradelib.scheduler.gate import (
+    PREFLIGHT_JOB,
+    GateVerdict,
+    PreflightFn,
+    crashed_report,
+    day_start,
+    held_jobs,
+    latest_verdict,
+    needs_check,
+    no_go_reason,
+    verdict_from_record,
+)
 from tradelib.scheduler.lock import JobLock
 from tradelib.scheduler.runs import (
     RunRecord,
     RunStatus,
     job_state,
     last_starts,
+    latest_runs,
     new_run_id,
     record_run,
     running_runs,
@@ -72,6 +90,7 @@ class TickReport:
     now: datetime
     decisions: tuple[Decision, ...]
     runs: tuple[RunRecord, ...]
+    preflight: GateVerdict | None = None  # None: no broker job was due, or no gate (sim)
 
     @property
     def due(self) -> list[str]:
@@ -81,9 +100,10 @@ class TickReport:
     def lines(self) -> list[str]:
         """Return the tick's log lines (one per run)."""
         head = f"tick {self.now.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+        gate = [f"{head}: {self.preflight.line()}"] if self.preflight is not None else []
         if not self.runs:
-            return [f"{head}: nothing due"]
-        return [f"{head}: {run.summary()}" for run in self.runs]
+            return [*gate, f"{head}: nothing due"]
+        return [*gate, *(f"{head}: {run.summary()}" for run in self.runs)]
 
 
 def open_lake(cfg: TradingConfig, root: Path) -> Lake:
@@ -98,12 +118,19 @@ def open_lake(cfg: TradingConfig, root: Path) -> Lake:
     )
 
 
+def _run_preflight(cfg: TradingConfig, lake: Lake) -> PreflightReport:
+    from tradelib.preflight import run_preflight
+
+    return run_preflight(cfg, lake_uri=lake.root)
+
+
 class Runner:
     """Decide and run the due jobs of one workspace.
 
     Everything with an edge is injected: the lake, the clock, the calendar, the
-    job registry and the notebook executor. ``timeout_cap_s`` caps every job's
-    timeout (tests, a fast demo); ``config_path`` is the file handed to the jobs.
+    job registry, the notebook executor and the preflight (default: ``run_preflight``
+    against ``cfg.ib``). ``timeout_cap_s`` caps every job's timeout (tests, a fast
+    demo); ``config_path`` is the file handed to the jobs.
     """
 
     def __init__(
@@ -118,6 +145,7 @@ class Runner:
         registry: JobRegistry | None = None,
         executor: NotebookExecutor | None = None,
         timeout_cap_s: float | None = None,
+        preflight: PreflightFn | None = None,
     ) -> None:
         self.cfg = cfg
         self.root = root.resolve()
@@ -130,6 +158,7 @@ class Runner:
         self.executor: NotebookExecutor = executor or PapermillExecutor()
         self.timeout_cap_s = timeout_cap_s
         self.runs_dir = cfg.storage.resolved_runs_dir(self.root)
+        self.preflight: PreflightFn = preflight or (lambda c: _run_preflight(c, self.lake))
 
     @classmethod
     def from_config(
@@ -221,8 +250,14 @@ class Runner:
         decisions = decide_all(tasks, last_starts(self.lake), at, self.hours, self.tz)
         by_job = {t.job: t for t in tasks}
         runs: list[RunRecord] = []
+        gate = self.gate([d.job for d in decisions if d.due], at)
         for decision in decisions:
             if not decision.due:
+                continue
+            if gate is not None and gate.holds(decision.job):
+                held = self._hold(decision.job, at, gate)
+                if held is not None:
+                    runs.append(held)
                 continue
             try:
                 record = self._run(by_job[decision.job], scheduled=True, fixed_now=now)
@@ -231,7 +266,71 @@ class Runner:
                 continue
             if record is not None:
                 runs.append(record)
-        return TickReport(at, tuple(decisions), tuple(runs))
+        return TickReport(at, tuple(decisions), tuple(runs), gate)
+
+    # --- the daily preflight ----------------------------------------------------------
+    def gate(self, due: list[str], now: datetime | None = None) -> GateVerdict | None:
+        """Today's preflight verdict when a broker job is ``due`` (None: no gate needed).
+
+        Reads the day's verdict from ``job_runs``; runs the preflight when there is
+        none yet today, or when the last one was a no-go older than the re-check
+        interval. A fresh no-go is recorded and alerted.
+        """
+        at = self._now(now)
+        settings = self.cfg.scheduler.preflight
+        if not settings.enabled or self.cfg.ib.mode == "sim":
+            return None
+        if not set(due) & set(settings.broker_jobs):
+            return None
+        last = latest_verdict(self.lake, day_start(at, self.tz))
+        if not needs_check(last, at, timedelta(minutes=settings.recheck_minutes)):
+            assert last is not None
+            return verdict_from_record(last, self.cfg)
+        return self._check(at)
+
+    def _check(self, at: datetime) -> GateVerdict:
+        started = time.monotonic()
+        try:
+            report = self.preflight(self.cfg)
+        except Exception as exc:  # a preflight that cannot run is a no-go, never a go
+            log.exception("scheduler: the preflight raised")
+            report = crashed_report(exc)
+        duration = time.monotonic() - started
+        failed = report.failed()
+        held = frozenset() if report.go else held_jobs(self.cfg, failed)
+        reason = "" if report.go else self._mask(no_go_reason(held, failed))
+        record = RunRecord(new_run_id(PREFLIGHT_JOB, at), PREFLIGHT_JOB, at, RunStatus.RUNNING)
+        status = RunStatus.SUCCESS if report.go else RunStatus.FAILED
+        record_run(self.lake, record.finish(status, at, duration, reason or None))
+        verdict = GateVerdict(report.go, at, reason, held, fresh=True, report=report)
+        if not report.go:
+            log.warning("scheduler: %s", verdict.line())
+            from tradelib.alerts import Alerter, emit, preflight_alert
+
+            alert = preflight_alert(failed, sorted(held), at)
+            emit(alert, alerter=Alerter.from_config(self.cfg, self.lake))
+        return verdict
+
+    def _hold(self, job: str, at: datetime, gate: GateVerdict) -> RunRecord | None:
+        """Record ``job`` held by ``gate`` once per verdict (not on every tick)."""
+        latest = latest_runs(self.lake).get(job)
+        if (
+            latest is not None
+            and latest.status is RunStatus.SKIPPED_NO_GO
+            and latest.started_at >= gate.checked_at
+        ):
+            return None
+        record = RunRecord(
+            new_run_id(job, at),
+            job,
+            at,
+            RunStatus.SKIPPED_NO_GO,
+            finished_at=at,
+            duration_s=0.0,
+            error=f"held by the preflight of {gate.checked_at:%H:%M} UTC: {gate.reason}",
+        )
+        record_run(self.lake, record)
+        return record
 
     def reap_abandoned(self, now: datetime | None = None) -> list[RunRecord]:
         """Mark ABANDONED every RUNNING run whose job lock nobody holds; return them.

@@ -26,6 +26,7 @@ class RunStatus(StrEnum):
     SKIPPED_LOCKED = "skipped_locked"  # another run of the job held its lock
     SKIPPED_CLOSED = "skipped_closed"  # due before the close, reached after it: not run
     ABANDONED = "abandoned"  # left RUNNING by a runner that died; found by the next run
+    SKIPPED_NO_GO = "skipped_no_go"  # held by the day's preflight no-go (see scheduler.gate)
 
 
 # statuses that mean the job really started: the schedule counts from these
