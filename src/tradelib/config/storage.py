@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -10,45 +9,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from tradelib.config.base import ConfigModel
-
-# Variables passed through to deltalake (object_store) per URI scheme. Credentials are
-# never part of the config file, so they never end up in a repr or a notebook.
-_AWS_KEYS = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_ENDPOINT_URL",
-    "AWS_ALLOW_HTTP",
-    "AWS_PROFILE",
-    "AWS_S3_ALLOW_UNSAFE_RENAME",
-    "AWS_VIRTUAL_HOSTED_STYLE_REQUEST",
-)
-_ENV_PREFIX_BY_SCHEME = {
-    "s3": "AWS_",
-    "s3a": "AWS_",
-    "gs": "GOOGLE_",
-    "az": "AZURE_",
-    "abfs": "AZURE_",
-    "abfss": "AZURE_",
-    "adl": "AZURE_",
-}
-SECRET_ENV_KEYS = frozenset(
-    {
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AZURE_STORAGE_ACCOUNT_KEY",
-        "AZURE_STORAGE_SAS_KEY",
-        "AZURE_CLIENT_SECRET",
-        "GOOGLE_SERVICE_ACCOUNT_KEY",
-    }
-)
-
-
-def _scheme(uri: str) -> str:
-    head, sep, _ = uri.partition("://")
-    return head.lower() if sep else ""
+from tradelib.objectstore import ENV_PREFIX_BY_SCHEME, env_storage_options
+from tradelib.objectstore import SECRET_ENV_KEYS as SECRET_ENV_KEYS  # the loader masks these
+from tradelib.objectstore import scheme as _scheme
 
 
 class StorageConfig(ConfigModel):
@@ -74,8 +37,8 @@ class StorageConfig(ConfigModel):
     @classmethod
     def _known_scheme(cls, value: str) -> str:
         scheme = _scheme(value)
-        if scheme and scheme != "file" and scheme not in _ENV_PREFIX_BY_SCHEME:
-            known = ", ".join(["file", *sorted(_ENV_PREFIX_BY_SCHEME)])
+        if scheme and scheme != "file" and scheme not in ENV_PREFIX_BY_SCHEME:
+            known = ", ".join(["file", *sorted(ENV_PREFIX_BY_SCHEME)])
             raise ValueError(f"unsupported URI scheme {scheme!r} (known: {known})")
         if "@" in value.partition("://")[2].split("/", 1)[0]:
             raise ValueError("credentials must not be embedded in the URI; use env vars")
@@ -143,27 +106,3 @@ class StorageConfig(ConfigModel):
         if self.allow_http:
             options["AWS_ALLOW_HTTP"] = "true"
         return options
-
-
-def env_storage_options(uri: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Return deltalake ``storage_options`` for ``uri`` from ``env`` (default: os.environ).
-
-    Only the variables of the URI's store are taken (``AWS_*`` for s3://); a local
-    path needs none: ``{}``. Secret values are registered for masking in logs.
-    """
-    from tradelib.secrets import register_secret
-
-    prefix = _ENV_PREFIX_BY_SCHEME.get(_scheme(uri))
-    if prefix is None:
-        return {}
-    environ = os.environ if env is None else env
-    if prefix == "AWS_":
-        options = {k: environ[k] for k in _AWS_KEYS if environ.get(k)}
-        if "AWS_REGION" not in options and "AWS_DEFAULT_REGION" in options:
-            options["AWS_REGION"] = options["AWS_DEFAULT_REGION"]
-        options.pop("AWS_DEFAULT_REGION", None)
-    else:
-        options = {k: v for k, v in environ.items() if k.startswith(prefix) and v}
-    for key in SECRET_ENV_KEYS & options.keys():
-        register_secret(options[key])
-    return options

@@ -34,10 +34,10 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from tradelib.config.storage import env_storage_options
 from tradelib.errors import CommitConflictError, LakeError, UnknownTableError
 from tradelib.lake.conform import TableData, conform
 from tradelib.lake.schemas import TABLES, TableSpec
+from tradelib.objectstore import env_storage_options
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
