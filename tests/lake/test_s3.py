@@ -13,6 +13,7 @@ from tradelib.config import StorageConfig, TradingConfig
 from tradelib.config.problems import InvalidConfigError
 from tradelib.lake import Lake
 from tradelib.lake.store import ConditionalPutError, _verified_roots
+from tradelib.secrets import clear_registered_secrets, mask_all
 
 from .rows import T0, order_row
 from .s3 import ACCESS_KEY, SECRET_KEY, CarelessStore, MotoServer, S3Endpoint
@@ -63,6 +64,15 @@ def test_config_gives_endpoint_region_and_path_style_and_the_environment_the_key
     assert SECRET_KEY not in repr(storage)
     lake = Lake("s3://bucket/prefix", storage_options=storage.storage_options(env))
     assert SECRET_KEY not in repr(lake) and ACCESS_KEY not in repr(lake)
+
+
+def test_a_lake_opened_from_the_environment_masks_its_secret_in_logs(s3: S3Endpoint) -> None:
+    clear_registered_secrets()
+    lake = Lake("s3://bucket/prefix")  # options from AWS_* only
+    assert lake.storage_options is not None
+    assert lake.storage_options["AWS_SECRET_ACCESS_KEY"] == SECRET_KEY
+    assert SECRET_KEY not in mask_all(f"deltalake said: bad signature for {SECRET_KEY}")
+    assert SECRET_KEY not in repr(lake) and SECRET_KEY not in str(lake.__dict__.get("root"))
 
 
 @pytest.mark.parametrize(
@@ -182,6 +192,10 @@ def test_lake_ls_and_show_work_on_the_s3_uri(
     shown = runner.invoke(app, ["show", "job_runs", "--lake", s3_uri, "-n", "1"])
     assert shown.exit_code == 0, shown.output
     assert "entry-2" in shown.output and "sync-1" not in shown.output
+
+    maintained = runner.invoke(app, ["maintain", "--lake", s3_uri, "--retention-hours", "0"])
+    assert maintained.exit_code == 0, maintained.output
+    assert "job_runs" in maintained.output and "files 1 -> 1, rows 2" in maintained.output
 
 
 def test_the_monitoring_dashboard_renders_from_the_s3_lake(s3: S3Endpoint, s3_uri: str) -> None:
