@@ -57,6 +57,10 @@ DEFAULT_EXPECTED_WRITERS = 4
 DEFAULT_VACUUM_RETENTION_HOURS = 168
 # app transactions (txn_id) are kept this long; a re-run within it writes nothing
 TXN_RETENTION = "interval 30 days"
+# A checkpoint every 10 commits (Delta's default is 100): a txn-id lookup or a refresh
+# replays at most 10 JSON commits. On S3 each is a GET: 80 small appends with txn ids
+# on moto took 22 s at the default and 12 s at 10.
+CHECKPOINT_INTERVAL = "10"
 
 # Object stores: before its first write a process proves the store refuses to overwrite
 # an object it was asked to create only if absent (``If-None-Match: *``), as Delta's
@@ -275,7 +279,10 @@ class Lake:
             partition_by=list(spec.partition_by) or None,
             name=spec.name,
             description=spec.description,
-            configuration={"delta.setTransactionRetentionDuration": TXN_RETENTION},
+            configuration={
+                "delta.setTransactionRetentionDuration": TXN_RETENTION,
+                "delta.checkpointInterval": CHECKPOINT_INTERVAL,
+            },
             storage_options=self.storage_options,
         )
         self._handles[spec.name] = handle
