@@ -84,9 +84,9 @@ def test_four_processes_appending_50_times_each_on_s3_keep_every_row_once(
     print(f"\n{WRITERS}x{APPENDS_PER_WRITER} appends on moto S3: {wall_s:.1f} s wall")
 
 
-# Appends one batch of 1-second bars after another until killed; each batch is big
-# enough (two date partitions, two data files) that a kill can land between the data
-# files and the commit.
+# Appends one batch of 20-second bars after another until killed; each batch spans
+# about 12 days, so its data lands as 12 files (one per date partition) before the
+# commit: a kill on seeing the first one lands between the data files and the commit.
 BATCH_WRITER_SCRIPT = textwrap.dedent(
     """
     import sys
@@ -96,11 +96,11 @@ BATCH_WRITER_SCRIPT = textwrap.dedent(
 
     root, writer, rows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     lake = Lake(root, commit_retries=20)
-    t0 = datetime(2024, 3, 1, tzinfo=UTC) + timedelta(days=30 * writer)
+    t0 = datetime(2024, 3, 1, tzinfo=UTC) + timedelta(days=100 * writer)
     for n in range(10**9):
-        start = t0 + timedelta(seconds=n * rows)
+        start = t0 + timedelta(seconds=n * rows * 20)
         ts = pl.datetime_range(
-            start, start + timedelta(seconds=rows - 1), "1s", eager=True, time_zone="UTC"
+            start, start + timedelta(seconds=(rows - 1) * 20), "20s", eager=True, time_zone="UTC"
         )
         bars = pl.DataFrame({"ts": ts, "symbol": "ES", "local_symbol": "ESH4"}).with_columns(
             open=pl.lit(1.0), high=pl.lit(1.0), low=pl.lit(1.0), close=pl.lit(1.0)
@@ -140,9 +140,9 @@ def test_a_writer_killed_mid_commit_leaves_the_table_readable(s3: S3Endpoint, s3
         acked = 1 + sum(1 for line in out.splitlines() if line.startswith("acked"))
 
         lake = Lake(s3_uri)  # a fresh reader, as another process would be
-        start = BATCH_T0 + timedelta(days=30 * rounds)
+        start = BATCH_T0 + timedelta(days=100 * rounds)
         ours = lake.read(
-            "futures_bars", filter=pl.col("ts").is_between(start, start + timedelta(days=30))
+            "futures_bars", filter=pl.col("ts").is_between(start, start + timedelta(days=100))
         ).collect()
         # every acknowledged batch is whole; the one in flight is whole or absent
         assert ours.height in (acked * BATCH_ROWS, (acked + 1) * BATCH_ROWS)
