@@ -271,8 +271,21 @@ class Lake:
         handle = self._handle(spec.name)
         if handle is not None:
             return handle
-        # "ignore" lets several first writers race to create the table safely
-        handle = DeltaTable.create(
+        # "ignore" lets several first writers race to create the table; no commit retry,
+        # so a writer that loses the race to version 0 fails here (and then opens the
+        # winner's table) instead of committing a second CREATE on top of it. A local
+        # lake never races: writers take turns through the commit flock.
+        try:
+            handle = self._create(spec)
+        except (CommitFailedError, DeltaError):
+            handle = self._handle(spec.name)
+            if handle is None:
+                raise
+        self._handles[spec.name] = handle
+        return handle
+
+    def _create(self, spec: TableSpec) -> DeltaTable:
+        return DeltaTable.create(
             self.uri(spec.name),
             spec.schema,
             mode="ignore",
@@ -284,9 +297,8 @@ class Lake:
                 "delta.checkpointInterval": CHECKPOINT_INTERVAL,
             },
             storage_options=self.storage_options,
+            commit_properties=CommitProperties(max_commit_retries=0),
         )
-        self._handles[spec.name] = handle
-        return handle
 
     def _require(self, table: str) -> DeltaTable:
         handle = self._handle(table)
