@@ -49,8 +49,8 @@ from tradelib.jobs.monitoring import MonitoringWorkflow, run_monitoring_job
 from tradelib.lake import Lake
 from tradelib.rules import DecisionEngine, MarketState, build_strategy_state
 from tradelib.sim import SimMarketConfig, SimulatedMarket
+from tradelib.stores.sync import SyncStore
 from tradelib.sync.model import HeldLeg, StrategyRecord
-from tradelib.sync.store import SyncStore
 
 START = utc(2026, 11, 24, 15)
 N_STRATEGIES = 50

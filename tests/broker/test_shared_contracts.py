@@ -10,8 +10,8 @@ import polars as pl
 
 from tradelib.broker import Broker
 from tradelib.domain import Leg, OrderPurpose, OrderStatus, Right, make_order_ref
+from tradelib.jobs.sync import run_sync
 from tradelib.lake import Lake
-from tradelib.sync import run_sync
 
 from .scenarios import expiry_in, intent, marketable, option, position_qty, spot
 

@@ -47,12 +47,12 @@ from tradelib.dashboards.monitoring import (
     risk_limit_use,
     slot_use,
 )
+from tradelib.demo.day import run_demo
 from tradelib.domain import Decision, DecisionAction, Urgency
-from tradelib.jobs.demo import run_demo
 from tradelib.lake import Lake, TableName
 from tradelib.rules import decision_id
-from tradelib.rules.persist import record_decisions
 from tradelib.secrets import clear_registered_secrets, register_secret
+from tradelib.stores.decisions import record_decisions
 
 DAY = date(2026, 11, 24)
 NOW = datetime(2026, 11, 24, 21, 0, tzinfo=UTC)  # just after the demo day's last snapshot

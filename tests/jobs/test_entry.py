@@ -24,12 +24,7 @@ from tradelib.broker.sim_state import load_sim_broker, save_sim_broker
 from tradelib.config import TradingConfig
 from tradelib.domain import Contract, Leg, OrderPurpose, Quote, StrategyType, Urgency, utc
 from tradelib.entry.edge import EntryCosts
-from tradelib.execution import (
-    ExecutionOutcome,
-    ExecutionPlan,
-    TransactionalExecutor,
-    legs_json,
-)
+from tradelib.execution import ExecutionOutcome, ExecutionPlan, TransactionalExecutor
 from tradelib.jobs.entry import (
     EntryReport,
     EntryStatus,
@@ -42,9 +37,11 @@ from tradelib.jobs.entry import (
     strategy_type_of,
 )
 from tradelib.lake import Lake
-from tradelib.risk import BreakerTrigger, CircuitBreaker
+from tradelib.risk import BreakerTrigger
 from tradelib.sim import SimMarketConfig, SimulatedMarket
-from tradelib.sync.store import strategy_from_row
+from tradelib.stores.orders import legs_json
+from tradelib.stores.risk import lake_breaker
+from tradelib.stores.sync import strategy_from_row
 
 START = utc(2026, 11, 24, 15)
 LAKE, STATE = "lake", "sim.pkl"
@@ -238,7 +235,7 @@ def test_an_open_breaker_blocks_entries_but_not_exits(first_run: FirstRun, tmp_p
     broker = load_sim_broker(root / STATE)
     broker.connect()
     lake = Lake(root / LAKE)
-    breaker = CircuitBreaker.from_config(cfg, lake)
+    breaker = lake_breaker(cfg, lake)
     breaker.trip(broker.now(), BreakerTrigger.MANUAL, "operator halt")
     orders_before = _table(root, "orders").height
 
@@ -405,7 +402,8 @@ def test_a_candidate_the_line_budget_cannot_watch_is_refused_and_stored(tmp_path
 def test_entry_stays_off_a_contract_two_strategies_net_to_zero(tmp_path: Path) -> None:
     # The book holds a contract long in one strategy and short in another: the broker shows
     # nothing, yet an entry must not trade it (strategies.avoid_held_contracts).
-    from tradelib.sync import HeldLeg, StrategyRecord, SyncStore
+    from tradelib.stores.sync import SyncStore
+    from tradelib.sync import HeldLeg, StrategyRecord
 
     probe = tmp_path / "probe"
     save_sim_broker(SimBroker(_market()), probe / STATE)

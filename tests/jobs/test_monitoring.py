@@ -39,7 +39,6 @@ from tradelib.domain import (
     new_york,
     utc,
 )
-from tradelib.execution import JournalEntry
 from tradelib.jobs.entry import EntryWorkflow
 from tradelib.jobs.monitoring import (
     ActionOutcome,
@@ -54,11 +53,12 @@ from tradelib.jobs.monitoring import (
     rolled_legs,
     run_monitoring_job,
 )
+from tradelib.jobs.sync import run_sync
 from tradelib.lake import Lake
 from tradelib.markethours import MarketHours
 from tradelib.sim import SimMarketConfig, SimRegime, SimulatedMarket
-from tradelib.sync import run_sync
-from tradelib.sync.store import strategy_from_row
+from tradelib.stores.orders import JournalEntry
+from tradelib.stores.sync import strategy_from_row
 
 START = utc(2026, 11, 24, 15)  # a Tuesday, 10:00 New York
 LAKE, STATE = "lake", "sim.pkl"
@@ -735,7 +735,8 @@ def test_attempts_group_journaled_orders_by_sequence_block() -> None:
 def test_a_roll_never_lands_on_a_contract_another_strategy_holds(
     crash: Opened, tmp_path: Path
 ) -> None:
-    from tradelib.sync import HeldLeg, StrategyRecord, SyncStore
+    from tradelib.stores.sync import SyncStore
+    from tradelib.sync import HeldLeg, StrategyRecord
 
     no_dynamic = ROLLS
     morning = new_york(2026, 11, 25, 10, 0)

@@ -23,10 +23,10 @@ from tradelib.domain import (
     utc,
 )
 from tradelib.jobs.monitoring import ActionOutcome, MonitoringWorkflow
+from tradelib.jobs.sync import run_sync
 from tradelib.lake import Lake
 from tradelib.rules.book import BOOK_LIMIT_RULE
 from tradelib.sim import SimMarketConfig, SimRegime, SimulatedMarket
-from tradelib.sync import run_sync
 
 START = utc(2026, 11, 24, 15)
 

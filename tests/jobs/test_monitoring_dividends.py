@@ -12,10 +12,10 @@ from tradelib.broker.sim import SimBroker
 from tradelib.config import TradingConfig
 from tradelib.domain import Contract, Leg, OrderPurpose, Right, make_order_ref, utc
 from tradelib.jobs.monitoring import MonitoringWorkflow
+from tradelib.jobs.sync import run_sync
 from tradelib.lake import Lake
 from tradelib.sim import SimMarketConfig, SimRegime, SimulatedMarket
 from tradelib.sim.dividends import ex_dates, next_dividend, third_friday
-from tradelib.sync import run_sync
 
 EVE = utc(2026, 12, 17, 15)  # Thursday 10:00 New York; SPY goes ex on Friday the 18th
 

@@ -24,9 +24,9 @@ from tradelib.domain import (
     utc,
 )
 from tradelib.jobs.monitoring import MonitoringWorkflow
+from tradelib.jobs.sync import run_sync
 from tradelib.lake import Lake
 from tradelib.sim import SimMarketConfig, SimRegime, SimulatedMarket
-from tradelib.sync import run_sync
 
 START = utc(2026, 11, 24, 15)
 

@@ -11,9 +11,11 @@ from tradelib.broker.sim import SimBroker
 from tradelib.broker.sim_state import save_sim_broker
 from tradelib.cli import app
 from tradelib.domain import StrategyType
+from tradelib.jobs.sync import run_sync
 from tradelib.lake import Lake
 from tradelib.sim import SimMarketConfig, SimRegime, SimulatedMarket
-from tradelib.sync import HeldLeg, StrategyRecord, SyncStore, run_sync
+from tradelib.stores.sync import SyncStore
+from tradelib.sync import HeldLeg, StrategyRecord
 
 from .helpers import START, by_hand, ours, put_spread
 

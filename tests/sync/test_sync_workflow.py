@@ -6,8 +6,8 @@ import pytest
 
 from tradelib.broker.sim import SimBroker
 from tradelib.domain import OrderPurpose
+from tradelib.jobs.sync import SyncStatus, SyncWorkflow, run_sync
 from tradelib.lake import Lake
-from tradelib.sync import SyncStatus, SyncWorkflow, run_sync
 
 from .helpers import (
     by_hand,
@@ -302,7 +302,7 @@ def test_a_working_order_placed_by_hand_is_an_unknown_order(broker: SimBroker, l
 def test_fills_the_executor_already_stored_still_explain_what_changed(
     broker: SimBroker, lake: Lake
 ) -> None:
-    from tradelib.execution.journal import fill_row
+    from tradelib.stores.orders import fill_row
 
     legs = put_spread(broker)
     ours(broker, "pcs-1", legs)
@@ -319,8 +319,9 @@ def test_fills_the_executor_already_stored_still_explain_what_changed(
 def test_a_close_the_monitoring_job_already_booked_is_not_an_event(
     broker: SimBroker, lake: Lake
 ) -> None:
-    from tradelib.execution.journal import fill_row
-    from tradelib.sync import CloseReason, SyncStore
+    from tradelib.stores.orders import fill_row
+    from tradelib.stores.sync import SyncStore
+    from tradelib.sync import CloseReason
 
     legs = put_spread(broker)
     ours(broker, "pcs-1", legs)

@@ -9,8 +9,9 @@ import polars as pl
 import pytest
 
 from tradelib.config import REGIME_NAMES, TradingConfig
+from tradelib.jobs.variance import run_variance_job
 from tradelib.lake import Lake
-from tradelib.variance import StrategyWeightsTable, run_variance_job
+from tradelib.stores.weights import StrategyWeightsTable
 
 from .rows import NOW, closed, many
 

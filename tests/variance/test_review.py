@@ -5,14 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from tradelib.config import TradingConfig
+from tradelib.demo.variance import review_lake
+from tradelib.jobs.variance import run_variance_job
 from tradelib.lake import Lake
-from tradelib.variance import (
-    StrategyWeightsTable,
-    calibration_table,
-    run_variance_job,
-    scored_predictions,
-)
-from tradelib.variance.demo import review_lake
+from tradelib.stores.weights import StrategyWeightsTable
+from tradelib.variance import calibration_table, scored_predictions
 from tradelib.variance.figures import calibration_figure, pnl_scatter_figure, weights_figure
 
 from .rows import NOW, frame, many

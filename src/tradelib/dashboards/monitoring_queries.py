@@ -422,8 +422,8 @@ def _legs_from_json(column: str) -> pl.Expr:
 # --- risk, breaker, market data ------------------------------------------------------------------
 def _risk_capital(legs: pl.DataFrame) -> dict[str, float]:
     """Reg-T style margin per underlying of the held legs (the concentration limit's measure)."""
-    from tradelib.broker.sim_margin import margin_requirement
     from tradelib.domain import Contract, Position, SecType
+    from tradelib.risk.margin import margin_requirement
 
     positions: list[Position] = []
     spots: dict[str, float] = {}

@@ -57,8 +57,8 @@ from tradelib.domain import (
     net_prices,
 )
 from tradelib.errors import BrokerError, ExecutionPlanError
-from tradelib.execution.journal import JournalEntry, OrderJournal
 from tradelib.execution.walk import WalkSchedule, step_price, tick_rule_for_legs
+from tradelib.stores.orders import JournalEntry, OrderJournal
 
 if TYPE_CHECKING:
     from tradelib.broker import Broker

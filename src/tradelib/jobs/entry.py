@@ -79,17 +79,13 @@ from tradelib.risk import (
     PortfolioLimitsChecker,
     PortfolioRisk,
     PortfolioRiskCalculator,
-    rejection_rows,
-    store_rejection_rows,
 )
-from tradelib.risk.persist import rejection_id
-from tradelib.sync import StrategyRegistry, SyncStore
-from tradelib.variance import (
-    EntryWeights,
-    Prediction,
-    StrategyPredictionsTable,
-    WeightsProvider,
-)
+from tradelib.stores.predictions import StrategyPredictionsTable
+from tradelib.stores.risk import lake_breaker, rejection_id, rejection_rows, store_rejection_rows
+from tradelib.stores.sync import SyncStore
+from tradelib.stores.weights import EntryWeights, WeightsProvider
+from tradelib.sync import StrategyRegistry
+from tradelib.variance import Prediction
 
 log = logging.getLogger(__name__)
 
@@ -429,7 +425,7 @@ class EntryWorkflow:
         hours: MarketHours | None = None,
     ) -> EntryWorkflow:
         """Build every part from ``cfg``; the breaker is persisted in ``lake``."""
-        breaker = breaker or CircuitBreaker.from_config(cfg, lake)
+        breaker = breaker or lake_breaker(cfg, lake)
         return cls(
             cfg,
             broker,
@@ -865,7 +861,7 @@ class EntryWorkflow:
 
 # --- recovery from the journal ------------------------------------------------------------
 def journal_legs(text: str) -> tuple[Leg, ...]:
-    """The legs of a journaled order (``tradelib.execution.journal.legs_json``)."""
+    """The legs of a journaled order (``tradelib.stores.orders.legs_json``)."""
     legs = []
     for d in json.loads(text):
         contract = Contract(

@@ -4,7 +4,7 @@
 thin edge over the pure rules engine:
 
 1. **Book.** The open strategies of the lake's ``strategies`` table (as entry
-   and the sync keep it, read with ``tradelib.sync.store``). Strategies whose
+   and the sync keep it, read with ``tradelib.stores.sync``). Strategies whose
    option legs have expired are left to the sync, which settles them.
 2. **Quotes.** The ``MarketDataSlotManager`` streams the legs of the
    strategies nearest a trigger within the line budget and snapshots the rest
@@ -113,7 +113,6 @@ from tradelib.execution import (
     ExecutionOutcome,
     ExecutionPlan,
     ExecutionResult,
-    JournalEntry,
     TransactionalExecutor,
     WalkSchedule,
 )
@@ -139,10 +138,13 @@ from tradelib.rules import (
     build_strategy_state,
 )
 from tradelib.rules.book import apply_book_limits
-from tradelib.rules.persist import record_decisions
+from tradelib.stores.decisions import record_decisions
+from tradelib.stores.orders import JournalEntry
+from tradelib.stores.predictions import StrategyPredictionsTable
+from tradelib.stores.risk import lake_breaker
+from tradelib.stores.sync import SyncStore
 from tradelib.sync.model import CloseReason, HeldLeg, StrategyRecord
-from tradelib.sync.store import SyncStore
-from tradelib.variance import ExitStatus, StrategyPredictionsTable
+from tradelib.variance import ExitStatus
 
 log = logging.getLogger(__name__)
 
@@ -488,7 +490,7 @@ class MonitoringWorkflow:
         slots: MarketDataSlotManager | None = None,
     ) -> MonitoringWorkflow:
         """Build every part from ``cfg``; the breaker (exits always pass it) lives in ``lake``."""
-        breaker = breaker or CircuitBreaker.from_config(cfg, lake)
+        breaker = breaker or lake_breaker(cfg, lake)
         return cls(
             cfg,
             broker,

@@ -34,13 +34,6 @@ from tradelib.risk.limits import (
     check_book,
     propose_reductions,
 )
-from tradelib.risk.persist import (
-    LakeBreakerStore,
-    read_rejections,
-    record_rejections,
-    rejection_rows,
-    store_rejection_rows,
-)
 from tradelib.risk.portfolio import (
     PortfolioRisk,
     PortfolioRiskCalculator,
@@ -68,7 +61,6 @@ __all__ = [
     "BreakerTrigger",
     "CircuitBreaker",
     "EntryContext",
-    "LakeBreakerStore",
     "LimitBreach",
     "MaxContractsPerOrder",
     "MaxCorrelatedExposure",
@@ -96,9 +88,5 @@ __all__ = [
     "estimate_betas",
     "greeks_from_quotes",
     "propose_reductions",
-    "read_rejections",
-    "record_rejections",
-    "rejection_rows",
-    "store_rejection_rows",
     "strategy_risks",
 ]

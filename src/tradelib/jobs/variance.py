@@ -19,42 +19,11 @@ from tradelib.domain.time import ensure_utc
 from tradelib.lake import Lake, MergeStats
 from tradelib.lake.schemas import TableName
 from tradelib.lake.workspace import job_lake
+from tradelib.stores.weights import StrategyWeightsTable
 from tradelib.variance.analysis import ALL_REGIMES, VarianceReport, analyze_prediction_variance
-from tradelib.variance.predictions import TABLE as PREDICTIONS
 from tradelib.variance.weights import WeightTable, resolve_weights
 
-WEIGHTS = TableName.STRATEGY_WEIGHTS
-
-
-class StrategyWeightsTable:
-    """Read and write the ``strategy_weights`` table (the history of resolved weights)."""
-
-    def __init__(self, lake: Lake) -> None:
-        self.lake = lake
-
-    def store(self, table: WeightTable) -> MergeStats:
-        """Merge one computation's rows; idempotent per ``computed_at``."""
-        return self.lake.upsert(WEIGHTS, table.records())
-
-    def history(self, regime: str | None = ALL_REGIMES) -> pl.DataFrame:
-        """Return stored weights oldest first; ``regime=None`` for every regime."""
-        flt = None if regime is None else pl.col("regime") == regime
-        return (
-            self.lake.read(WEIGHTS, filter=flt)
-            .sort(["computed_at", "strategy_type", "regime"])
-            .collect()
-        )
-
-    def latest(self, at: datetime | None = None) -> pl.DataFrame:
-        """Return the newest stored computation (at or before ``at``), empty if none."""
-        frame = self.lake.read(WEIGHTS)
-        if at is not None:
-            frame = frame.filter(pl.col("computed_at") <= ensure_utc(at, "at"))
-        return (
-            frame.filter(pl.col("computed_at") == pl.col("computed_at").max())
-            .sort(["strategy_type", "regime"])
-            .collect()
-        )
+PREDICTIONS = TableName.PREDICTIONS
 
 
 @dataclass(frozen=True, slots=True)

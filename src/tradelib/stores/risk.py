@@ -1,4 +1,4 @@
-"""The risk package's edge to the lake: breaker events and risk rejections.
+"""Breaker events and risk rejections in the lake (the risk package stays pure).
 
 Column names come from the table specs (``tradelib.lake.schemas``); rows are
 upserted on their ids, so writing the same event or rejection twice stores it once.
@@ -12,9 +12,10 @@ from typing import Any
 
 import polars as pl
 
+from tradelib.config import TradingConfig
 from tradelib.domain.time import ensure_utc
 from tradelib.lake import Lake, TableName
-from tradelib.risk.breaker import BreakerEvent, BreakerState, BreakerTrigger
+from tradelib.risk.breaker import BreakerEvent, BreakerState, BreakerTrigger, CircuitBreaker
 from tradelib.risk.limits import RiskVerdict
 
 EVENTS = TableName.CIRCUIT_BREAKER_EVENTS
@@ -45,6 +46,18 @@ def _event(row: dict[str, Any]) -> BreakerEvent:
         limit=row["limit"],
         reset_by=row["reset_by"],
     )
+
+
+def lake_breaker(cfg: TradingConfig, lake: Lake) -> CircuitBreaker:
+    """The circuit breaker of ``cfg``, persisted in ``lake`` and alerting on every trip and reset."""
+    from tradelib.alerts import Alerter, breaker_alert, emit  # alerts load only when a job runs
+
+    alerter = Alerter.from_config(cfg, lake)
+
+    def alert(event: BreakerEvent) -> None:
+        emit(breaker_alert(event), alerter=alerter)  # never raises
+
+    return CircuitBreaker(cfg.risk.circuit_breaker, LakeBreakerStore(lake), alert)
 
 
 class LakeBreakerStore:

@@ -45,11 +45,11 @@ from tradelib.jobs.snapshot import (
     record_option_chain,
     record_positions,
 )
+from tradelib.jobs.sync import SyncWorkflow
+from tradelib.jobs.variance import run_variance_job
 from tradelib.lake import TABLES, Lake
 from tradelib.markethours import MarketHours
 from tradelib.sim import SimMarketConfig, SimulatedMarket
-from tradelib.sync import SyncWorkflow
-from tradelib.variance.job import run_variance_job
 
 Progress = Callable[[str], None]
 
@@ -239,7 +239,7 @@ def run_demo_month(
 
     Restartable: see the module doc (``fresh`` empties a lake the demo did not write).
     """
-    from tradelib.futures.demo import run_futures_demo
+    from tradelib.demo.futures import run_futures_demo
     from tradelib.scheduler.runner import Runner
 
     started = time.perf_counter()

@@ -36,6 +36,7 @@ from tradelib.errors import BrokerError, SyncAnomalyError
 from tradelib.lake import Lake, TableName
 from tradelib.lake.workspace import job_lake
 from tradelib.markethours import MarketHours
+from tradelib.stores.sync import Row, SyncStore, order_changed, order_row
 from tradelib.sync.model import StrategyRecord
 from tradelib.sync.reconcile import (
     ReconEvent,
@@ -48,7 +49,6 @@ from tradelib.sync.reconcile import (
     unknown_orders,
 )
 from tradelib.sync.registry import FillFact, RegistryUpdate, StrategyRegistry
-from tradelib.sync.store import Row, SyncStore, order_changed, order_row
 
 # What an unreachable broker looks like through the port (ib_async raises the builtins).
 BROKER_FAILURES = (BrokerError, TimeoutError, ConnectionError, OSError)
