@@ -26,7 +26,6 @@ from tradelib.broker.sim import SimBroker
 from tradelib.config import TradingConfig
 from tradelib.demo.futures import run_futures_demo
 from tradelib.domain import utc
-from tradelib.stores import futures as futures_data
 from tradelib.futures.analysis import (
     FUTURE,
     SPOT,
@@ -37,6 +36,7 @@ from tradelib.futures.analysis import (
 from tradelib.futures.collector import CollectorSettings, FuturesCollector
 from tradelib.lake import Lake
 from tradelib.sim import SimMarketConfig, SimulatedMarket
+from tradelib.stores import futures as futures_data
 from tradelib.stores.futures import current_signal, load_aligned, load_analyses
 
 END_DAY = date(2026, 11, 24)

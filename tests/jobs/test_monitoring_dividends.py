@@ -11,6 +11,7 @@ import pytest
 from tradelib.broker.sim import SimBroker
 from tradelib.config import TradingConfig
 from tradelib.domain import Contract, Leg, OrderPurpose, Right, make_order_ref, utc
+from tradelib.jobs.context import JobContext
 from tradelib.jobs.monitoring import MonitoringWorkflow
 from tradelib.jobs.sync import run_sync
 from tradelib.lake import Lake
@@ -65,7 +66,7 @@ def test_a_short_call_with_less_time_value_than_the_dividend_is_closed_before_ex
     broker.connect()
     call = _short_itm_call(broker)
     lake = Lake(tmp_path / "lake")
-    assert run_sync(broker, lake).opened == ("cc-1",)
+    assert run_sync(JobContext.of(broker, lake)).opened == ("cc-1",)
     overrides: dict[str, object] = {"storage.lake_uri": str(tmp_path / "lake")}
     if not breach_rules_on:
         # A trader who manages in-the-money calls (e.g. covered) turns the breach rules off:

@@ -37,7 +37,8 @@ from tradelib.broker.sim_state import save_sim_broker, sim_session
 from tradelib.config import TradingConfig
 from tradelib.domain.time import NEW_YORK
 from tradelib.errors import DemoLakeError
-from tradelib.jobs.entry import EntryWorkflow
+from tradelib.jobs.context import JobContext
+from tradelib.jobs.entry import run_entry
 from tradelib.jobs.monitoring import MonitoringWorkflow
 from tradelib.jobs.snapshot import (
     ChainWindow,
@@ -45,8 +46,8 @@ from tradelib.jobs.snapshot import (
     record_option_chain,
     record_positions,
 )
-from tradelib.jobs.sync import SyncWorkflow
-from tradelib.jobs.variance import run_variance_job
+from tradelib.jobs.sync import run_sync
+from tradelib.jobs.variance import run_variance
 from tradelib.lake import TABLES, Lake
 from tradelib.markethours import MarketHours
 from tradelib.sim import SimMarketConfig, SimulatedMarket
@@ -151,27 +152,22 @@ def record_chains(cfg: TradingConfig, broker: Broker, lake: Lake) -> None:
 
 
 def _run_in_process(
-    job: str,
-    cfg: TradingConfig,
-    broker: Broker,
-    lake: Lake,
-    at: datetime,
-    monitor: MonitoringWorkflow,
+    job: str, ctx: JobContext, at: datetime, monitor: MonitoringWorkflow
 ) -> tuple[int, int]:
     """Run one job at ``at`` against the live simulated broker; (entered, closed)."""
+    broker, lake = ctx.broker, ctx.lake
     gap = (at - broker.now()).total_seconds()
     if gap > 0:
         broker.wait(gap)
     entered = closed = 0
     if job == "sync":
-        SyncWorkflow.from_config(cfg).run(broker, lake, at)
+        run_sync(ctx, at=at)
     elif job == "entry":
-        report = EntryWorkflow.from_config(cfg, broker, lake).run(at)
-        entered = len(report.entered)
+        entered = len(run_entry(ctx, at=at).entered)
     elif job == "monitoring":
-        closed = len(monitor.run_cycle(at).closed)
+        closed = len(monitor.run_cycle(at).closed)  # one workflow a day: streams persist
     elif job == "variance":
-        run_variance_job(lake, cfg, at)
+        run_variance(ctx, at=at)
     else:  # pragma: no cover - DAY_PLAN names only the jobs above
         raise ValueError(f"unknown demo job {job!r}")
     record_account(broker, lake)
@@ -276,12 +272,13 @@ def run_demo_month(
         f"demo: {len(sim_days)} simulated trading days {sim_days[0]} .. {sim_days[-1]} "
         f"(seed {cfg.simulation.seed}); the last {notebook_days} through papermill notebooks"
     )
+    ctx = JobContext.of(broker, lake, cfg, hours)
     for day in in_process:
         monitor = MonitoringWorkflow.from_config(cfg, broker, lake, hours=hours)
         entered = closed = 0
         try:
             for slot in day_slots(hours, day):
-                e, c = _run_in_process(slot.job, cfg, broker, lake, slot.at, monitor)
+                e, c = _run_in_process(slot.job, ctx, slot.at, monitor)
                 entered, closed = entered + e, closed + c
                 summary.jobs_in_process += 1
         finally:

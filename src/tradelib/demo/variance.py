@@ -31,7 +31,8 @@ import polars as pl
 from tradelib.config import TradingConfig
 from tradelib.domain import NEW_YORK, MarketRegime, Position, Right, StrategyType, utc
 from tradelib.entry import Candidate, OptionChain, StrategySelector
-from tradelib.jobs.variance import parse_now, run_variance_job
+from tradelib.jobs.context import LakeContext, parse_now
+from tradelib.jobs.variance import run_variance
 from tradelib.lake import Lake, TableName
 from tradelib.lake.workspace import job_lake
 from tradelib.risk.margin import margin_requirement
@@ -213,7 +214,7 @@ def run_feedback_simulation(
             entered.append(prediction)
             held.append((i + sc.hold_days, prediction))
         table.record_entries(entered)
-        summary = run_variance_job(lake, cfg, at)
+        summary = run_variance(LakeContext.at_time(cfg, lake, at))
         days.append(
             FeedbackDay(
                 day=day,

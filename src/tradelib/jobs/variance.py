@@ -1,6 +1,6 @@
 """The variance job: recompute the strategy weights and store them (the scheduled notebook).
 
-``run_variance_job(lake, cfg, now)`` reads the predictions, computes the
+``run_variance(ctx)`` reads the predictions, computes the
 variance statistics and the resolved weights at ``now`` and merges them into
 ``strategy_weights`` keyed on ``(computed_at, strategy_type, regime)``, so a
 re-run for the same ``now`` rewrites the same rows and duplicates nothing.
@@ -10,13 +10,12 @@ re-run for the same ``now`` rewrites the same rows and duplicates nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import polars as pl
 
-from tradelib.config import TradingConfig, load_config
-from tradelib.domain.time import ensure_utc
-from tradelib.lake import Lake, MergeStats
+from tradelib.jobs.context import LakeContext, load_job_config, parse_now
+from tradelib.lake import MergeStats
 from tradelib.lake.schemas import TableName
 from tradelib.lake.workspace import job_lake
 from tradelib.stores.weights import StrategyWeightsTable
@@ -65,32 +64,25 @@ class VarianceJobSummary:
         return out
 
 
-def run_variance_job(lake: Lake, cfg: TradingConfig, now: datetime) -> VarianceJobSummary:
-    """Recompute the weights at ``now`` from ``lake`` and store them in ``strategy_weights``."""
-    at = ensure_utc(now, "now")
+def run_variance(ctx: LakeContext, *, at: datetime | None = None) -> VarianceJobSummary:
+    """The variance job: recompute the weights at ``at`` (default: the context's time), store them."""
+    when = ctx.at(at)
+    cfg, lake = ctx.cfg, ctx.lake
     variance = cfg.variance_analysis
-    # predictions entered after ``now`` do not exist yet at ``now`` (a replay of a past day)
-    frame = lake.read(PREDICTIONS).filter(pl.col("entered_at") <= at).collect()
-    report = analyze_prediction_variance(frame, at, variance, cfg.strategies.enabled)
+    # predictions entered after ``when`` do not exist yet at ``when`` (a replay of a past day)
+    frame = lake.read(PREDICTIONS).filter(pl.col("entered_at") <= when).collect()
+    report = analyze_prediction_variance(frame, when, variance, cfg.strategies.enabled)
     table = resolve_weights(report, variance, cfg.strategies.enabled)
     stored = StrategyWeightsTable(lake).store(table)
-    still_open = frame.filter(pl.col("closed_at").is_null() | (pl.col("closed_at") > at)).height
-    return VarianceJobSummary(at, lake.root, frame.height, still_open, report, table, stored)
-
-
-def parse_now(now: str = "") -> datetime:
-    """An ISO-8601 time (a naive one is taken as UTC), or the current UTC time when empty."""
-    if not now.strip():
-        return datetime.now(UTC)
-    ts = datetime.fromisoformat(now.strip())
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    still_open = frame.filter(pl.col("closed_at").is_null() | (pl.col("closed_at") > when)).height
+    return VarianceJobSummary(when, lake.root, frame.height, still_open, report, table, stored)
 
 
 def variance_job(config_path: str = "", lake_uri: str = "", now: str = "") -> VarianceJobSummary:
-    """The scheduled job's one call: load the config, open the lake, run at ``now``.
+    """The scheduled notebook's one call: load the config, open the lake, run at ``now``.
 
     ``config_path`` empty: $TRADELIB_CONFIG or the workspace's file; ``lake_uri``
-    empty: ``storage.lake_uri``; ``now`` empty: the current time.
+    empty: ``storage.lake_uri``; ``now`` empty: the current time. No broker is opened.
     """
-    cfg = load_config(config_path or None)
-    return run_variance_job(job_lake(cfg, lake_uri), cfg, parse_now(now))
+    cfg = load_job_config(config_path)
+    return run_variance(LakeContext.at_time(cfg, job_lake(cfg, lake_uri), parse_now(now)))

@@ -50,6 +50,7 @@ class TableName(StrEnum):
     MARKET_DATA_SLOTS = "market_data_slots"
     REGIME_READINGS = "regime_readings"
     LIMIT_BREACHES = "limit_breaches"
+    RISK_LIMIT_USE = "risk_limit_use"
     ALERTS = "alerts"
 
 
@@ -402,6 +403,21 @@ _SPECS: tuple[TableSpec, ...] = (
         merge_keys=("breach_id",),
         time_column="ts",
         description="Portfolio limits the existing book was over, per monitoring cycle.",
+    ),
+    TableSpec(
+        name=TableName.RISK_LIMIT_USE,
+        schema=_schema(
+            ("ts", TIMESTAMP, REQ),
+            ("date", DAY, REQ),
+            ("limit", TEXT, REQ),  # max_portfolio_delta / max_margin_use / ...
+            ("measured", NUMBER, OPT),  # null: could not be measured
+            ("threshold", NUMBER, REQ),
+            ("detail", TEXT, REQ),  # what was measured (the worst underlying or group)
+        ),
+        partition_by=("date",),
+        merge_keys=("ts", "limit"),
+        time_column="ts",
+        description="How much of each portfolio limit the book used, per monitoring cycle.",
     ),
     TableSpec(
         name=TableName.RECONCILIATION_EVENTS,

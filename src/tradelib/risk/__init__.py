@@ -18,6 +18,7 @@ from tradelib.risk.limits import (
     BookLimits,
     EntryContext,
     LimitBreach,
+    LimitUse,
     MaxContractsPerOrder,
     MaxCorrelatedExposure,
     MaxMarginUse,
@@ -32,6 +33,7 @@ from tradelib.risk.limits import (
     RiskVerdict,
     adds_to_breach,
     check_book,
+    measure_book,
     propose_reductions,
 )
 from tradelib.risk.portfolio import (
@@ -62,6 +64,7 @@ __all__ = [
     "CircuitBreaker",
     "EntryContext",
     "LimitBreach",
+    "LimitUse",
     "MaxContractsPerOrder",
     "MaxCorrelatedExposure",
     "MaxMarginUse",
@@ -87,6 +90,7 @@ __all__ = [
     "daily_returns",
     "estimate_betas",
     "greeks_from_quotes",
+    "measure_book",
     "propose_reductions",
     "strategy_risks",
 ]

@@ -7,6 +7,8 @@ upserted on their ids, so writing the same event or rejection twice stores it on
 from __future__ import annotations
 
 import hashlib
+import math
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,10 +18,11 @@ from tradelib.config import TradingConfig
 from tradelib.domain.time import ensure_utc
 from tradelib.lake import Lake, TableName
 from tradelib.risk.breaker import BreakerEvent, BreakerState, BreakerTrigger, CircuitBreaker
-from tradelib.risk.limits import RiskVerdict
+from tradelib.risk.limits import LimitUse, RiskVerdict
 
 EVENTS = TableName.CIRCUIT_BREAKER_EVENTS
 REJECTIONS = TableName.RISK_REJECTIONS
+USE = TableName.RISK_LIMIT_USE
 
 
 def _event_row(event: BreakerEvent) -> dict[str, Any]:
@@ -148,3 +151,29 @@ def record_rejections(
 def read_rejections(lake: Lake) -> pl.DataFrame:
     """Every stored rejection, newest first."""
     return lake.read(REJECTIONS).sort("ts", descending=True).collect()
+
+
+def record_limit_use(lake: Lake, uses: Sequence[LimitUse], ts: datetime) -> int:
+    """Store one cycle's limit use (idempotent per cycle time and limit); rows written."""
+    at = ensure_utc(ts, "ts")
+    rows = [
+        {
+            "ts": at,
+            "limit": u.limit,
+            "measured": u.measured if math.isfinite(u.measured) else None,
+            "threshold": u.threshold,
+            "detail": u.detail,
+        }
+        for u in uses
+    ]
+    if not rows:
+        return 0
+    stats = lake.upsert(USE, rows)
+    return stats.inserted + stats.updated
+
+
+def latest_limit_use(lake: Lake, at_or_before: datetime) -> pl.DataFrame:
+    """The newest cycle's limit use at or before a time (empty when none was stored)."""
+    at = ensure_utc(at_or_before, "at_or_before")
+    frame = lake.read(USE, filter=pl.col("ts") <= at)
+    return frame.filter(pl.col("ts") == pl.col("ts").max()).sort("limit").collect()
