@@ -223,3 +223,9 @@ class BookInvariantError(TradelibError):
     """The book broke an invariant (legs vs broker, cash, decisions, keys): the run stops."""
 
     template = "book invariants violated on {day}: {summary}"
+
+
+class BacktestError(TradelibError):
+    """A backtest cannot run as asked (bad range, a run id already stored, bad input)."""
+
+    template = "backtest: {problem}"

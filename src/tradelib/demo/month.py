@@ -29,6 +29,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from tradelib import alerts
+from tradelib.backtest.engine import JobSlot, run_day
 from tradelib.book import check_book, raise_on_violations
 from tradelib.broker.factory import sim_state_path
 from tradelib.broker.port import Broker
@@ -38,16 +39,12 @@ from tradelib.config import TradingConfig
 from tradelib.domain.time import NEW_YORK
 from tradelib.errors import DemoLakeError
 from tradelib.jobs.context import JobContext
-from tradelib.jobs.entry import run_entry
-from tradelib.jobs.monitoring import MonitoringWorkflow
 from tradelib.jobs.snapshot import (
     ChainWindow,
     record_account,
     record_option_chain,
     record_positions,
 )
-from tradelib.jobs.sync import run_sync
-from tradelib.jobs.variance import run_variance
 from tradelib.lake import TABLES, Lake
 from tradelib.markethours import MarketHours
 from tradelib.sim import SimMarketConfig, SimulatedMarket
@@ -67,12 +64,6 @@ DAY_PLAN: tuple[tuple[str, int], ...] = (
     ("variance", 0),
 )
 _AFTER_CLOSE = {"sync": 10, "variance": 20}
-
-
-@dataclass(frozen=True, slots=True)
-class JobSlot:
-    job: str
-    at: datetime
 
 
 def day_slots(hours: MarketHours, day: date) -> list[JobSlot]:
@@ -149,30 +140,6 @@ def record_chains(cfg: TradingConfig, broker: Broker, lake: Lake) -> None:
     """Snapshot each underlying's chain (the closing marks the dashboards and research read)."""
     for underlying in cfg.strategies.underlyings:
         record_option_chain(broker, lake, underlying, ChainWindow())
-
-
-def _run_in_process(
-    job: str, ctx: JobContext, at: datetime, monitor: MonitoringWorkflow
-) -> tuple[int, int]:
-    """Run one job at ``at`` against the live simulated broker; (entered, closed)."""
-    broker, lake = ctx.broker, ctx.lake
-    gap = (at - broker.now()).total_seconds()
-    if gap > 0:
-        broker.wait(gap)
-    entered = closed = 0
-    if job == "sync":
-        run_sync(ctx, at=at)
-    elif job == "entry":
-        entered = len(run_entry(ctx, at=at).entered)
-    elif job == "monitoring":
-        closed = len(monitor.run_cycle(at).closed)  # one workflow a day: streams persist
-    elif job == "variance":
-        run_variance(ctx, at=at)
-    else:  # pragma: no cover - DAY_PLAN names only the jobs above
-        raise ValueError(f"unknown demo job {job!r}")
-    record_account(broker, lake)
-    record_positions(broker, lake, broker.now())
-    return entered, closed
 
 
 MARKER = "_demo_run.json"
@@ -274,23 +241,15 @@ def run_demo_month(
     )
     ctx = JobContext.of(broker, lake, cfg, hours)
     for day in in_process:
-        monitor = MonitoringWorkflow.from_config(cfg, broker, lake, hours=hours)
-        entered = closed = 0
-        try:
-            for slot in day_slots(hours, day):
-                e, c = _run_in_process(slot.job, ctx, slot.at, monitor)
-                entered, closed = entered + e, closed + c
-                summary.jobs_in_process += 1
-        finally:
-            monitor.close()
+        result = run_day(ctx, day, day_slots(hours, day), starting_cash=summary.cash_start)
         record_chains(cfg, broker, lake)
-        _check_book(broker, lake, day, summary)
-        summary.entered += entered
-        summary.closed += closed
-        account = broker.account()
+        summary.book_checks += 1
+        summary.jobs_in_process += result.jobs
+        summary.entered += result.entered
+        summary.closed += result.closed
         progress(
-            f"  {day}  net liq {account.net_liquidation:>12,.2f}  day P&L {account.day_pnl:>+9,.2f}  "
-            f"entered {entered}  closed {closed}  positions {len(broker.positions())}"
+            f"  {day}  net liq {result.net_liquidation:>12,.2f}  day P&L {result.day_pnl:>+9,.2f}  "
+            f"entered {result.entered}  closed {result.closed}  positions {result.positions}"
         )
     broker.disconnect()
     save_sim_broker(broker, state)

@@ -1,0 +1,1 @@
+"""Backtests and replays: the real jobs over simulated, historical or recorded markets."""
