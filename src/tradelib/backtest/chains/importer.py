@@ -125,6 +125,14 @@ class ChainStore:
         return pl.DataFrame(data)
 
 
+def _show(value: object) -> str:
+    if value is None:
+        return "(empty)"
+    if isinstance(value, date):
+        return value.isoformat()
+    return repr(value)
+
+
 def _row_label(row: int, csv: bool) -> str:
     return f"row {row} (line {row + 1})" if csv else f"row {row}"
 
@@ -266,7 +274,7 @@ def _problems(path: Path, df: pl.DataFrame, csv: bool, hours: MarketHours | None
             counts[kind] = counts.get(kind, 0) + int(totals[i])
             hits = frame.filter(flags[f"c{i}"]).head(MAX_REPORTED)
             for r, v in zip(hits["__row"].to_list(), hits[col].to_list(), strict=True):
-                found.append((r, f"{_row_label(r, csv)}, column {col}: {v!r} {what}"))
+                found.append((r, f"{_row_label(r, csv)}, column {col}: {_show(v)} {what}"))
 
     collect(raw, checks)
     if not counts:
