@@ -24,6 +24,7 @@ from typing import Any
 
 import polars as pl
 
+from tradelib import alerts
 from tradelib.backtest.engine import DayResult, day_slots, run_day
 from tradelib.broker.sim import SimBroker
 from tradelib.config import TradingConfig
@@ -75,18 +76,26 @@ class BacktestResult:
         s = self.stats
         if s:
             out.append(
-                f"  return {s['total_return']:+.2%} (annualised {s['annual_return']:+.2%}), "
-                f"vol {s['annual_volatility']:.2%}, Sharpe {s['sharpe']:.2f}, "
-                f"Sortino {s['sortino']:.2f}, max drawdown {s['max_drawdown']:.2%} "
-                f"over {s['max_drawdown_days']} days"
+                f"  return {_fmt(s['total_return'], '+.2%')} (annualised "
+                f"{_fmt(s['annual_return'], '+.2%')}), vol {_fmt(s['annual_volatility'], '.2%')}, "
+                f"Sharpe {_fmt(s['sharpe'], '.2f')}, Sortino {_fmt(s['sortino'], '.2f')}, "
+                f"max drawdown {_fmt(s['max_drawdown'], '.2%')} over {s['max_drawdown_days']} days"
             )
             out.append(
-                f"  trades {s['trades']} ({s['open_trades']} open at the end), win rate "
-                f"{s['win_rate']:.0%}, avg win {s['avg_win']:,.2f}, avg loss {s['avg_loss']:,.2f}, "
-                f"profit factor {s['profit_factor']:.2f}"
+                f"  trades closed {s['trades']} ({s['open_trades']} open at the end), win rate "
+                f"{_fmt(s['win_rate'], '.0%')}, avg win {_fmt(s['avg_win'], ',.2f')}, "
+                f"avg loss {_fmt(s['avg_loss'], ',.2f')}, "
+                f"profit factor {_fmt(s['profit_factor'], '.2f')}"
             )
-            out.append(f"  buy-and-hold {BENCHMARK}: {s['benchmark_return']:+.2%}")
+            out.append(f"  buy-and-hold {BENCHMARK}: {_fmt(s['benchmark_return'], '+.2%')}")
         return out
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    """``value`` formatted, or a dash when there is none (no closed trade, no loss...)."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    return format(value, spec)
 
 
 def code_version(root: Path | None = None) -> str:
@@ -123,7 +132,9 @@ def sim_days(hours: MarketHours, end: date, count: int) -> list[date]:
 def _benchmark_closes(broker: SimBroker, days: list[date], hours: MarketHours) -> dict[date, float]:
     first_open, _ = hours.session_bounds(days[0])
     _, last_close = hours.session_bounds(days[-1])
-    bars = broker.bars(Contract.stock(BENCHMARK), first_open - timedelta(days=1), last_close, DAY_BAR_S)
+    bars = broker.bars(
+        Contract.stock(BENCHMARK), first_open - timedelta(days=1), last_close, DAY_BAR_S
+    )
     if bars.height == 0:
         return {}
     stamped = bars.with_columns(
@@ -151,7 +162,13 @@ def run_backtest(
     """
     started = time.perf_counter()
     seed = int(cfg.simulation.seed if seed is None else seed)
-    cfg = cfg.model_copy(update={"simulation": cfg.simulation.model_copy(update={"seed": seed})})
+    cfg = cfg.model_copy(
+        update={
+            "simulation": cfg.simulation.model_copy(update={"seed": seed}),
+            # a backtest never sends an alert: they are stored with the run's tables
+            "alerts": cfg.alerts.model_copy(update={"enabled": False}),
+        }
+    )
     hours = MarketHours(cfg.scheduler.calendar)
     end_day = end or (datetime.now(UTC).astimezone(NEW_YORK).date() - timedelta(days=1))
     trading_days = sim_days(hours, end_day, days)
@@ -168,19 +185,23 @@ def run_backtest(
     broker.connect()
     lake = MemoryLake(run_id)
     ctx = JobContext.of(broker, lake, cfg, hours)
+    previous_alerter = alerts.install(alerts.Alerter.from_config(cfg, lake))
     cash = broker.account().cash
     result = BacktestResult(run_id, "sim", f"simulated market (seed {seed})", True, seed)
-    for n, day in enumerate(trading_days, start=1):
-        slots = day_slots(hours, day, monitoring_cycles=cycles_per_day)
-        result.days.append(run_day(ctx, day, slots, starting_cash=cash))
-        if progress is not None and (n % 21 == 0 or n == len(trading_days)):
-            rate = n / max(time.perf_counter() - started, 1e-9)
-            progress(
-                f"  {day}  day {n}/{len(trading_days)}  {rate:.2f} days/s  "
-                f"net liq {result.days[-1].net_liquidation:,.2f}"
-            )
-    closes = _benchmark_closes(broker, trading_days, hours)
-    broker.disconnect()
+    try:
+        for n, day in enumerate(trading_days, start=1):
+            slots = day_slots(hours, day, monitoring_cycles=cycles_per_day)
+            result.days.append(run_day(ctx, day, slots, starting_cash=cash))
+            if progress is not None and (n % 21 == 0 or n == len(trading_days)):
+                rate = n / max(time.perf_counter() - started, 1e-9)
+                progress(
+                    f"  {day}  day {n}/{len(trading_days)}  {rate:.2f} days/s  "
+                    f"net liq {result.days[-1].net_liquidation:,.2f}"
+                )
+        closes = _benchmark_closes(broker, trading_days, hours)
+    finally:
+        alerts.install(previous_alerter)
+        broker.disconnect()
     result.equity = equity_frame(run_id, result.days, closes, lake)
     result.trades = trade_frame(run_id, lake)
     result.stats = headline_stats(result.equity, result.trades)
@@ -235,9 +256,10 @@ def _open_counts(lake: MemoryLake, days: list[date]) -> dict[date, int]:
     s = lake.frame(TableName.STRATEGIES)
     out: dict[date, int] = {}
     for day in days:
-        eod = datetime.combine(day, datetime.max.time(), tzinfo=NEW_YORK)
+        eod = datetime.combine(day, datetime.max.time(), tzinfo=NEW_YORK).astimezone(UTC)
         out[day] = s.filter(
-            (pl.col("opened_at") <= eod) & (pl.col("closed_at").is_null() | (pl.col("closed_at") > eod))
+            (pl.col("opened_at") <= eod)
+            & (pl.col("closed_at").is_null() | (pl.col("closed_at") > eod))
         ).height
     return out
 
@@ -296,7 +318,9 @@ def _slippage(orders: pl.DataFrame) -> float | None:
             if first is None or row["avg_fill_price"] is None:
                 continue
             seen = True
-            total += (float(row["avg_fill_price"]) - float(first)) * float(row["filled_quantity"]) * 100
+            total += (
+                (float(row["avg_fill_price"]) - float(first)) * float(row["filled_quantity"]) * 100
+            )
     return round(total, 2) if seen else None
 
 
