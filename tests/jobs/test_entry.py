@@ -26,13 +26,12 @@ from tradelib.domain import Contract, Leg, OrderPurpose, Quote, StrategyType, Ur
 from tradelib.entry.edge import EntryCosts
 from tradelib.execution import ExecutionOutcome, ExecutionPlan, TransactionalExecutor
 from tradelib.jobs.context import run_once
-from tradelib.jobs.entry import (
+from tradelib.jobs.entry import EntryWorkflow, run_entry
+from tradelib.jobs.entry_report import (
     EntryReport,
     EntryStatus,
-    EntryWorkflow,
     Outcome,
     is_entry_strategy_id,
-    run_entry,
     strategy_id_for,
     strategy_type_of,
 )

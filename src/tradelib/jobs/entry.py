@@ -34,42 +34,61 @@ from __future__ import annotations
 
 import logging
 import math
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from enum import StrEnum
-from typing import Any, Protocol
-
-import polars as pl
+from typing import Protocol
 
 from tradelib.broker import Broker
 from tradelib.config import TradingConfig
 from tradelib.domain import (
-    NEW_YORK,
     AccountSnapshot,
     Contract,
     Leg,
     MarketRegime,
     OrderPurpose,
-    OrderStatus,
     Quote,
     Right,
     Strategy,
     StrategyType,
     Urgency,
-    check_quote,
     ensure_utc,
     payoff_profile,
 )
-from tradelib.entry import Candidate, OptionChain, Rejection, Selection, StrategySelector
+from tradelib.entry import Candidate, OptionChain, StrategySelector
 from tradelib.errors import BrokerError, ChainDataError, RiskInputError
-from tradelib.execution import ExecutionPlan, ExecutionResult, TransactionalExecutor
+from tradelib.execution import ExecutionPlan, TransactionalExecutor
 from tradelib.jobs.context import JobContext, load_job_config, run_once
+from tradelib.jobs.entry_report import (
+    CandidateOutcome,
+    EntryReport,
+    EntryStatus,
+    Outcome,
+    describe_legs,
+    entry_strategy_id,
+    is_entry_strategy_id,
+    strategy_type_of,
+)
+from tradelib.jobs.entry_rows import (
+    EntryBook,
+    as_strategy,
+    bad_leg,
+    candidate_outcome,
+    filtered_outcomes,
+    invalid_quotes,
+    line_rejection_row,
+    not_tried,
+    ny_date,
+    read_book,
+    resolved,
+    selector_rejection_rows,
+    start_of_day_net_liq,
+    with_fill_contracts,
+)
 from tradelib.jobs.portfolio import measure_portfolio
 from tradelib.jobs.regime import RegimeReader, regime_text
-from tradelib.lake import Lake, TableName
-from tradelib.marketdata.slots import Admission, MarketDataSlotManager
+from tradelib.lake import Lake
+from tradelib.marketdata.slots import MarketDataSlotManager
 from tradelib.markethours import MarketHours
 from tradelib.regime import EnhancedMarketRegimeDetector, RegimeReading
 from tradelib.risk import (
@@ -80,7 +99,7 @@ from tradelib.risk import (
 )
 from tradelib.stores.orders import legs_from_json
 from tradelib.stores.predictions import StrategyPredictionsTable
-from tradelib.stores.risk import lake_breaker, rejection_id, rejection_rows, store_rejection_rows
+from tradelib.stores.risk import lake_breaker, rejection_rows, store_rejection_rows
 from tradelib.stores.sync import SyncStore
 from tradelib.stores.weights import EntryWeights, WeightsProvider
 from tradelib.sync import StrategyRegistry
@@ -101,248 +120,10 @@ class WeightsSource(Protocol):
         ...
 
 
-# --- the report ---------------------------------------------------------------------------
-class EntryStatus(StrEnum):
-    """How a run ended."""
-
-    COMPLETED = "completed"  # candidates were considered (entered or not)
-    MARKET_CLOSED = "market_closed"
-    BLOCKED = "blocked"  # circuit breaker open
-    AT_LIMIT = "at_limit"  # max positions or max new entries per day already reached
-    NO_CANDIDATES = "no_candidates"
-    RISK_UNAVAILABLE = "risk_unavailable"  # the portfolio's risk could not be measured
-
-
-class Outcome(StrEnum):
-    """What happened to one candidate."""
-
-    ENTERED = "entered"
-    NOT_FILLED = "not_filled"  # the executor worked it but got no fill
-    LIMITS = "rejected_by_limits"
-    INVALID_QUOTE = "invalid_quote"
-    ALREADY_ENTERED = "already_entered"
-    OVERLAP = "overlaps_holding"
-    FILTERED = "filtered"  # left out by the selector
-    NOT_TRIED = "not_tried"  # ranked, but the run stopped before it
-
-
-@dataclass(frozen=True, slots=True)
-class CandidateOutcome:
-    """One candidate (or one selector rejection) and what the run did with it."""
-
-    underlying: str
-    strategy: str | None
-    expiry: date | None
-    legs: str  # "+563P -568P"
-    outcome: Outcome
-    reason: str
-    rank: int | None = None  # 1 = best; None for selector rejections
-    strategy_id: str | None = None
-    credit_mid: float = math.nan
-    credit_natural: float = math.nan
-    probability_of_profit: float = math.nan
-    expected_value: float = math.nan  # per share per unit, at mid
-    weight: float = math.nan
-    score: float = math.nan
-    fill_credit: float = math.nan  # per share per unit
-    quantity: int = 0
-    prediction_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EntryReport:
-    """What one entry run saw and did, with a reason for everything left out."""
-
-    ts: datetime
-    status: EntryStatus
-    reason: str
-    regime: MarketRegime | None = None
-    regime_reason: str = ""
-    weights: str = ""
-    outcomes: tuple[CandidateOutcome, ...] = ()
-
-    @property
-    def entered(self) -> tuple[CandidateOutcome, ...]:
-        return tuple(o for o in self.outcomes if o.outcome is Outcome.ENTERED)
-
-    @property
-    def considered(self) -> tuple[CandidateOutcome, ...]:
-        """Ranked candidates (everything the selector did not filter out)."""
-        return tuple(o for o in self.outcomes if o.rank is not None)
-
-    @property
-    def rejected(self) -> tuple[CandidateOutcome, ...]:
-        return tuple(o for o in self.outcomes if o.outcome is not Outcome.ENTERED)
-
-    def frame(self) -> pl.DataFrame:
-        """Every candidate with its outcome and reason, ranked ones first."""
-        rows = [
-            {
-                "rank": o.rank,
-                "underlying": o.underlying,
-                "strategy": o.strategy,
-                "expiry": o.expiry,
-                "legs": o.legs,
-                "credit_mid": _or_none(o.credit_mid),
-                "credit_natural": _or_none(o.credit_natural),
-                "pop": _or_none(o.probability_of_profit),
-                "ev": _or_none(o.expected_value),
-                "weight": _or_none(o.weight),
-                "score": _or_none(o.score),
-                "outcome": o.outcome.value,
-                "reason": o.reason,
-                "strategy_id": o.strategy_id,
-                "fill_credit": _or_none(o.fill_credit),
-            }
-            for o in self.outcomes
-        ]
-        schema: dict[str, Any] = {
-            "rank": pl.Int64,
-            "underlying": pl.String,
-            "strategy": pl.String,
-            "expiry": pl.Date,
-            "legs": pl.String,
-            "credit_mid": pl.Float64,
-            "credit_natural": pl.Float64,
-            "pop": pl.Float64,
-            "ev": pl.Float64,
-            "weight": pl.Float64,
-            "score": pl.Float64,
-            "outcome": pl.String,
-            "reason": pl.String,
-            "strategy_id": pl.String,
-            "fill_credit": pl.Float64,
-        }
-        return pl.DataFrame(rows, schema=schema).sort(
-            pl.col("rank").is_null(), "rank", "underlying"
-        )
-
-    def lines(self) -> list[str]:
-        """A short human summary."""
-        regime = self.regime.value if self.regime is not None else "unknown"
-        out = [
-            f"entry at {self.ts:%Y-%m-%d %H:%M} UTC: {self.status.value} ({self.reason})",
-            f"  regime {regime}; weights: {self.weights or '-'}",
-            f"  considered {len(self.considered)}, entered {len(self.entered)}, "
-            f"left out {len(self.rejected)}",
-        ]
-        out += [f"  entered {o.strategy_id} for {o.fill_credit:.2f}" for o in self.entered]
-        return out
-
-
-def _or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
-# --- pure helpers -------------------------------------------------------------------------
-def describe_legs(legs: Sequence[Leg]) -> str:
-    """Legs in one short line: ``+563P -568P``."""
-    parts = []
-    for leg in legs:
-        c = leg.contract
-        name = f"{c.strike:g}{c.right.value}" if c.is_option and c.right else c.key
-        size = "" if abs(leg.ratio) == 1 else str(abs(leg.ratio))
-        parts.append(f"{'+' if leg.ratio > 0 else '-'}{size}{name}")
-    return " ".join(parts)
-
-
-def entry_strategy_id(candidate: Candidate, day: date) -> str:
-    """The strategy id of ``candidate`` entered on ``day``: same inputs, same id.
-
-    ``SPY-put_credit_spread-20270108-563P_568P-20261124``: a re-run on the same
-    day finds the id it already used and never opens the strategy twice.
-    """
-    return strategy_id_for(
-        candidate.underlying, candidate.strategy, candidate.expiry, candidate.legs, day
-    )
-
-
-def strategy_id_for(
-    underlying: str,
-    strategy: StrategyType | None,
-    expiry: date | None,
-    legs: Sequence[Leg],
-    day: date,
-) -> str:
-    """The id a strategy of these legs entered on ``day`` has (see ``entry_strategy_id``)."""
-    strikes = "_".join(
-        f"{leg.contract.strike:g}{leg.contract.right.value}"
-        for leg in legs
-        if leg.contract.strike is not None and leg.contract.right is not None
-    )
-    kind = strategy.value if strategy is not None else StrategyType.CUSTOM.value
-    expires = f"{expiry:%Y%m%d}" if expiry is not None else "none"
-    raw = f"{underlying}-{kind}-{expires}-{strikes}-{day:%Y%m%d}"
-    return re.sub(r"[^A-Za-z0-9_.\-]", "_", raw)
-
-
 def minimum_credit(candidate: Candidate, floor: float) -> float:
     """The least credit per share worth taking: natural, but never below ``floor``."""
     natural = candidate.credit_natural if math.isfinite(candidate.credit_natural) else floor
     return max(natural, floor)
-
-
-def _ny_date(ts: datetime) -> date:
-    return ensure_utc(ts).astimezone(NEW_YORK).date()
-
-
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
-
-
-def _cents(value: float) -> float | None:
-    return round(float(value), 2) if math.isfinite(value) else None
-
-
-# --- the book: what the lake says was entered ----------------------------------------------
-@dataclass(frozen=True, slots=True)
-class _Book:
-    known_ids: frozenset[str]  # every strategy id in ``strategies``
-    open_count: int
-    entered_today: frozenset[str]
-    journaled: frozenset[str]  # strategy ids whose opening orders filled or may still fill
-
-
-def read_book(lake: Lake, day: date) -> _Book:
-    """Strategies known to the lake, how many are open, and which were entered on ``day``."""
-    strategies = lake.read(
-        TableName.STRATEGIES, columns=["strategy_id", "status", "opened_at", "inferred"]
-    ).collect()
-    ny = str(NEW_YORK)
-    today = strategies.filter(
-        ~pl.col("inferred") & (pl.col("opened_at").dt.convert_time_zone(ny).dt.date() == day)
-    )
-    orders = lake.read(
-        TableName.ORDERS,
-        columns=["strategy_id", "intent", "status", "filled_quantity", "created_at"],
-        filter=(pl.col("intent") == OrderPurpose.OPEN.value) & pl.col("strategy_id").is_not_null(),
-    ).collect()
-    terminal = [s.value for s in OrderStatus if s.is_terminal]
-    # An attempt that ended with no fill needs nothing more; anything else might.
-    unsettled = orders.filter((pl.col("filled_quantity") > 0) | ~pl.col("status").is_in(terminal))
-    filled_today = orders.filter(
-        (pl.col("filled_quantity") > 0)
-        & (pl.col("created_at").dt.convert_time_zone(ny).dt.date() == day)
-    )
-    entered = set(today["strategy_id"].to_list()) | set(filled_today["strategy_id"].to_list())
-    return _Book(
-        known_ids=frozenset(strategies["strategy_id"].to_list()),
-        open_count=strategies.filter(pl.col("status") == "open").height,
-        entered_today=frozenset(entered),
-        journaled=frozenset(unsettled["strategy_id"].to_list()),
-    )
-
-
-def start_of_day_net_liq(lake: Lake, day: date) -> float | None:
-    """The first net liquidation recorded on New York ``day`` (None when none was)."""
-    frame = (
-        lake.read(TableName.ACCOUNT_SNAPSHOTS, columns=["ts", "net_liquidation"])
-        .filter(pl.col("ts").dt.convert_time_zone(str(NEW_YORK)).dt.date() == day)
-        .sort("ts")
-        .head(1)
-        .collect()
-    )
-    return float(frame["net_liquidation"][0]) if frame.height else None
 
 
 # --- the workflow -----------------------------------------------------------------------------
@@ -419,7 +200,7 @@ class EntryWorkflow:
     def run(self, now: datetime | None = None) -> EntryReport:
         """Enter what the market, the limits and the breaker allow at ``now`` (default: broker time)."""
         now = ensure_utc(now or self.broker.now(), "now")
-        day = _ny_date(now)
+        day = ny_date(now)
         if not self.hours.is_open(now):
             reason = f"market closed at {now:%Y-%m-%d %H:%M} UTC: no entries outside regular hours"
             return EntryReport(now, EntryStatus.MARKET_CLOSED, reason)
@@ -433,7 +214,7 @@ class EntryWorkflow:
         recovered = [o for sid in leftover if (o := self._recover(sid)) is not None]
         return replace(report, outcomes=report.outcomes + tuple(recovered))
 
-    def _decide(self, now: datetime, day: date, book: _Book) -> tuple[EntryReport, set[str]]:
+    def _decide(self, now: datetime, day: date, book: EntryBook) -> tuple[EntryReport, set[str]]:
         """The run proper: (the report, strategy ids resumed from the journal)."""
         account = self.broker.account()
         self.breaker.check_account(
@@ -465,8 +246,8 @@ class EntryWorkflow:
             regime_weights=weights.regime_weights,
             open_strategies=open_book,
         )
-        store_rejection_rows(self.lake, _selector_rejection_rows(selection, day, now))
-        invalid = _invalid_quotes(quotes.values(), now, self.cfg)
+        store_rejection_rows(self.lake, selector_rejection_rows(selection, day, now))
+        invalid = invalid_quotes(quotes.values(), now, self.cfg)
         report = EntryReport(
             now,
             EntryStatus.COMPLETED,
@@ -475,7 +256,7 @@ class EntryWorkflow:
             regime_text(reading),
             "; ".join(weights.provenance.describe(s) for s in self.cfg.strategies.enabled),
         )
-        filtered = chain_outcomes + _filtered(selection, invalid, day)
+        filtered = chain_outcomes + filtered_outcomes(selection, invalid, day)
         if not selection.ranked:
             return replace(
                 report,
@@ -489,7 +270,7 @@ class EntryWorkflow:
             # Without a measured portfolio no limit can be checked: enter nothing.
             reason = f"portfolio risk unavailable: {exc}"
             ranked = [
-                _not_tried(c, rank, day, reason) for rank, c in enumerate(selection.ranked, start=1)
+                not_tried(c, rank, day, reason) for rank, c in enumerate(selection.ranked, start=1)
             ]
             return replace(
                 report,
@@ -575,7 +356,7 @@ class EntryWorkflow:
 
     # --- the candidate loop ---------------------------------------------------------------
     def _enter(
-        self, ranked: Sequence[Candidate], market: _Market, book: _Book, day: date
+        self, ranked: Sequence[Candidate], market: _Market, book: EntryBook, day: date
     ) -> list[CandidateOutcome]:
         outcomes: list[CandidateOutcome] = []
         rejected_rows: list[dict[str, object]] = []  # stored in one commit at the end
@@ -591,7 +372,7 @@ class EntryWorkflow:
         self,
         ranked: Sequence[Candidate],
         market: _Market,
-        book: _Book,
+        book: EntryBook,
         day: date,
         outcomes: list[CandidateOutcome],
         rejected_rows: list[dict[str, object]],
@@ -604,9 +385,9 @@ class EntryWorkflow:
         for rank, cand in enumerate(ranked, start=1):
             sid = entry_strategy_id(cand, day)
             if stop:
-                outcomes.append(_not_tried(cand, rank, day, stop))
+                outcomes.append(not_tried(cand, rank, day, stop))
                 continue
-            base = _candidate_outcome(cand, rank, sid)
+            base = candidate_outcome(cand, rank, sid)
             if sid in book.known_ids:
                 outcomes.append(
                     replace(
@@ -624,7 +405,7 @@ class EntryWorkflow:
                     entered_today += sid not in book.entered_today
                     market.held.update(leg.contract.key for leg in cand.legs)
                 continue
-            bad = _bad_leg(cand.legs, market.invalid)
+            bad = bad_leg(cand.legs, market.invalid)
             if bad:
                 outcomes.append(replace(base, outcome=Outcome.INVALID_QUOTE, reason=bad))
                 continue
@@ -658,12 +439,12 @@ class EntryWorkflow:
                 log.info("entry: %s rejected by limits: %s", sid, verdict.reason)
                 outcomes.append(replace(base, outcome=Outcome.LIMITS, reason=verdict.reason))
                 continue
-            watched = _as_strategy(sid, cand, quantity, self.broker.now())
+            watched = as_strategy(sid, cand, quantity, self.broker.now())
             admission = slots.can_admit(watched, self.broker.now(), planned=True)
             if not admission.admitted:
                 reason = f"market data lines: {admission.reason}"
                 rejected_rows.append(
-                    _line_rejection_row(sid, cand, admission, reason, self.broker.now())
+                    line_rejection_row(sid, cand, admission, reason, self.broker.now())
                 )
                 log.info("entry: %s refused by the line budget: %s", sid, admission.reason)
                 outcomes.append(replace(base, outcome=Outcome.LIMITS, reason=reason))
@@ -671,7 +452,7 @@ class EntryWorkflow:
             gate = self.breaker.allows(OrderPurpose.OPEN, self.broker.now())
             if not gate.allowed:
                 stop = gate.reason
-                outcomes.append(_not_tried(cand, rank, day, stop))
+                outcomes.append(not_tried(cand, rank, day, stop))
                 continue
             outcome = self._execute(cand, base, quantity, market)
             outcomes.append(outcome)
@@ -703,7 +484,7 @@ class EntryWorkflow:
         """Work the candidate's combo; on a fill, store its strategy and prediction."""
         assert base.strategy_id is not None
         floor = minimum_credit(cand, self.cfg.strategies.min_credit)
-        legs = tuple(_resolved(leg, market.quotes) for leg in cand.legs)
+        legs = tuple(resolved(leg, market.quotes) for leg in cand.legs)
         plan = ExecutionPlan(
             base.strategy_id, OrderPurpose.OPEN, legs, quantity, -floor, Urgency.NORMAL
         )
@@ -717,7 +498,7 @@ class EntryWorkflow:
             return replace(base, outcome=Outcome.NOT_FILLED, reason=why)
         fill_credit = -result.avg_price
         opened_at = min((f.ts for f in result.fills), default=self.broker.now())
-        legs = _with_fill_contracts(legs, result)
+        legs = with_fill_contracts(legs, result)
         reason = f"filled {units} at {fill_credit:.2f} credit (floor {floor:.2f})"
         prediction_id: str | None = None
         try:
@@ -799,7 +580,7 @@ class EntryWorkflow:
             return base
         credit = -result.avg_price
         opened_at = min((f.ts for f in result.fills), default=self.broker.now())
-        legs = _with_fill_contracts(legs, result)
+        legs = with_fill_contracts(legs, result)
         self._book(sid, kind, legs, units, credit, opened_at, None)
         reason = (
             f"recorded from the journal after an interrupted run: filled {units} at "
@@ -843,157 +624,6 @@ class EntryWorkflow:
             quantity=units,
             risk_capital=alone.risk_capital,
         )
-
-
-# --- recovery from the journal ------------------------------------------------------------
-def is_entry_strategy_id(strategy_id: str) -> bool:
-    """True for ids made by ``entry_strategy_id`` (type inside, entry day at the end)."""
-    return strategy_type_of(strategy_id) is not StrategyType.CUSTOM and bool(
-        re.search(r"-\d{8}$", strategy_id)
-    )
-
-
-def strategy_type_of(strategy_id: str) -> StrategyType:
-    """The strategy type named inside an id made by ``entry_strategy_id`` (else CUSTOM)."""
-    for kind in StrategyType:
-        if f"-{kind.value}-" in strategy_id:
-            return kind
-    return StrategyType.CUSTOM
-
-
-# --- row and outcome builders ---------------------------------------------------------------
-def _invalid_quotes(quotes: Iterable[Quote], now: datetime, cfg: TradingConfig) -> dict[str, str]:
-    """Contract key -> why its quote must not be traded on (NaN, -1, crossed, stale...)."""
-    max_age = cfg.market_data.max_quote_age_s
-    out: dict[str, str] = {}
-    for q in quotes:
-        check = check_quote(q, now, max_age, allow_zero_bid=True)
-        if not check.ok:
-            out[q.contract.key] = check.reason
-    return out
-
-
-def _filtered(
-    selection: Selection, invalid: Mapping[str, str], day: date
-) -> list[CandidateOutcome]:
-    """The selector's rejections; a bad leg quote is named as the cause."""
-    out = []
-    for r in selection.rejected:
-        bad = _bad_leg(r.legs, invalid)
-        outcome, reason = (Outcome.INVALID_QUOTE, bad) if bad else (Outcome.FILTERED, r.reason)
-        sid = strategy_id_for(r.underlying, r.strategy, r.expiry, r.legs, day) if r.legs else None
-        out.append(replace(_rejection_outcome(r, outcome, reason), strategy_id=sid))
-    return out
-
-
-def _not_tried(cand: Candidate, rank: int, day: date, reason: str) -> CandidateOutcome:
-    base = _candidate_outcome(cand, rank, entry_strategy_id(cand, day))
-    return replace(base, outcome=Outcome.NOT_TRIED, reason=reason)
-
-
-def _bad_leg(legs: Sequence[Leg], invalid: Mapping[str, str]) -> str:
-    bad = [
-        f"{leg.contract.key}: {invalid[leg.contract.key]}"
-        for leg in legs
-        if leg.contract.key in invalid
-    ]
-    return "invalid quote on " + "; ".join(bad) if bad else ""
-
-
-def _candidate_outcome(cand: Candidate, rank: int, strategy_id: str) -> CandidateOutcome:
-    return CandidateOutcome(
-        underlying=cand.underlying,
-        strategy=cand.strategy.value,
-        expiry=cand.expiry,
-        legs=describe_legs(cand.legs),
-        outcome=Outcome.NOT_TRIED,
-        reason="",
-        rank=rank,
-        strategy_id=strategy_id,
-        credit_mid=cand.credit_mid,
-        credit_natural=cand.credit_natural,
-        probability_of_profit=cand.probability_of_profit,
-        expected_value=cand.expected_value,
-        weight=cand.weight,
-        score=cand.score,
-    )
-
-
-def _rejection_outcome(r: Rejection, outcome: Outcome, reason: str) -> CandidateOutcome:
-    return CandidateOutcome(
-        underlying=r.underlying,
-        strategy=r.strategy.value if r.strategy is not None else None,
-        expiry=r.expiry,
-        legs=describe_legs(r.legs),
-        outcome=outcome,
-        reason=reason,
-    )
-
-
-def _resolved(leg: Leg, quotes: Mapping[str, Quote]) -> Leg:
-    """The leg with the broker's contract (con_id) from its quote, when there is one."""
-    q = quotes.get(leg.contract.key)
-    return Leg(q.contract, leg.ratio) if q is not None else leg
-
-
-def _with_fill_contracts(legs: Sequence[Leg], result: ExecutionResult) -> tuple[Leg, ...]:
-    """Prefer the contracts the fills report: they carry the broker's con_id for sure."""
-    filled = {f.contract.key: f.contract for f in result.fills}
-    return tuple(Leg(filled.get(leg.contract.key, leg.contract), leg.ratio) for leg in legs)
-
-
-def _as_strategy(sid: str, cand: Candidate, quantity: int, now: datetime) -> Strategy:
-    """The candidate as the strategy monitoring would watch once it is entered."""
-    return Strategy(
-        strategy_id=sid,
-        strategy_type=cand.strategy,
-        underlying=cand.underlying,
-        legs=cand.legs,
-        quantity=quantity,
-        credit=cand.credit_mid,
-        opened_at=now,
-        multiplier=cand.multiplier,
-    )
-
-
-def _selector_rejection_rows(
-    selection: Selection, day: date, ts: datetime
-) -> list[dict[str, object]]:
-    """``risk_rejections`` rows of the selector's portfolio-level refusals (edge, crowding)."""
-    stamp = ensure_utc(ts, "ts")
-    return [
-        {
-            "rejection_id": rejection_id(
-                strategy_id_for(r.underlying, r.strategy, r.expiry, r.legs, day), r.check
-            ),
-            "ts": stamp,
-            "strategy_type": r.strategy.value,
-            "underlying": r.underlying,
-            "check": r.check,
-            "reason": r.reason,
-            "value": r.value,
-            "limit": r.limit,
-        }
-        for r in selection.rejected
-        if r.check and r.strategy is not None and r.legs
-    ]
-
-
-def _line_rejection_row(
-    sid: str, cand: Candidate, admission: Admission, reason: str, ts: datetime
-) -> dict[str, object]:
-    """The ``risk_rejections`` row of a candidate the market-data line budget refused."""
-    check = "market_data_lines"
-    return {
-        "rejection_id": rejection_id(sid, check),
-        "ts": ensure_utc(ts, "ts"),
-        "strategy_type": cand.strategy.value,
-        "underlying": cand.underlying,
-        "check": check,
-        "reason": reason,
-        "value": float(admission.lines_needed),
-        "limit": float(admission.lines_free),
-    }
 
 
 # --- the job ----------------------------------------------------------------------------------

@@ -72,10 +72,8 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from enum import StrEnum
-from typing import Any
 
 import polars as pl
 
@@ -86,38 +84,31 @@ from tradelib.domain import (
     NEW_YORK,
     Contract,
     Decision,
-    DecisionAction,
     Leg,
-    MarketRegime,
-    OrderPurpose,
     Quote,
     Right,
-    Strategy,
-    Urgency,
     check_quote,
     ensure_utc,
     net_prices,
-    order_ref_prefix,
 )
-from tradelib.domain.decisions import InputValue
-from tradelib.domain.pnl import realized_pnl
 from tradelib.errors import (
     BrokerError,
     ContractError,
-    ExecutionPlanError,
     RiskInputError,
 )
 from tradelib.execution import (
-    ExecutionOutcome,
-    ExecutionPlan,
-    ExecutionResult,
     TransactionalExecutor,
 )
 from tradelib.jobs.context import JobContext, load_job_config, run_once
+from tradelib.jobs.monitoring_exits import ExitActions, Watched
+from tradelib.jobs.monitoring_report import (
+    MonitoringReport,
+    MonitoringStatus,
+)
 from tradelib.jobs.portfolio import measure_portfolio
 from tradelib.jobs.regime import RegimeReader, regime_text
 from tradelib.lake import Lake, TableName
-from tradelib.marketdata import MarketDataSlotManager, SlotUsage
+from tradelib.marketdata import MarketDataSlotManager
 from tradelib.markethours import MarketHours
 from tradelib.regime import EnhancedMarketRegimeDetector, RegimeReading
 from tradelib.risk import (
@@ -138,182 +129,23 @@ from tradelib.rules import (
 )
 from tradelib.rules.book import apply_book_limits
 from tradelib.rules.exits import (
-    ExitOrder,
     closing_legs,
-    exit_bound,
-    reduce_units,
     roll_expiry,
     rolled_legs,
     short_leg_iv,
 )
 from tradelib.stores.decisions import decision_from_row, record_decisions
-from tradelib.stores.orders import legs_from_json
 from tradelib.stores.predictions import StrategyPredictionsTable
 from tradelib.stores.risk import lake_breaker, record_limit_use
 from tradelib.stores.sync import SyncStore
-from tradelib.sync.model import CloseReason, HeldLeg, StrategyRecord
-from tradelib.variance import ExitStatus
 
 log = logging.getLogger(__name__)
 
 _EPS = 1e-9
-_PURPOSE = {
-    DecisionAction.CLOSE: OrderPurpose.CLOSE,
-    DecisionAction.REDUCE: OrderPurpose.REDUCE,
-    DecisionAction.ROLL: OrderPurpose.ROLL,
-}
-
-
-# --- the report -----------------------------------------------------------------------------
-class MonitoringStatus(StrEnum):
-    """How a cycle ended."""
-
-    COMPLETED = "completed"
-    NO_STRATEGIES = "no_strategies"
-
-
-class ActionOutcome(StrEnum):
-    """What became of one decision that asked for an order."""
-
-    CLOSED = "closed"  # the whole position closed
-    REDUCED = "reduced"  # part of it closed (a reduce, or a close partly filled)
-    ROLLED = "rolled"
-    NOT_FILLED = "not_filled"  # worked by the executor, nothing filled
-    SKIPPED = "skipped"  # no order sent; ``reason`` says why
-
-
-@dataclass(frozen=True, slots=True)
-class ActionReport:
-    """One acting decision and what the workflow did about it."""
-
-    strategy_id: str
-    rule: str
-    action: DecisionAction
-    urgency: Urgency
-    outcome: ActionOutcome
-    reason: str
-    quantity: int = 0  # units the order asked for
-    filled: float = 0.0  # units filled
-    price: float = math.nan  # signed net per unit (positive = debit paid)
-    bound: float = math.nan
-    realized_pnl: float | None = None  # dollars, whole position (full closes only)
-    exit_status: str = ""  # how the actual was stored against the prediction
-    attempt: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MonitoringReport:
-    """What one monitoring cycle saw, decided and did."""
-
-    ts: datetime
-    status: MonitoringStatus
-    market_open: bool
-    regime: MarketRegime | None = None
-    regime_reason: str = ""
-    decisions: tuple[Decision, ...] = ()
-    actions: tuple[ActionReport, ...] = ()
-    reused: tuple[str, ...] = ()  # strategy ids whose decision at ``ts`` was already stored
-    left_to_sync: tuple[str, ...] = ()  # expired strategies, not evaluated
-    usage: SlotUsage | None = None
-    quotes_refreshed: int = 0
-
-    @property
-    def closed(self) -> tuple[ActionReport, ...]:
-        return tuple(a for a in self.actions if a.outcome is ActionOutcome.CLOSED)
-
-    @property
-    def skipped(self) -> tuple[ActionReport, ...]:
-        return tuple(a for a in self.actions if a.outcome is ActionOutcome.SKIPPED)
-
-    def decisions_frame(self) -> pl.DataFrame:
-        """One row per decision: strategy, rule, action, urgency, reason (and any skip)."""
-        rows = [
-            {
-                "strategy": d.strategy_id,
-                "rule": d.rule,
-                "action": d.action.value,
-                "urgency": d.urgency.name,
-                "reason": d.reason,
-                "skip_reason": _text_or_none(d.inputs.get("skip_reason")),
-            }
-            for d in self.decisions
-        ]
-        schema = dict.fromkeys(
-            ("strategy", "rule", "action", "urgency", "reason", "skip_reason"), pl.String
-        )
-        return pl.DataFrame(rows, schema=schema)
-
-    def actions_frame(self) -> pl.DataFrame:
-        """One row per acting decision: what was sent, what filled, the P&L booked."""
-        rows = [
-            {
-                "strategy": a.strategy_id,
-                "rule": a.rule,
-                "action": a.action.value,
-                "outcome": a.outcome.value,
-                "filled": a.filled,
-                "price": _finite_or_none(a.price),
-                "realized_pnl": a.realized_pnl,
-                "reason": a.reason,
-            }
-            for a in self.actions
-        ]
-        schema: dict[str, Any] = {
-            "strategy": pl.String,
-            "rule": pl.String,
-            "action": pl.String,
-            "outcome": pl.String,
-            "filled": pl.Float64,
-            "price": pl.Float64,
-            "realized_pnl": pl.Float64,
-            "reason": pl.String,
-        }
-        return pl.DataFrame(rows, schema=schema)
-
-    def lines(self) -> list[str]:
-        """A short human summary."""
-        regime = self.regime.value if self.regime is not None else "unknown"
-        hours = "market open" if self.market_open else "market closed: no orders"
-        out = [
-            f"monitoring at {self.ts:%Y-%m-%d %H:%M} UTC: {self.status.value} ({hours})",
-            f"  regime {regime}: {self.regime_reason or '-'}",
-            f"  {len(self.decisions)} decision(s), {len(self.reused)} already stored; "
-            f"{len(self.actions)} acting, {len(self.closed)} closed, {len(self.skipped)} skipped",
-        ]
-        if self.usage is not None:
-            u = self.usage
-            out.append(
-                f"  market data: {u.lines_in_use}/{u.option_lines} lines streaming "
-                f"{u.streaming_strategies} strategies, {u.snapshot_strategies} on snapshots"
-            )
-        out += [
-            f"  {a.strategy_id}: {a.rule} -> {a.outcome.value} ({a.reason})" for a in self.actions
-        ]
-        return out
-
-
-def _text_or_none(value: InputValue) -> str | None:
-    return None if value is None else str(value)
-
-
-def _finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
 
 
 # --- pure helpers ---------------------------------------------------------------------------
-# --- what a cycle works with ----------------------------------------------------------------
-@dataclass(slots=True)
-class _Watched:
-    """One open strategy through the cycle."""
-
-    record: StrategyRecord
-    strategy: Strategy
-    state: StrategyState | None = None
-    roll: tuple[Leg, ...] | None = None  # the legs it would roll to
-    close_natural: float | None = None  # natural debit per unit to close, at the decision
-
-
-class MonitoringWorkflow:
+class MonitoringWorkflow(ExitActions):
     """One monitoring pass over a broker and a lake (see the module doc)."""
 
     def __init__(
@@ -448,9 +280,9 @@ class MonitoringWorkflow:
         )
 
     # --- book ----------------------------------------------------------------------------
-    def _book(self, today: date) -> tuple[list[_Watched], list[str]]:
+    def _book(self, today: date) -> tuple[list[Watched], list[str]]:
         """Open strategies to watch, and those whose legs expired (left to the sync)."""
-        watched: list[_Watched] = []
+        watched: list[Watched] = []
         expired: list[str] = []
         for record in sorted(self.store.open_strategies(), key=lambda r: r.strategy_id):
             if not record.legs:
@@ -460,11 +292,11 @@ class MonitoringWorkflow:
             if expiry is not None and expiry < today:
                 expired.append(record.strategy_id)
                 continue
-            watched.append(_Watched(record, strategy))
+            watched.append(Watched(record, strategy))
         return watched, expired
 
     # --- quotes ------------------------------------------------------------------------------
-    def _quotes(self, watched: Sequence[_Watched], now: datetime) -> tuple[dict[str, Quote], int]:
+    def _quotes(self, watched: Sequence[Watched], now: datetime) -> tuple[dict[str, Quote], int]:
         """Every leg's quote at ``now`` through the slot manager; (quotes by key, refreshed)."""
         self.slots.track(w.strategy for w in watched)
         cycle_s = self._cycle_s()
@@ -502,7 +334,7 @@ class MonitoringWorkflow:
         task = self.cfg.scheduler.tasks.get("monitoring")
         return 60.0 * task.every_minutes if task is not None else 0.0
 
-    def _spots(self, watched: Sequence[_Watched]) -> dict[str, float]:
+    def _spots(self, watched: Sequence[Watched]) -> dict[str, float]:
         """Spot of every underlying watched (missing when its quote is unusable)."""
         underlyings = sorted({w.strategy.underlying for w in watched})
         try:
@@ -518,7 +350,7 @@ class MonitoringWorkflow:
         return self.regime_reader.read(now, market_open=market_open)
 
     # --- stored decisions and entry IV ---------------------------------------------------------
-    def _stored_decisions(self, watched: Sequence[_Watched], now: datetime) -> _Stored:
+    def _stored_decisions(self, watched: Sequence[Watched], now: datetime) -> _Stored:
         """Decisions already stored at ``now`` and each strategy's recorded entry IV."""
         ids = [w.strategy.strategy_id for w in watched]
         since = min(w.strategy.opened_at for w in watched).date()
@@ -543,7 +375,7 @@ class MonitoringWorkflow:
 
     def _entry_ivs(
         self,
-        watched: Sequence[_Watched],
+        watched: Sequence[Watched],
         recorded: Mapping[str, float],
         quotes: Mapping[str, Quote],
     ) -> dict[str, float]:
@@ -560,7 +392,7 @@ class MonitoringWorkflow:
                     out[sid] = iv
         return out
 
-    def _snapshot_ivs(self, watched: Sequence[_Watched]) -> dict[str, float]:
+    def _snapshot_ivs(self, watched: Sequence[Watched]) -> dict[str, float]:
         """Mean short-leg IV in the newest ``option_snapshots`` at or before each entry."""
         out: dict[str, float] = {}
         for w in watched:
@@ -594,7 +426,7 @@ class MonitoringWorkflow:
     # --- states ------------------------------------------------------------------------------------
     def _state(
         self,
-        w: _Watched,
+        w: Watched,
         quotes: Mapping[str, Quote],
         spots: Mapping[str, float],
         now: datetime,
@@ -620,7 +452,7 @@ class MonitoringWorkflow:
         return state
 
     def _book_limits(
-        self, watched: Sequence[_Watched], quotes: Mapping[str, Quote], now: datetime, today: date
+        self, watched: Sequence[Watched], quotes: Mapping[str, Quote], now: datetime, today: date
     ) -> tuple[tuple[StrategyRisk, ...], tuple[LimitBreach, ...]]:
         """Each strategy's share of the portfolio, and the limits the book as it stands is
         over (none when it cannot be measured: the reason is logged)."""
@@ -683,7 +515,7 @@ class MonitoringWorkflow:
             ],
         )
 
-    def _dividends(self, watched: Sequence[_Watched]) -> dict[str, DividendInfo]:
+    def _dividends(self, watched: Sequence[Watched]) -> dict[str, DividendInfo]:
         """The next dividend of each watched underlying holding a short call (for rule 1.4)."""
         out: dict[str, DividendInfo] = {}
         symbols = {
@@ -713,7 +545,7 @@ class MonitoringWorkflow:
 
     def _roll(
         self,
-        w: _Watched,
+        w: Watched,
         quotes: dict[str, Quote],
         now: datetime,
         today: date,
@@ -757,7 +589,7 @@ class MonitoringWorkflow:
         # Trade the broker's contracts (con_id resolved): the strategy row keeps them.
         return tuple(Leg(q.contract, leg.ratio) for leg, q in zip(legs, got, strict=True))
 
-    def _roll_credit(self, w: _Watched, quotes: Mapping[str, Quote]) -> float | None:
+    def _roll_credit(self, w: Watched, quotes: Mapping[str, Quote]) -> float | None:
         """Net credit per share per unit of closing ``w`` and reopening it at the roll legs."""
         assert w.roll is not None
         combo = (*closing_legs(w.strategy), *w.roll)
@@ -765,266 +597,6 @@ class MonitoringWorkflow:
             return None
         _, natural, _ = net_prices(combo, quotes)
         return -natural
-
-    def _annotate(
-        self, d: Decision, w: _Watched, reading: RegimeReading, market_open: bool
-    ) -> Decision:
-        """Join what the workflow adds to the rule's inputs: regime confidence, and for an
-        acting decision either the price bound or why no order will go out."""
-        extra: dict[str, InputValue] = {"regime_confidence": reading.confidence}
-        if d.acts:
-            skip = self._skip_reason(d, w, market_open)
-            if skip:
-                order = ExitOrder(skip_reason=skip)
-            else:
-                roll_to = w.roll[0].contract.expiry if w.roll else None
-                order = ExitOrder(
-                    bound=round(self._bound(d, w), 4),
-                    roll_expiry=roll_to if d.action is DecisionAction.ROLL else None,
-                )
-            extra.update(order.inputs())
-        return replace(d, inputs={**d.inputs, **extra})
-
-    def _skip_reason(self, d: Decision, w: _Watched, market_open: bool) -> str:
-        if not market_open:
-            return "market closed: decisions only, no orders outside regular hours"
-        state = w.state
-        if state is not None and not state.marks_valid:
-            return "invalid quote: " + "; ".join(state.mark_problems)
-        if d.action is DecisionAction.ROLL and w.roll is None:
-            return "no roll legs quoted"
-        if w.close_natural is None or not math.isfinite(w.close_natural):
-            return "no natural price to close at"
-        return ""
-
-    def _bound(self, d: Decision, w: _Watched) -> float:
-        if d.action is DecisionAction.ROLL:
-            return -self.cfg.rules.roll_min_credit
-        ex = self.cfg.execution
-        assert w.close_natural is not None
-        return exit_bound(w.close_natural, ex.exit_tolerance_pct, ex.exit_min_tolerance)
-
-    # --- acting ----------------------------------------------------------------------------------
-    def _try_act(self, d: Decision, w: _Watched, reused: bool) -> ActionReport:
-        """``_act``, with a broker or plan failure reported for this strategy alone."""
-        try:
-            return self._act(d, w, reused=reused)
-        except (BrokerError, ExecutionPlanError) as exc:
-            log.error("monitoring: %s %s failed: %s", d.strategy_id, d.action.value, exc)
-            return ActionReport(
-                d.strategy_id, d.rule, d.action, d.urgency, ActionOutcome.SKIPPED, f"failed: {exc}"
-            )
-
-    def _act(self, d: Decision, w: _Watched, *, reused: bool) -> ActionReport:
-        """Send (or resume, or book) the order ``d`` asks for; report the outcome."""
-        base = ActionReport(
-            d.strategy_id, d.rule, d.action, d.urgency, ActionOutcome.SKIPPED, reason=""
-        )
-        order = ExitOrder.of(d)
-        if order.skip_reason:
-            return replace(base, reason=order.skip_reason)
-        bound = order.bound
-        if bound is None:
-            return replace(base, reason="no price bound recorded with the decision")
-        purpose = _PURPOSE[d.action]
-        quantity = w.strategy.quantity
-        if d.action is DecisionAction.REDUCE:
-            quantity = reduce_units(quantity, self.cfg.execution.reduce_fraction)
-        base = replace(base, quantity=quantity, bound=float(bound))
-        attempt = self._attempt(d, w, purpose, base, reused=reused)
-        if isinstance(attempt, ActionReport):
-            return attempt
-        legs = closing_legs(w.strategy)
-        if d.action is DecisionAction.ROLL:
-            roll = w.roll or self._journaled_roll(d)
-            if roll is None:
-                return replace(base, reason="the roll legs are not known to this run")
-            legs = (*legs, *roll)
-        plan = ExecutionPlan(
-            d.strategy_id, purpose, legs, quantity, float(bound), d.urgency, attempt=attempt
-        )
-        result = self.executor.execute(plan)
-        return self._book_result(d, w, plan, result, replace(base, attempt=attempt))
-
-    def _attempt(
-        self,
-        d: Decision,
-        w: _Watched,
-        purpose: OrderPurpose,
-        base: ActionReport,
-        *,
-        reused: bool,
-    ) -> int | ActionReport:
-        """The exit attempt to work now, or the report of why none is (see "Retries")."""
-        attempts = self.executor.attempts(d.strategy_id, purpose)
-        latest = attempts[-1] if attempts else None
-        if latest is None:
-            return 0
-        if latest.unsettled:
-            return latest.index  # an order may still be working: resume, never send twice
-        if latest.filled > _EPS and latest.last_update > w.record.updated_at:
-            if purpose is OrderPurpose.CLOSE and latest.filled >= latest.quantity - _EPS:
-                return latest.index  # a close that filled but was never booked: book it
-            why = (
-                f"an earlier {purpose.value} filled {latest.filled:g} after the book was "
-                "written: left to the sync to regroup the legs"
-            )
-            return replace(base, reason=why, attempt=latest.index)
-        if reused:
-            # This decision was already worked by an earlier run at the same time.
-            why = f"attempt {latest.index} already worked at this time: {latest.reason}"
-            outcome = ActionOutcome.NOT_FILLED if latest.filled <= _EPS else ActionOutcome.SKIPPED
-            return replace(base, outcome=outcome, reason=why, attempt=latest.index)
-        return latest.index + 1
-
-    def _journaled_roll(self, d: Decision) -> tuple[Leg, ...] | None:
-        """On a re-run the roll legs come from the journal (the decision's own run had them)."""
-        entries = self.executor.journal.entries(d.strategy_id, OrderPurpose.ROLL)
-        if not entries:
-            return None
-        legs = legs_from_json(entries[-1].legs_json)
-        half = len(legs) // 2
-        return tuple(legs[half:]) if half else None
-
-    def _book_result(
-        self,
-        d: Decision,
-        w: _Watched,
-        plan: ExecutionPlan,
-        result: ExecutionResult,
-        base: ActionReport,
-    ) -> ActionReport:
-        """Write what filled into ``strategies`` (and ``predictions`` on a full close)."""
-        filled_units = math.floor(result.filled_quantity + _EPS)
-        report = replace(base, filled=result.filled_quantity, price=result.avg_price)
-        if filled_units < 1:
-            why = f"{result.outcome.value}: {result.reason}"
-            outcome = (
-                ActionOutcome.SKIPPED
-                if result.outcome
-                in (
-                    ExecutionOutcome.INVALID_QUOTE,
-                    ExecutionOutcome.MARKET_CLOSED,
-                    ExecutionOutcome.REFUSED,
-                    ExecutionOutcome.BLOCKED,
-                )
-                and not result.order_refs
-                else ActionOutcome.NOT_FILLED
-            )
-            log.info("monitoring: %s %s not filled (%s)", d.strategy_id, d.action.value, why)
-            return replace(report, outcome=outcome, reason=why)
-        at = max((f.ts for f in result.fills), default=self.broker.now())
-        stamp = max(at, self.broker.now())
-        record, units = w.record, w.strategy.quantity
-        if d.action is DecisionAction.ROLL:
-            return self._book_roll(d, w, plan, result, report, filled_units, stamp)
-        left = units - filled_units
-        if left > 0:
-            self.store.save_strategies([record.scaled(left, stamp)])
-            why = f"closed {filled_units} of {units} unit(s) at {result.avg_price:.2f}"
-            if d.action is DecisionAction.CLOSE:
-                why += f"; {left} left open ({result.reason})"
-            return replace(report, outcome=ActionOutcome.REDUCED, reason=why)
-        self.store.save_strategies(
-            [replace(record.closed(CloseReason.CLOSED, at), updated_at=stamp)]
-        )
-        pnl = self._realized(w)
-        status = self._record_exit(d, record, pnl, at, stamp)
-        why = f"closed {units} unit(s) at {result.avg_price:.2f} debit: realized ${pnl:,.2f}"
-        log.info("monitoring: %s %s", d.strategy_id, why)
-        return replace(
-            report, outcome=ActionOutcome.CLOSED, reason=why, realized_pnl=pnl, exit_status=status
-        )
-
-    def _book_roll(
-        self,
-        d: Decision,
-        w: _Watched,
-        plan: ExecutionPlan,
-        result: ExecutionResult,
-        report: ActionReport,
-        filled_units: int,
-        stamp: datetime,
-    ) -> ActionReport:
-        """The strategy holds the new legs for the units that rolled (same id, bigger credit)."""
-        record, units = w.record, w.strategy.quantity
-        n_old = len(w.strategy.legs)
-        new_legs = plan.legs[n_old:]
-        filled_contracts = {f.contract.key: f.contract for f in result.fills}
-        rolled = [
-            HeldLeg(filled_contracts.get(leg.contract.key, leg.contract), leg.ratio * filled_units)
-            for leg in new_legs
-        ]
-        kept = [
-            HeldLeg(h.contract, h.quantity / units * (units - filled_units)) for h in record.legs
-        ]
-        roll_credit = -result.avg_price
-        credit = (record.credit or 0.0) + roll_credit * filled_units / units
-        legs = tuple(h for h in (*kept, *rolled) if abs(h.quantity) > _EPS)
-        self.store.save_strategies([replace(record, legs=legs, credit=credit, updated_at=stamp)])
-        why = f"rolled {filled_units} of {units} unit(s) for {roll_credit:.2f} credit"
-        expiry = new_legs[0].contract.expiry if new_legs else None
-        if expiry is not None:
-            why += f" to {expiry.isoformat()}"
-        log.info("monitoring: %s %s", d.strategy_id, why)
-        return replace(report, outcome=ActionOutcome.ROLLED, reason=why)
-
-    def _realized(self, w: _Watched) -> float:
-        """Realized P&L of the whole strategy from its fills (credit-based if it has none)."""
-        sid = w.strategy.strategy_id
-        fills = self.lake.read(
-            TableName.EXECUTIONS,
-            filter=pl.col("order_ref").is_not_null()
-            & pl.col("order_ref").str.starts_with(order_ref_prefix(sid)),
-        ).collect()
-        multipliers = {
-            h.contract.con_id: h.contract.multiplier
-            for h in w.record.legs
-            if h.contract.con_id is not None
-        }
-        opened = fills.filter(
-            pl.col("order_ref").str.starts_with(order_ref_prefix(sid, OrderPurpose.OPEN))
-        )
-        pnl = realized_pnl(fills.iter_rows(named=True), multipliers, w.strategy.multiplier)
-        if opened.height == 0:
-            # Opened by hand (or before the journal): its credit stands in for the opening fills.
-            s = w.strategy
-            pnl += s.credit * s.multiplier * s.quantity
-        return pnl
-
-    def _record_exit(
-        self, d: Decision, record: StrategyRecord, pnl: float, at: datetime, stamp: datetime
-    ) -> str:
-        if record.prediction_id is None:
-            return "no prediction"
-        result = self.predictions.record_exit(
-            record.prediction_id, pnl, d.rule, at, recorded_at=stamp
-        )
-        if result.status not in (ExitStatus.RECORDED, ExitStatus.DUPLICATE):
-            log.warning(
-                "monitoring: exit of %s not stored: %s (%s)",
-                record.prediction_id,
-                result.status.value,
-                result.reason,
-            )
-        return result.status.value
-
-    # --- slot use --------------------------------------------------------------------------------
-    def _record_usage(self, now: datetime) -> SlotUsage:
-        usage = self.slots.usage()
-        md = self.cfg.market_data
-        legs = sum(len(self.slots.legs_of(sid)) for sid in self.slots.tracked)
-        row = {
-            "ts": now,
-            "streaming_lines": usage.lines_in_use,
-            "snapshot_contracts": max(legs - usage.lines_in_use, 0),
-            "budget": md.line_budget,
-            "reserved": md.reserved_lines,
-            "snapshot_load_per_min": usage.snapshot_load_per_min,
-            "snapshot_capacity_per_min": usage.snapshot_capacity_per_min,
-        }
-        self.lake.upsert(TableName.MARKET_DATA_SLOTS, [row])
-        return usage
 
 
 @dataclass(frozen=True, slots=True)
