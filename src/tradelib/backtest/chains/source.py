@@ -190,7 +190,11 @@ class RecordedChainSource:
             rows = self.store.day_rows(symbol, day)
             given = self.store.columns["underlying_price"][rows]
             given = given[np.isfinite(given)]
-            value = float(np.median(given)) if given.size else self._parity_spot(symbol, day)
+            value = (
+                float(np.median(given.astype(np.float64)))
+                if given.size
+                else self._parity_spot(symbol, day)
+            )
         self._spots[key] = value
         return value
 
@@ -294,8 +298,8 @@ class RecordedChainSource:
         q = self._yields.get(symbol, 0.0)
         bid, ask = cols["bid"], cols["ask"]
         mid = (bid + ask) / 2.0
-        iv = cols["iv"].copy()
-        greeks = {g: cols[g].copy() for g in ("delta", "gamma", "vega", "theta")}
+        iv = cols["iv"].astype(np.float64)
+        greeks = {g: cols[g].astype(np.float64) for g in ("delta", "gamma", "vega", "theta")}
         need_iv = ~np.isfinite(iv)
         if need_iv.any():
             res, g = iv_and_greeks(
@@ -327,9 +331,9 @@ class RecordedChainSource:
             gamma=greeks["gamma"],
             theta=greeks["theta"],
             vega=greeks["vega"],
-            bid_size=cols["bid_size"],
-            ask_size=cols["ask_size"],
-            open_interest=cols["open_interest"],
+            bid_size=cols["bid_size"].astype(np.int64),
+            ask_size=cols["ask_size"].astype(np.int64),
+            open_interest=cols["open_interest"].astype(np.int64),
         )
         for arr in (chain.con_id, chain.bid, chain.ask, chain.mid, chain.iv, chain.delta, chain.gamma,
                     chain.theta, chain.vega, chain.bid_size, chain.ask_size, chain.open_interest):  # fmt: skip
