@@ -83,6 +83,8 @@ class RecordedChainSource:
         )
         self._spots: dict[tuple[str, date], float] = {}
         self._chains: dict[tuple[str, date, date], SimChain] = {}
+        self._listed: dict[tuple[str, date], list[date]] = {}
+        self._closes: dict[date, datetime] = {}
         first = start or all_days[0]
         self._check_range(first, first)
         i = int(
@@ -262,8 +264,11 @@ class RecordedChainSource:
         self.contracts.option_con_id(symbol, _EPOCH, 1.0, "C")  # raises for unknown symbols
         day, _, t = self._active(ts)
         today = t.astimezone(NEW_YORK).date()
-        out = [e for e in self.store.expiries(symbol, day) if e >= today]
-        if out and out[0] == today and t >= self.hours.session_bounds(today)[1]:
+        listed = self._listed.get((symbol, day))
+        if listed is None:
+            listed = self._listed[(symbol, day)] = self.store.expiries(symbol, day)
+        out = [e for e in listed if e >= today]
+        if out and out[0] == today and t >= self._close(today):
             out = out[1:]
         return out
 
@@ -293,7 +298,7 @@ class RecordedChainSource:
         cols = {k: v[rows] for k, v in st.columns.items()}
         strike, is_call = st.strike[rows], st.is_call[rows]
         spot = self._day_spot(symbol, day)
-        close = self.hours.session_bounds(expiry)[1]
+        close = self._close(expiry)
         years = max((close - snap).total_seconds() / YEAR_S, MIN_T_YEARS)
         q = self._yields.get(symbol, 0.0)
         bid, ask = cols["bid"], cols["ask"]
@@ -339,6 +344,12 @@ class RecordedChainSource:
                     chain.theta, chain.vega, chain.bid_size, chain.ask_size, chain.open_interest):  # fmt: skip
             arr.setflags(write=False)
         return chain
+
+    def _close(self, day: date) -> datetime:
+        found = self._closes.get(day)
+        if found is None:
+            found = self._closes[day] = self.hours.session_bounds(day)[1]
+        return found
 
     def option_quote(
         self, symbol: str, expiry: date, strike: float, right: str, ts: datetime | None = None

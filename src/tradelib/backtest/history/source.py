@@ -131,6 +131,7 @@ class HistoricalSource:
         self._close = np.array([_epoch(c) for _, c in bounds], dtype=np.int64)
         self._paths: dict[tuple[str, int], FloatArray] = {}
         self._listings: dict[tuple[str, date], list[date]] = {}
+        self._closes: dict[date, int] = {}  # expiry -> epoch second of its close
         self._specs = {s: self._spec(b) for s, b in self._bars.items()}
         self.contracts = ContractBook(tuple(self._bars), self._vol_index, self.hours)
         begin = self.first_day if start is None else start
@@ -400,7 +401,9 @@ class HistoricalSource:
             )
         price, seen = self._price(symbol, t)
         vix, _ = self._price(self._vol_index, seen)
-        close = _epoch(self.hours.session_bounds(expiry)[1])
+        close = self._closes.get(expiry)
+        if close is None:
+            close = self._closes[expiry] = _epoch(self.hours.session_bounds(expiry)[1])
         years = max((close - seen) / YEAR_S, MIN_T_YEARS)
         return spec, round(price, 2), vix, seen, years
 
