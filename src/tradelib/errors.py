@@ -225,6 +225,12 @@ class BookInvariantError(TradelibError):
     template = "book invariants violated on {day}: {summary}"
 
 
+class BacktestError(TradelibError):
+    """A backtest cannot run as asked (bad range, a run id already stored, bad input)."""
+
+    template = "backtest: {problem}"
+
+
 # --- backtest data -------------------------------------------------------------
 class BacktestDataError(TradelibError):
     """A history or chain file the user brought is unusable: names file, row(s) and problem."""

@@ -13,9 +13,9 @@ from tradelib.broker.ib import IBBroker
 from tradelib.broker.sim import SimBroker
 from tradelib.domain import TradingMode
 from tradelib.futures.collector import CollectorSettings, FuturesCollector
-from tradelib.futures.data import BARS_TABLE, GAP_END, GAP_START, SYMBOL, TS, read_gaps
 from tradelib.gateway import GatewayThread, SimGateway
 from tradelib.lake import Lake
+from tradelib.stores.futures import BARS_TABLE, GAP_END, GAP_START, SYMBOL, TS, read_gaps
 
 from .conftest import START, market
 

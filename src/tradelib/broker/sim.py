@@ -63,7 +63,6 @@ from tradelib.broker.sim_fills import (
     uniform,
 )
 from tradelib.broker.sim_ledger import Ledger
-from tradelib.broker.sim_margin import margin_requirement
 from tradelib.broker.sim_quotes import market_quotes, resolve_contract
 from tradelib.domain import (
     NEW_YORK,
@@ -92,6 +91,7 @@ from tradelib.errors import (
 )
 from tradelib.markethours import MarketHours
 from tradelib.pricing import tick_rule_for, tick_size
+from tradelib.risk.margin import margin_requirement
 from tradelib.secrets import mask_account
 from tradelib.sim import SimulatedMarket
 from tradelib.sim.dividends import next_dividend

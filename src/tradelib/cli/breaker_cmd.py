@@ -52,7 +52,8 @@ def _fmt(ts: datetime | None) -> str:
 @app.command("status")
 def status(lake: LakeOption = None) -> None:
     """Print the breaker's state, trigger, reason and since when."""
-    from tradelib.risk import BreakerPolicy, LakeBreakerStore
+    from tradelib.risk import BreakerPolicy
+    from tradelib.stores.risk import LakeBreakerStore
 
     opened, cfg = _settings(lake)
     store = LakeBreakerStore(opened)
@@ -78,7 +79,8 @@ def reset(
     lake: LakeOption = None,
 ) -> None:
     """Close the breaker by hand; the reset is recorded with your name."""
-    from tradelib.risk import CircuitBreaker, LakeBreakerStore
+    from tradelib.risk import CircuitBreaker
+    from tradelib.stores.risk import LakeBreakerStore
 
     if not by.strip():
         typer.echo("error: --by needs a name", err=True)

@@ -60,7 +60,10 @@ from tradelib.errors import (
     LakeError,
     NotConnectedError,
 )
-from tradelib.futures.data import (
+from tradelib.futures.roll import future_candidates, should_hold
+from tradelib.lake import Lake
+from tradelib.markethours import MarketHours
+from tradelib.stores.futures import (
     BARS_TABLE,
     GAP_START,
     GAP_SYMBOL,
@@ -71,9 +74,6 @@ from tradelib.futures.data import (
     gap_row,
     last_bar_times,
 )
-from tradelib.futures.roll import future_candidates, should_hold
-from tradelib.lake import Lake
-from tradelib.markethours import MarketHours
 
 if TYPE_CHECKING:
     from tradelib.config import TradingConfig

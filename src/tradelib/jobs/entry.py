@@ -6,7 +6,7 @@
    the account (daily loss against the start-of-day net liquidation) and then
    must allow an entry. A closed market or an open breaker ends the run with
    the reason and no order.
-2. **Inputs.** Daily SPY/VIX bars give the market regime; each configured
+2. **Inputs.** The regime is the one monitoring reads (``tradelib.jobs.regime``); each configured
    underlying's chain (expiries in the DTE window) is snapshotted from the
    broker; the weights come from the ``WeightsSource`` (variance analysis, or
    the config overrides with 1.0 for the rest).
@@ -32,7 +32,6 @@ outcome and reason, including those the selector filtered out.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -44,7 +43,6 @@ from typing import Any, Protocol
 
 import polars as pl
 
-from tradelib import alerts
 from tradelib.broker import Broker
 from tradelib.config import TradingConfig
 from tradelib.domain import (
@@ -57,7 +55,6 @@ from tradelib.domain import (
     OrderStatus,
     Quote,
     Right,
-    SecType,
     Strategy,
     StrategyType,
     Urgency,
@@ -66,11 +63,12 @@ from tradelib.domain import (
     payoff_profile,
 )
 from tradelib.entry import Candidate, OptionChain, Rejection, Selection, StrategySelector
-from tradelib.errors import BrokerError, ChainDataError, RegimeInputError, RiskInputError
+from tradelib.errors import BrokerError, ChainDataError, RiskInputError
 from tradelib.execution import ExecutionPlan, ExecutionResult, TransactionalExecutor
-from tradelib.jobs.portfolio import BENCHMARK, DAY_BAR_S, bar_start, measure_portfolio
+from tradelib.jobs.context import JobContext, load_job_config, run_once
+from tradelib.jobs.portfolio import measure_portfolio
+from tradelib.jobs.regime import RegimeReader, regime_text
 from tradelib.lake import Lake, TableName
-from tradelib.lake.workspace import job_lake
 from tradelib.marketdata.slots import Admission, MarketDataSlotManager
 from tradelib.markethours import MarketHours
 from tradelib.regime import EnhancedMarketRegimeDetector, RegimeReading
@@ -79,21 +77,18 @@ from tradelib.risk import (
     PortfolioLimitsChecker,
     PortfolioRisk,
     PortfolioRiskCalculator,
-    rejection_rows,
-    store_rejection_rows,
 )
-from tradelib.risk.persist import rejection_id
-from tradelib.sync import StrategyRegistry, SyncStore
-from tradelib.variance import (
-    EntryWeights,
-    Prediction,
-    StrategyPredictionsTable,
-    WeightsProvider,
-)
+from tradelib.stores.orders import legs_from_json
+from tradelib.stores.predictions import StrategyPredictionsTable
+from tradelib.stores.risk import lake_breaker, rejection_id, rejection_rows, store_rejection_rows
+from tradelib.stores.sync import SyncStore
+from tradelib.stores.weights import EntryWeights, WeightsProvider
+from tradelib.sync import StrategyRegistry
+from tradelib.sync.model import HeldLeg, StrategyRecord
+from tradelib.variance import Prediction
 
 log = logging.getLogger(__name__)
 
-VIX = "VIX"
 _EPS = 1e-9
 
 
@@ -287,30 +282,6 @@ def minimum_credit(candidate: Candidate, floor: float) -> float:
     return max(natural, floor)
 
 
-def strategy_legs_json(legs: Sequence[Leg], units: int) -> str:
-    """Held legs as the ``strategies`` table keeps them: contract fields and signed quantity."""
-    out = []
-    for leg in legs:
-        c = leg.contract
-        out.append(
-            {
-                "sec_type": c.sec_type.value,
-                "symbol": c.symbol,
-                "exchange": c.exchange,
-                "currency": c.currency,
-                "expiry": c.expiry.isoformat() if c.expiry else None,
-                "strike": c.strike,
-                "right": c.right.value if c.right else None,
-                "multiplier": c.multiplier,
-                "local_symbol": c.local_symbol,
-                "trading_class": c.trading_class,
-                "con_id": c.con_id,
-                "quantity": float(leg.ratio * units),
-            }
-        )
-    return json.dumps(out)
-
-
 def _ny_date(ts: datetime) -> date:
     return ensure_utc(ts).astimezone(NEW_YORK).date()
 
@@ -416,6 +387,7 @@ class EntryWorkflow:
         self.selector = selector or StrategySelector.from_config(cfg)
         self.detector = detector or EnhancedMarketRegimeDetector.from_config(cfg)
         self.predictions = predictions or StrategyPredictionsTable(lake)
+        self.regime_reader = RegimeReader(broker, lake, self.detector, hours)
 
     @classmethod
     def from_config(
@@ -429,7 +401,7 @@ class EntryWorkflow:
         hours: MarketHours | None = None,
     ) -> EntryWorkflow:
         """Build every part from ``cfg``; the breaker is persisted in ``lake``."""
-        breaker = breaker or CircuitBreaker.from_config(cfg, lake)
+        breaker = breaker or lake_breaker(cfg, lake)
         return cls(
             cfg,
             broker,
@@ -500,7 +472,7 @@ class EntryWorkflow:
             EntryStatus.COMPLETED,
             "",
             reading.regime,
-            _regime_text(reading),
+            regime_text(reading),
             "; ".join(weights.provenance.describe(s) for s in self.cfg.strategies.enabled),
         )
         filtered = chain_outcomes + _filtered(selection, invalid, day)
@@ -541,21 +513,9 @@ class EntryWorkflow:
         ), {sid for sid in resumed if sid is not None}
 
     # --- inputs -------------------------------------------------------------------------
-    def _daily(self, contract: Contract, now: datetime) -> pl.DataFrame:
-        trading_days = max(self.detector.warmup, self.cfg.risk.correlation_lookback_days + 1)
-        return self.broker.bars(contract, bar_start(now, trading_days), now, DAY_BAR_S)
-
     def _regime(self, now: datetime) -> RegimeReading:
-        """Today's regime from daily SPY and VIX bars (unknown, with the reason, on failure)."""
-        try:
-            spy = self._daily(Contract.stock(BENCHMARK), now)
-            vix = self._daily(Contract.index(VIX), now)
-            readings = self.detector.detect_series(spy, vix)
-        except (BrokerError, RegimeInputError) as exc:
-            return RegimeReading(None, 0.0, {"reason": f"no regime: {exc}"})
-        if not readings:
-            return RegimeReading(None, 0.0, {"reason": "no daily bars common to SPY and VIX"})
-        return readings[-1]
+        """The regime monitoring acts in too (see ``tradelib.jobs.regime``); entry runs in hours."""
+        return self.regime_reader.read(now, market_open=self.hours.is_open(now))
 
     def _chains(
         self, day: date
@@ -770,10 +730,9 @@ class EntryWorkflow:
         else:
             self.predictions.record_entry(prediction)
             prediction_id = prediction.prediction_id
-        row = _strategy_row(
+        self._book(
             base.strategy_id, cand.strategy, legs, units, fill_credit, opened_at, prediction_id
         )
-        self.lake.upsert(TableName.STRATEGIES, [row])
         if units < quantity:
             reason += f"; {quantity - units} unit(s) not filled: {result.reason}"
         log.info("entry: %s %s", base.strategy_id, reason)
@@ -786,6 +745,30 @@ class EntryWorkflow:
             prediction_id=prediction_id,
         )
 
+    def _book(
+        self,
+        strategy_id: str,
+        kind: StrategyType,
+        legs: Sequence[Leg],
+        units: int,
+        credit: float,
+        opened_at: datetime,
+        prediction_id: str | None,
+    ) -> None:
+        """Write the open ``strategies`` row of a filled entry (through the sync's store)."""
+        held = tuple(HeldLeg(leg.contract, float(leg.ratio * units)) for leg in legs)
+        record = StrategyRecord(
+            strategy_id,
+            kind,
+            legs[0].contract.symbol,
+            held,
+            opened_at,
+            opened_at,
+            credit=credit,
+            prediction_id=prediction_id,
+        )
+        SyncStore(self.lake).save_strategies([record])
+
     def _recover(self, sid: str) -> CandidateOutcome | None:
         """Finish and record an entry an interrupted run left in the journal.
 
@@ -796,7 +779,7 @@ class EntryWorkflow:
         """
         entries = self.executor.journal.entries(sid, OrderPurpose.OPEN)
         prices = [e.limit_price for e in entries if e.limit_price is not None]
-        legs = journal_legs(entries[0].legs_json) if entries else ()
+        legs = legs_from_json(entries[0].legs_json) if entries else ()
         if not legs or not prices:
             return None  # not an order of this workflow's making: nothing to resume
         kind = strategy_type_of(sid)
@@ -817,8 +800,7 @@ class EntryWorkflow:
         credit = -result.avg_price
         opened_at = min((f.ts for f in result.fills), default=self.broker.now())
         legs = _with_fill_contracts(legs, result)
-        row = _strategy_row(sid, kind, legs, units, credit, opened_at, None)
-        self.lake.upsert(TableName.STRATEGIES, [row])
+        self._book(sid, kind, legs, units, credit, opened_at, None)
         reason = (
             f"recorded from the journal after an interrupted run: filled {units} at "
             f"{credit:.2f} credit (no prediction: not ranked again)"
@@ -864,25 +846,6 @@ class EntryWorkflow:
 
 
 # --- recovery from the journal ------------------------------------------------------------
-def journal_legs(text: str) -> tuple[Leg, ...]:
-    """The legs of a journaled order (``tradelib.execution.journal.legs_json``)."""
-    legs = []
-    for d in json.loads(text):
-        contract = Contract(
-            SecType(d["sec_type"]),
-            d["symbol"],
-            d.get("exchange") or "SMART",
-            expiry=date.fromisoformat(d["expiry"]) if d.get("expiry") else None,
-            strike=d.get("strike"),
-            right=Right(d["right"]) if d.get("right") else None,
-            multiplier=float(d.get("multiplier") or 1.0),
-            local_symbol=d.get("local_symbol") or "",
-            con_id=d.get("con_id"),
-        )
-        legs.append(Leg(contract, int(d["ratio"])))
-    return tuple(legs)
-
-
 def is_entry_strategy_id(strategy_id: str) -> bool:
     """True for ids made by ``entry_strategy_id`` (type inside, entry day at the end)."""
     return strategy_type_of(strategy_id) is not StrategyType.CUSTOM and bool(
@@ -899,12 +862,6 @@ def strategy_type_of(strategy_id: str) -> StrategyType:
 
 
 # --- row and outcome builders ---------------------------------------------------------------
-def _regime_text(reading: RegimeReading) -> str:
-    if reading.regime is None:
-        return str(reading.evidence.get("reason", "regime unknown"))
-    return f"{reading.regime.value} (confidence {reading.confidence:.2f})"
-
-
 def _invalid_quotes(quotes: Iterable[Quote], now: datetime, cfg: TradingConfig) -> dict[str, str]:
     """Contract key -> why its quote must not be traded on (NaN, -1, crossed, stale...)."""
     max_age = cfg.market_data.max_quote_age_s
@@ -1039,50 +996,13 @@ def _line_rejection_row(
     }
 
 
-def _strategy_row(
-    strategy_id: str,
-    strategy_type: StrategyType,
-    legs: Sequence[Leg],
-    units: int,
-    credit: float,
-    opened_at: datetime,
-    prediction_id: str | None,
-) -> dict[str, Any]:
-    """The open ``strategies`` row of a filled entry (money in dollars for the position)."""
-    profile = payoff_profile(legs, credit)
-    scale = max(leg.contract.multiplier for leg in legs) * units
-    return {
-        "strategy_id": strategy_id,
-        "strategy_type": strategy_type.value,
-        "underlying": legs[0].contract.symbol,
-        "status": "open",
-        "opened_at": opened_at,
-        "closed_at": None,
-        "legs_json": strategy_legs_json(legs, units),
-        "quantity": float(units),
-        "credit": round(credit, 4),
-        "max_profit": _cents(profile.max_profit * scale),
-        "max_loss": _cents(profile.max_loss * scale),
-        "breakevens_json": json.dumps(list(profile.breakevens)),
-        "inferred": False,
-        "prediction_id": prediction_id,
-        "updated_at": opened_at,
-        "close_reason": None,
-        "linked_strategy_id": None,
-    }
-
-
 # --- the job ----------------------------------------------------------------------------------
-def run_entry_job(
-    cfg: TradingConfig, *, lake: Lake | None = None, advance_to: datetime | None = None
-) -> EntryReport:
-    """The entry job: open the configured broker and lake, run the workflow once at broker time.
+def run_entry(ctx: JobContext, *, at: datetime | None = None) -> EntryReport:
+    """The entry job: pick, check and place new strategies once, at ``at`` (default: broker time)."""
+    workflow = EntryWorkflow.from_config(ctx.cfg, ctx.broker, ctx.lake, hours=ctx.hours)
+    return workflow.run(ctx.at(at))
 
-    ``advance_to`` moves a simulated market forward first (the demo's driver uses it).
-    """
-    from tradelib.broker.factory import open_broker  # the broker stack loads only for the job
 
-    store = lake or job_lake(cfg)
-    alerts.configure(cfg, store)
-    with open_broker(cfg, advance_to=advance_to) as broker:
-        return EntryWorkflow.from_config(cfg, broker, store).run(broker.now())
+def entry_job(config_path: str = "", lake_uri: str = "") -> EntryReport:
+    """The scheduled notebook's one call: load the config, open its broker and lake, run once."""
+    return run_once(run_entry, load_job_config(config_path), lake_uri=lake_uri)

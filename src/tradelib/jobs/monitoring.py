@@ -4,7 +4,7 @@
 thin edge over the pure rules engine:
 
 1. **Book.** The open strategies of the lake's ``strategies`` table (as entry
-   and the sync keep it, read with ``tradelib.sync.store``). Strategies whose
+   and the sync keep it, read with ``tradelib.stores.sync``). Strategies whose
    option legs have expired are left to the sync, which settles them.
 2. **Quotes.** The ``MarketDataSlotManager`` streams the legs of the
    strategies nearest a trigger within the line budget and snapshots the rest
@@ -69,10 +69,9 @@ unit, positive for a debit, negative for a credit.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -91,34 +90,32 @@ from tradelib.domain import (
     Leg,
     MarketRegime,
     OrderPurpose,
-    OrderStatus,
     Quote,
     Right,
-    SecType,
     Strategy,
     Urgency,
     check_quote,
     ensure_utc,
     net_prices,
+    order_ref_prefix,
 )
 from tradelib.domain.decisions import InputValue
+from tradelib.domain.pnl import realized_pnl
 from tradelib.errors import (
     BrokerError,
     ContractError,
     ExecutionPlanError,
-    RegimeInputError,
     RiskInputError,
 )
 from tradelib.execution import (
     ExecutionOutcome,
     ExecutionPlan,
     ExecutionResult,
-    JournalEntry,
     TransactionalExecutor,
-    WalkSchedule,
 )
-from tradelib.execution.executor import SEQ_BLOCK, _Group
-from tradelib.jobs.portfolio import BENCHMARK, DAY_BAR_S, bar_start, measure_portfolio
+from tradelib.jobs.context import JobContext, load_job_config, run_once
+from tradelib.jobs.portfolio import measure_portfolio
+from tradelib.jobs.regime import RegimeReader, regime_text
 from tradelib.lake import Lake, TableName
 from tradelib.marketdata import MarketDataSlotManager, SlotUsage
 from tradelib.markethours import MarketHours
@@ -129,6 +126,7 @@ from tradelib.risk import (
     LimitBreach,
     StrategyRisk,
     check_book,
+    measure_book,
     strategy_risks,
 )
 from tradelib.rules import (
@@ -139,17 +137,25 @@ from tradelib.rules import (
     build_strategy_state,
 )
 from tradelib.rules.book import apply_book_limits
-from tradelib.rules.persist import record_decisions
+from tradelib.rules.exits import (
+    ExitOrder,
+    closing_legs,
+    exit_bound,
+    reduce_units,
+    roll_expiry,
+    rolled_legs,
+    short_leg_iv,
+)
+from tradelib.stores.decisions import decision_from_row, record_decisions
+from tradelib.stores.orders import legs_from_json
+from tradelib.stores.predictions import StrategyPredictionsTable
+from tradelib.stores.risk import lake_breaker, record_limit_use
+from tradelib.stores.sync import SyncStore
 from tradelib.sync.model import CloseReason, HeldLeg, StrategyRecord
-from tradelib.sync.store import SyncStore
-from tradelib.variance import ExitStatus, StrategyPredictionsTable
+from tradelib.variance import ExitStatus
 
 log = logging.getLogger(__name__)
 
-VIX = "VIX"
-INTRADAY_BAR_S = 300
-# Order sequence numbers per exit attempt (see the module doc).
-ATTEMPT_BLOCK = 1000
 _EPS = 1e-9
 _PURPOSE = {
     DecisionAction.CLOSE: OrderPurpose.CLOSE,
@@ -295,147 +301,6 @@ def _finite_or_none(value: float) -> float | None:
 
 
 # --- pure helpers ---------------------------------------------------------------------------
-def closing_legs(strategy: Strategy) -> tuple[Leg, ...]:
-    """The legs that close ``strategy``: every held ratio reversed."""
-    return tuple(Leg(leg.contract, -leg.ratio) for leg in strategy.legs)
-
-
-def exit_bound(natural: float, tolerance_pct: float, min_tolerance: float) -> float:
-    """The most an exit may pay per unit: its natural debit plus the larger slack."""
-    return natural + max(abs(natural) * tolerance_pct, min_tolerance)
-
-
-def reduce_units(units: int, fraction: float) -> int:
-    """How many of ``units`` a reduce closes: ``fraction`` of them, at least one."""
-    return max(1, min(units, math.floor(units * fraction + _EPS)))
-
-
-def roll_expiry(
-    expiries: Iterable[date], current: date, today: date, dte_min: int, dte_max: int
-) -> date | None:
-    """The listed expiry to roll to: later than ``current``, inside the entry DTE window,
-    nearest its middle (None when no expiry qualifies)."""
-    middle = (dte_min + dte_max) / 2.0
-    inside = [e for e in expiries if e > current and dte_min <= (e - today).days <= dte_max]
-    return min(inside, key=lambda e: (abs((e - today).days - middle), e), default=None)
-
-
-def rolled_legs(strategy: Strategy, expiry: date) -> tuple[Leg, ...] | None:
-    """``strategy``'s option legs at ``expiry`` (same strikes, rights, ratios); None if it
-    holds anything but options of one expiry."""
-    legs = strategy.legs
-    if any(leg.contract.sec_type is not SecType.OPTION for leg in legs):
-        return None
-    if len({leg.contract.expiry for leg in legs}) != 1:
-        return None
-    out = []
-    for leg in legs:
-        c = leg.contract
-        assert c.strike is not None and c.right is not None
-        new = Contract.option(
-            c.symbol,
-            expiry,
-            c.strike,
-            c.right,
-            multiplier=c.multiplier,
-            trading_class=c.trading_class,
-        )
-        out.append(Leg(new, leg.ratio))
-    return tuple(out)
-
-
-def short_leg_iv(strategy: Strategy, quotes: Mapping[str, Quote]) -> float | None:
-    """Mean IV of the short option legs in ``quotes`` (None without any)."""
-    ivs = []
-    for leg in strategy.legs:
-        q = quotes.get(leg.contract.key)
-        if not leg.is_short or q is None or q.greeks is None:
-            continue
-        iv = q.greeks.iv
-        if math.isfinite(iv) and iv > 0:
-            ivs.append(iv)
-    return sum(ivs) / len(ivs) if ivs else None
-
-
-def scaled(record: StrategyRecord, units_left: int, at: datetime) -> StrategyRecord:
-    """``record`` holding ``units_left`` of its units (same ratios), updated at ``at``."""
-    units = record.units
-    legs = tuple(HeldLeg(h.contract, h.quantity / units * units_left) for h in record.legs)
-    return replace(record, legs=legs, updated_at=at)
-
-
-def realized_pnl(
-    fills: pl.DataFrame, multipliers: Mapping[int, float], default_multiplier: float
-) -> float:
-    """Cash in minus cash out over ``fills`` (``executions`` rows), less commissions, in dollars.
-
-    Summed over every fill of a strategy's orders (open, rolls, reduces, close)
-    this is (credits received - debits paid) x multiplier x quantity - commissions.
-    """
-    total = 0.0
-    for row in fills.iter_rows(named=True):
-        sign = 1.0 if row["side"] == "SLD" else -1.0
-        mult = multipliers.get(int(row["con_id"]), default_multiplier)
-        commission = row["commission"]
-        fee = float(commission) if commission is not None and math.isfinite(commission) else 0.0
-        total += sign * float(row["quantity"]) * float(row["price"]) * mult - fee
-    return total
-
-
-def decision_from_row(row: Mapping[str, Any]) -> Decision:
-    """A stored ``decisions`` row as the engine's ``Decision``."""
-    inputs = json.loads(row["inputs_json"]) if row.get("inputs_json") else {}
-    return Decision(
-        decision_id=row["decision_id"],
-        strategy_id=row["strategy_id"],
-        ts=row["ts"],
-        rule=row["rule"],
-        priority=float(row["priority"]),
-        action=DecisionAction(row["action"]),
-        urgency=Urgency[row["urgency"]],
-        reason=row["reason"],
-        inputs=inputs,
-    )
-
-
-def with_inputs(decision: Decision, extra: Mapping[str, InputValue]) -> Decision:
-    """``decision`` with ``extra`` joined to its inputs."""
-    return replace(decision, inputs={**decision.inputs, **extra})
-
-
-@dataclass(frozen=True, slots=True)
-class _Attempt:
-    """One exit attempt (a block of order sequence numbers) as the journal knows it."""
-
-    index: int
-    filled: float
-    quantity: int
-    unsettled: bool  # an order of it is pending or working
-    last_update: datetime
-    reason: str  # why its last order ended (or was replaced)
-
-
-def attempts_of(entries: Sequence[JournalEntry]) -> list[_Attempt]:
-    """Group a strategy's journaled orders of one purpose into attempts, oldest first."""
-    blocks: dict[int, list[JournalEntry]] = {}
-    for e in entries:
-        blocks.setdefault(e.seq // ATTEMPT_BLOCK, []).append(e)
-    out = []
-    for index in sorted(blocks):
-        group = sorted(blocks[index], key=lambda e: e.seq)
-        out.append(
-            _Attempt(
-                index,
-                sum(e.filled_quantity for e in group),
-                max(e.quantity for e in group),
-                any(e.is_live or e.status is OrderStatus.PENDING for e in group),
-                max(e.updated_at for e in group),
-                group[-1].reason or group[-1].status.value,
-            )
-        )
-    return out
-
-
 # --- what a cycle works with ----------------------------------------------------------------
 @dataclass(slots=True)
 class _Watched:
@@ -474,6 +339,7 @@ class MonitoringWorkflow:
         self.detector = detector or EnhancedMarketRegimeDetector.from_config(cfg)
         self.predictions = predictions or StrategyPredictionsTable(lake)
         self.store = SyncStore(lake)
+        self.regime_reader = RegimeReader(broker, lake, self.detector, hours)
         self._last_rebalance: datetime | None = None
 
     @classmethod
@@ -488,7 +354,7 @@ class MonitoringWorkflow:
         slots: MarketDataSlotManager | None = None,
     ) -> MonitoringWorkflow:
         """Build every part from ``cfg``; the breaker (exits always pass it) lives in ``lake``."""
-        breaker = breaker or CircuitBreaker.from_config(cfg, lake)
+        breaker = breaker or lake_breaker(cfg, lake)
         return cls(
             cfg,
             broker,
@@ -572,7 +438,7 @@ class MonitoringWorkflow:
             MonitoringStatus.COMPLETED,
             market_open,
             reading.regime,
-            _regime_text(reading),
+            regime_text(reading),
             tuple(sorted(decisions, key=lambda d: d.strategy_id)),
             tuple(actions),
             tuple(sorted(d.strategy_id for d in reused)),
@@ -648,94 +514,8 @@ class MonitoringWorkflow:
 
     # --- regime ----------------------------------------------------------------------------------
     def _regime(self, now: datetime, market_open: bool) -> RegimeReading:
-        """Today's reading, with yesterday's (stored) for hysteresis; stored back per day."""
-        start = bar_start(now, self.detector.warmup)
-        try:
-            spy = self.broker.bars(Contract.stock(BENCHMARK), start, now, DAY_BAR_S)
-            vix = self.broker.bars(Contract.index(VIX), start, now, DAY_BAR_S)
-            intraday = None
-            vix_now = spy_now = None
-            if market_open:
-                session_open, _ = self.hours.session_bounds(now.astimezone(NEW_YORK).date())
-                intraday = self.broker.bars(
-                    Contract.stock(BENCHMARK), session_open, now, INTRADAY_BAR_S
-                )
-                # Danger is admitted on the reading that shows it: the live VIX and SPY
-                # can raise the regime before the daily bars close (never lower it).
-                vix_now, spy_now = self._live(Contract.index(VIX), Contract.stock(BENCHMARK))
-            table = self.detector.features(spy, vix)
-            if table.height == 0:
-                return RegimeReading(None, 0.0, {"decided_by": "no daily bars for SPY and VIX"})
-            last_day: date = table["date"][-1]
-            previous = self._previous_reading(last_day)
-            if previous is None:
-                # First run: walk the history so today starts from a settled reading.
-                history = self.detector.detect_series(spy, vix)
-                previous = history[-2] if len(history) >= 2 else None
-            reading = self.detector.detect(
-                spy,
-                vix,
-                previous=previous,
-                spy_intraday=intraday,
-                vix_now=vix_now,
-                spy_now=spy_now,
-            )
-        except (BrokerError, ContractError, RegimeInputError) as exc:
-            return RegimeReading(None, 0.0, {"decided_by": f"no regime: {exc}"})
-        self._store_reading(reading, now)
-        return reading
-
-    def _live(self, *contracts: Contract) -> list[float | None]:
-        """Each contract's live mark (None where the quote has none)."""
-        out: list[float | None] = []
-        for q in self.broker.snapshot(list(contracts)):
-            mark = q.mark
-            out.append(mark if math.isfinite(mark) and mark > 0 else None)
-        return out
-
-    def _previous_reading(self, day: date) -> RegimeReading | None:
-        """The last stored reading up to ``day``: an earlier cycle's of the same day counts,
-        so a regime raised intraday holds for the rest of the day."""
-        frame = (
-            self.lake.read(TableName.REGIME_READINGS, filter=pl.col("as_of") <= day)
-            .sort("as_of")
-            .tail(1)
-            .collect()
-        )
-        if frame.height == 0:
-            return None
-        row = frame.row(0, named=True)
-        return RegimeReading(
-            regime=MarketRegime(row["regime"]) if row["regime"] else None,
-            confidence=float(row["confidence"]),
-            evidence=json.loads(row["evidence_json"]) if row["evidence_json"] else {},
-            raw=MarketRegime(row["raw"]) if row["raw"] else None,
-            candidate=MarketRegime(row["candidate"]) if row["candidate"] else None,
-            streak=int(row["streak"]),
-            as_of=row["as_of"],
-        )
-
-    def _store_reading(self, reading: RegimeReading, now: datetime) -> None:
-        if reading.as_of is None:
-            return
-        row = {
-            "as_of": reading.as_of,
-            "ts": now,
-            "regime": reading.regime.value if reading.regime else None,
-            "raw": reading.raw.value if reading.raw else None,
-            "candidate": reading.candidate.value if reading.candidate else None,
-            "streak": reading.streak,
-            "confidence": reading.confidence,
-            "evidence_json": json.dumps(dict(reading.evidence), sort_keys=True),
-        }
-        same = self.lake.read(
-            TableName.REGIME_READINGS,
-            columns=["regime", "candidate", "streak"],
-            filter=pl.col("as_of") == reading.as_of,
-        ).collect()
-        if same.height and same.row(0) == (row["regime"], row["candidate"], row["streak"]):
-            return  # nothing hysteresis needs changed: spare the lake a commit
-        self.lake.upsert(TableName.REGIME_READINGS, [row])
+        """The regime entry and monitoring share (see ``tradelib.jobs.regime``)."""
+        return self.regime_reader.read(now, market_open=market_open)
 
     # --- stored decisions and entry IV ---------------------------------------------------------
     def _stored_decisions(self, watched: Sequence[_Watched], now: datetime) -> _Stored:
@@ -858,6 +638,10 @@ class MonitoringWorkflow:
                 open_strategies=len(watched),
                 strategies=risks,
             )
+            uses = measure_book(
+                measured.portfolio, measured.account, limits, open_strategies=len(watched)
+            )
+            record_limit_use(self.lake, uses, now)  # the dashboard's risk panel reads these
         except (BrokerError, RiskInputError) as exc:
             log.warning("monitoring: book limits not measured: %s", exc)
             return (), ()
@@ -991,13 +775,15 @@ class MonitoringWorkflow:
         if d.acts:
             skip = self._skip_reason(d, w, market_open)
             if skip:
-                extra["skip_reason"] = skip
+                order = ExitOrder(skip_reason=skip)
             else:
-                extra["order_bound"] = round(self._bound(d, w), 4)
-                if d.action is DecisionAction.ROLL and w.roll is not None:
-                    expiry = w.roll[0].contract.expiry
-                    extra["roll_expiry"] = expiry.isoformat() if expiry else None
-        return with_inputs(d, extra)
+                roll_to = w.roll[0].contract.expiry if w.roll else None
+                order = ExitOrder(
+                    bound=round(self._bound(d, w), 4),
+                    roll_expiry=roll_to if d.action is DecisionAction.ROLL else None,
+                )
+            extra.update(order.inputs())
+        return replace(d, inputs={**d.inputs, **extra})
 
     def _skip_reason(self, d: Decision, w: _Watched, market_open: bool) -> str:
         if not market_open:
@@ -1034,11 +820,11 @@ class MonitoringWorkflow:
         base = ActionReport(
             d.strategy_id, d.rule, d.action, d.urgency, ActionOutcome.SKIPPED, reason=""
         )
-        skip = d.inputs.get("skip_reason")
-        if skip:
-            return replace(base, reason=str(skip))
-        bound = d.inputs.get("order_bound")
-        if not isinstance(bound, int | float):
+        order = ExitOrder.of(d)
+        if order.skip_reason:
+            return replace(base, reason=order.skip_reason)
+        bound = order.bound
+        if bound is None:
             return replace(base, reason="no price bound recorded with the decision")
         purpose = _PURPOSE[d.action]
         quantity = w.strategy.quantity
@@ -1054,8 +840,10 @@ class MonitoringWorkflow:
             if roll is None:
                 return replace(base, reason="the roll legs are not known to this run")
             legs = (*legs, *roll)
-        plan = ExecutionPlan(d.strategy_id, purpose, legs, quantity, float(bound), d.urgency)
-        result = self._execute(plan, attempt)
+        plan = ExecutionPlan(
+            d.strategy_id, purpose, legs, quantity, float(bound), d.urgency, attempt=attempt
+        )
+        result = self.executor.execute(plan)
         return self._book_result(d, w, plan, result, replace(base, attempt=attempt))
 
     def _attempt(
@@ -1068,7 +856,7 @@ class MonitoringWorkflow:
         reused: bool,
     ) -> int | ActionReport:
         """The exit attempt to work now, or the report of why none is (see "Retries")."""
-        attempts = attempts_of(self.executor.journal.entries(d.strategy_id, purpose))
+        attempts = self.executor.attempts(d.strategy_id, purpose)
         latest = attempts[-1] if attempts else None
         if latest is None:
             return 0
@@ -1094,35 +882,9 @@ class MonitoringWorkflow:
         entries = self.executor.journal.entries(d.strategy_id, OrderPurpose.ROLL)
         if not entries:
             return None
-        from tradelib.jobs.entry import journal_legs  # the parser of the executor's legs JSON
-
-        legs = journal_legs(entries[-1].legs_json)
+        legs = legs_from_json(entries[-1].legs_json)
         half = len(legs) // 2
         return tuple(legs[half:]) if half else None
-
-    def _execute(self, plan: ExecutionPlan, attempt: int) -> ExecutionResult:
-        """Execute ``plan`` as exit attempt ``attempt`` (see "Retries" in the module doc)."""
-        if attempt == 0:
-            return self.executor.execute(plan)
-        if not self.broker.mode.may_place_orders:
-            return self.executor.execute(plan)  # reports the refusal, sends nothing
-        # The executor has one order block per (strategy, purpose); an exit retried after an
-        # unfilled attempt needs a fresh block, which its public plan cannot name yet.
-        start = attempt * ATTEMPT_BLOCK + 1
-        schedule = WalkSchedule.from_config(self.executor.cfg, plan.urgency)
-        group = _Group(
-            plan.strategy_id,
-            plan.purpose,
-            plan.legs,
-            plan.quantity,
-            plan.bound,
-            schedule,
-            range(start, start + SEQ_BLOCK - 1),
-            plan.tif,
-            guarded=True,
-            label=f"{plan.purpose.value} attempt {attempt}",
-        )
-        return self.executor._run(group)
 
     def _book_result(
         self,
@@ -1158,7 +920,7 @@ class MonitoringWorkflow:
             return self._book_roll(d, w, plan, result, report, filled_units, stamp)
         left = units - filled_units
         if left > 0:
-            self.store.save_strategies([scaled(record, left, stamp)])
+            self.store.save_strategies([record.scaled(left, stamp)])
             why = f"closed {filled_units} of {units} unit(s) at {result.avg_price:.2f}"
             if d.action is DecisionAction.CLOSE:
                 why += f"; {left} left open ({result.reason})"
@@ -1213,15 +975,17 @@ class MonitoringWorkflow:
         fills = self.lake.read(
             TableName.EXECUTIONS,
             filter=pl.col("order_ref").is_not_null()
-            & pl.col("order_ref").str.starts_with(f"tl:{sid}:"),
+            & pl.col("order_ref").str.starts_with(order_ref_prefix(sid)),
         ).collect()
         multipliers = {
             h.contract.con_id: h.contract.multiplier
             for h in w.record.legs
             if h.contract.con_id is not None
         }
-        opened = fills.filter(pl.col("order_ref").str.starts_with(f"tl:{sid}:open:"))
-        pnl = realized_pnl(fills, multipliers, w.strategy.multiplier)
+        opened = fills.filter(
+            pl.col("order_ref").str.starts_with(order_ref_prefix(sid, OrderPurpose.OPEN))
+        )
+        pnl = realized_pnl(fills.iter_rows(named=True), multipliers, w.strategy.multiplier)
         if opened.height == 0:
             # Opened by hand (or before the journal): its credit stands in for the opening fills.
             s = w.strategy
@@ -1269,29 +1033,16 @@ class _Stored:
     entry_ivs: dict[str, float]  # strategy id -> the entry IV first recorded
 
 
-def _regime_text(reading: RegimeReading) -> str:
-    if reading.regime is None:
-        return str(reading.evidence.get("decided_by", "regime unknown"))
-    why = reading.evidence.get("decided_by", "")
-    return f"{reading.regime.value} (confidence {reading.confidence:.2f}; {why})"
-
-
 # --- the job ----------------------------------------------------------------------------------
-def run_monitoring_job(
-    cfg: TradingConfig, *, lake: Lake | None = None, advance_to: datetime | None = None
-) -> MonitoringReport:
-    """The monitoring job: open the configured broker and lake, run one cycle at broker time.
+def run_monitoring(ctx: JobContext, *, at: datetime | None = None) -> MonitoringReport:
+    """The monitoring job: one cycle over the open strategies at ``at`` (default: broker time)."""
+    workflow = MonitoringWorkflow.from_config(ctx.cfg, ctx.broker, ctx.lake, hours=ctx.hours)
+    try:
+        return workflow.run_cycle(ctx.at(at))
+    finally:
+        workflow.close()
 
-    ``advance_to`` moves a simulated market forward first (drivers such as the demo use it).
-    """
-    from tradelib.broker.factory import open_broker  # the broker stack loads only for the job
-    from tradelib.lake.workspace import job_lake
 
-    store = lake or job_lake(cfg)
-    alerts.configure(cfg, store)
-    with open_broker(cfg, advance_to=advance_to) as broker:
-        workflow = MonitoringWorkflow.from_config(cfg, broker, store)
-        try:
-            return workflow.run_cycle(broker.now())
-        finally:
-            workflow.close()
+def monitoring_job(config_path: str = "", lake_uri: str = "") -> MonitoringReport:
+    """The scheduled notebook's one call: load the config, open its broker and lake, one cycle."""
+    return run_once(run_monitoring, load_job_config(config_path), lake_uri=lake_uri)

@@ -232,7 +232,7 @@ def _run_day(
                 broker, lake, underlying, ChainWindow()
             )
     summary.net_liq_end = broker.account().net_liquidation
-    from tradelib.futures.demo import run_futures_demo  # the collector's simulated week
+    from tradelib.demo.futures import run_futures_demo  # the collector's simulated week
 
     futures = run_futures_demo(cfg, lake, end_day=session_day, progress=progress)
     summary.futures_lines = futures.lines()

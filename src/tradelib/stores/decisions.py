@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tradelib.domain import Decision
+from tradelib.domain import Decision, DecisionAction, Urgency
 from tradelib.domain.decisions import InputValue
 from tradelib.lake import Lake, MergeStats, TableName
 
@@ -54,3 +54,19 @@ def decision_rows(decisions: Iterable[Decision]) -> list[Row]:
 def record_decisions(lake: Lake, decisions: Iterable[Decision]) -> MergeStats:
     """Store ``decisions`` idempotently (upsert on ``decision_id``); return the merge stats."""
     return lake.upsert(TableName.DECISIONS, decision_rows(decisions))
+
+
+def decision_from_row(row: Mapping[str, Any]) -> Decision:
+    """A stored ``decisions`` row as the engine's ``Decision``."""
+    inputs = json.loads(row["inputs_json"]) if row.get("inputs_json") else {}
+    return Decision(
+        decision_id=row["decision_id"],
+        strategy_id=row["strategy_id"],
+        ts=row["ts"],
+        rule=row["rule"],
+        priority=float(row["priority"]),
+        action=DecisionAction(row["action"]),
+        urgency=Urgency[row["urgency"]],
+        reason=row["reason"],
+        inputs=inputs,
+    )

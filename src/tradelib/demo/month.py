@@ -29,6 +29,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from tradelib import alerts
+from tradelib.backtest.engine import JobSlot, run_day
 from tradelib.book import check_book, raise_on_violations
 from tradelib.broker.factory import sim_state_path
 from tradelib.broker.port import Broker
@@ -37,8 +38,7 @@ from tradelib.broker.sim_state import save_sim_broker, sim_session
 from tradelib.config import TradingConfig
 from tradelib.domain.time import NEW_YORK
 from tradelib.errors import DemoLakeError
-from tradelib.jobs.entry import EntryWorkflow
-from tradelib.jobs.monitoring import MonitoringWorkflow
+from tradelib.jobs.context import JobContext
 from tradelib.jobs.snapshot import (
     ChainWindow,
     record_account,
@@ -48,8 +48,6 @@ from tradelib.jobs.snapshot import (
 from tradelib.lake import TABLES, Lake
 from tradelib.markethours import MarketHours
 from tradelib.sim import SimMarketConfig, SimulatedMarket
-from tradelib.sync import SyncWorkflow
-from tradelib.variance.job import run_variance_job
 
 Progress = Callable[[str], None]
 
@@ -66,12 +64,6 @@ DAY_PLAN: tuple[tuple[str, int], ...] = (
     ("variance", 0),
 )
 _AFTER_CLOSE = {"sync": 10, "variance": 20}
-
-
-@dataclass(frozen=True, slots=True)
-class JobSlot:
-    job: str
-    at: datetime
 
 
 def day_slots(hours: MarketHours, day: date) -> list[JobSlot]:
@@ -150,35 +142,6 @@ def record_chains(cfg: TradingConfig, broker: Broker, lake: Lake) -> None:
         record_option_chain(broker, lake, underlying, ChainWindow())
 
 
-def _run_in_process(
-    job: str,
-    cfg: TradingConfig,
-    broker: Broker,
-    lake: Lake,
-    at: datetime,
-    monitor: MonitoringWorkflow,
-) -> tuple[int, int]:
-    """Run one job at ``at`` against the live simulated broker; (entered, closed)."""
-    gap = (at - broker.now()).total_seconds()
-    if gap > 0:
-        broker.wait(gap)
-    entered = closed = 0
-    if job == "sync":
-        SyncWorkflow.from_config(cfg).run(broker, lake, at)
-    elif job == "entry":
-        report = EntryWorkflow.from_config(cfg, broker, lake).run(at)
-        entered = len(report.entered)
-    elif job == "monitoring":
-        closed = len(monitor.run_cycle(at).closed)
-    elif job == "variance":
-        run_variance_job(lake, cfg, at)
-    else:  # pragma: no cover - DAY_PLAN names only the jobs above
-        raise ValueError(f"unknown demo job {job!r}")
-    record_account(broker, lake)
-    record_positions(broker, lake, broker.now())
-    return entered, closed
-
-
 MARKER = "_demo_run.json"
 
 
@@ -239,7 +202,7 @@ def run_demo_month(
 
     Restartable: see the module doc (``fresh`` empties a lake the demo did not write).
     """
-    from tradelib.futures.demo import run_futures_demo
+    from tradelib.demo.futures import run_futures_demo
     from tradelib.scheduler.runner import Runner
 
     started = time.perf_counter()
@@ -276,24 +239,17 @@ def run_demo_month(
         f"demo: {len(sim_days)} simulated trading days {sim_days[0]} .. {sim_days[-1]} "
         f"(seed {cfg.simulation.seed}); the last {notebook_days} through papermill notebooks"
     )
+    ctx = JobContext.of(broker, lake, cfg, hours)
     for day in in_process:
-        monitor = MonitoringWorkflow.from_config(cfg, broker, lake, hours=hours)
-        entered = closed = 0
-        try:
-            for slot in day_slots(hours, day):
-                e, c = _run_in_process(slot.job, cfg, broker, lake, slot.at, monitor)
-                entered, closed = entered + e, closed + c
-                summary.jobs_in_process += 1
-        finally:
-            monitor.close()
+        result = run_day(ctx, day, day_slots(hours, day), starting_cash=summary.cash_start)
         record_chains(cfg, broker, lake)
-        _check_book(broker, lake, day, summary)
-        summary.entered += entered
-        summary.closed += closed
-        account = broker.account()
+        summary.book_checks += 1
+        summary.jobs_in_process += result.jobs
+        summary.entered += result.entered
+        summary.closed += result.closed
         progress(
-            f"  {day}  net liq {account.net_liquidation:>12,.2f}  day P&L {account.day_pnl:>+9,.2f}  "
-            f"entered {entered}  closed {closed}  positions {len(broker.positions())}"
+            f"  {day}  net liq {result.net_liquidation:>12,.2f}  day P&L {result.day_pnl:>+9,.2f}  "
+            f"entered {result.entered}  closed {result.closed}  positions {result.positions}"
         )
     broker.disconnect()
     save_sim_broker(broker, state)

@@ -6,26 +6,35 @@ archive and ``job_runs`` row like every other job), or directly from Python.
 
 from __future__ import annotations
 
-from pathlib import Path
+from datetime import UTC, datetime
 
 import polars as pl
 
-from tradelib.config import load_config, workspace_root
+from tradelib.jobs.context import LakeContext, load_job_config
 from tradelib.lake import MaintenanceReport
 from tradelib.lake.store import DEFAULT_VACUUM_RETENTION_HOURS
-from tradelib.scheduler.runner import open_lake
+from tradelib.lake.workspace import job_lake
 
 
 def run_maintenance(
-    config_path: str | Path | None = None,
+    ctx: LakeContext, *, retention_hours: int = DEFAULT_VACUUM_RETENTION_HOURS
+) -> list[MaintenanceReport]:
+    """Compact, checkpoint and vacuum every existing table of the context's lake."""
+    return ctx.lake.maintain(retention_hours)
+
+
+def maintenance_job(
+    config_path: str = "",
+    lake_uri: str = "",
     *,
     retention_hours: int = DEFAULT_VACUUM_RETENTION_HOURS,
-    root: Path | None = None,
 ) -> list[MaintenanceReport]:
-    """Compact, checkpoint and vacuum every existing table of the configured lake."""
-    cfg = load_config(config_path)
-    lake = open_lake(cfg, root or workspace_root())
-    return lake.maintain(retention_hours)
+    """The scheduled notebook's one call: load the config, open the lake, maintain it."""
+    cfg = load_job_config(config_path)
+    return run_maintenance(
+        LakeContext.at_time(cfg, job_lake(cfg, lake_uri), datetime.now(UTC)),
+        retention_hours=retention_hours,
+    )
 
 
 def reports_frame(reports: list[MaintenanceReport]) -> pl.DataFrame:

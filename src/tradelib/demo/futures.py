@@ -3,7 +3,7 @@
 The live collector polls a broker a minute at a time; replaying a week that
 way through SimBroker would take minutes. ``collect_simulated_days`` reads
 the same 1-s bars straight from the simulated market instead, day by day,
-and writes them in the collector's row shape (``tradelib.futures.data``), so
+and writes them in the collector's row shape (``tradelib.stores.futures``), so
 the lake looks exactly as if the collector had run through those days.
 """
 
@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from tradelib.futures.data import BARS_TABLE, SYMBOL, TS, bar_rows
 from tradelib.lake import Lake
 from tradelib.markethours import NEW_YORK, MarketHours, require_utc
 from tradelib.sim import SimMarketConfig, SimulatedMarket, default_start
+from tradelib.stores.futures import BARS_TABLE, SYMBOL, TS, bar_rows
 
 if TYPE_CHECKING:
     from tradelib.config import TradingConfig

@@ -1,4 +1,4 @@
-"""Bars in and out of the lake: the futures package's only lake reads.
+"""Futures bars and gaps in the lake: the futures analysis's reads, aligned pairs and signal.
 
 Futures bars and the 1-s bars of the ETFs they lead share one table,
 ``futures_bars`` (same shape, keyed on (symbol, ts)): for an ETF row
@@ -9,16 +9,21 @@ commit) and lets one reader serve the analysis, the dashboard and the signal.
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
 from deltalake import DeltaTable
 
+from tradelib.config import TradingConfig
+from tradelib.futures.analysis import AnalysisParams, PairAnalysis, align_plan, analyze_aligned
+from tradelib.futures.signal import FuturesSignal, futures_signal, lookback
 from tradelib.lake import TABLES, Lake, TableName
-from tradelib.markethours import require_utc
+from tradelib.markethours import MarketHours, require_utc
 
 BARS_TABLE = TableName.FUTURES_BARS.value
 GAPS_TABLE = TableName.FUTURES_GAPS.value
@@ -159,3 +164,98 @@ def read_gaps(lake: Lake, symbols: Sequence[str] | None = None) -> pl.DataFrame:
 def gap_row(symbol: str, start: datetime, end: datetime | None, reason: str) -> dict[str, object]:
     """Return one ``futures_gaps`` row (``end`` None: the gap is still open)."""
     return {GAP_SYMBOL: symbol, GAP_START: start, GAP_END: end, GAP_REASON: reason}
+
+
+def load_aligned(
+    lake: Lake,
+    pairs: Mapping[str, str],
+    params: AnalysisParams,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> dict[str, pl.DataFrame]:
+    """Return ``future -> aligned frame`` (see ``analysis.align``) for each future -> ETF pair."""
+    plans = [
+        align_plan(
+            read_bars(lake, [future], start, end, columns=(TS, CLOSE)),
+            read_bars(lake, [spot], start, end, columns=(TS, CLOSE)),
+            params,
+        )
+        for future, spot in pairs.items()
+    ]
+    return dict(zip(pairs, pl.collect_all(plans), strict=True))
+
+
+def load_analyses(
+    lake: Lake,
+    pairs: Mapping[str, str],
+    params: AnalysisParams,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    *,
+    every_s: int = 60,
+) -> dict[str, PairAnalysis]:
+    """Read, align and analyse each future -> ETF pair (coverage, lead/lag, rolling correlation)."""
+    aligned = load_aligned(lake, pairs, params, start, end)
+
+    def analyze(future: str) -> PairAnalysis:
+        frame = aligned[future]
+        return analyze_aligned(
+            frame, params, future=future, spot_symbol=pairs[future], every_s=every_s
+        )
+
+    if len(aligned) == 1:
+        return {future: analyze(future) for future in aligned}
+    # numpy releases the GIL in the heavy loops: pairs run side by side on the cores
+    with ThreadPoolExecutor(max_workers=min(len(aligned), os.cpu_count() or 1)) as pool:
+        return dict(zip(aligned, pool.map(analyze, aligned), strict=True))
+
+
+def newest_bar(lake: Lake, symbol: str) -> datetime | None:
+    """Return the start of the newest bar of ``symbol`` in the lake (None if it has none)."""
+    value = read_bars(lake, [symbol], columns=(TS,)).select(pl.col(TS).max()).collect().item()
+    return value if isinstance(value, datetime) else None
+
+
+def recent_window(lake: Lake, symbol: str, days: float) -> tuple[datetime, datetime] | None:
+    """Return ``(start, end)`` covering the last ``days`` calendar days of ``symbol``'s data."""
+    newest = newest_bar(lake, symbol)
+    if newest is None:
+        return None
+    end = newest + timedelta(seconds=1)
+    return end - timedelta(days=days), end
+
+
+def current_signal(
+    lake: Lake,
+    cfg: TradingConfig,
+    future: str = "ES",
+    now: datetime | None = None,
+    hours: MarketHours | None = None,
+) -> FuturesSignal:
+    """Read the lake and compute the signal of ``future`` at ``now``.
+
+    ``now`` None means just after the newest bar of ``future`` in the lake (a
+    dashboard over a finished lake); the entry pipeline passes the broker's time.
+    """
+    params = AnalysisParams.from_config(cfg.futures)
+    spot_symbol = cfg.futures.spot_pairs.get(future, "")
+    hours = hours or MarketHours(cfg.scheduler.calendar)
+    if now is None:
+        newest = newest_bar(lake, future)
+        if newest is None:
+            reason = f"no {future} bars in the lake"
+            return FuturesSignal(
+                False, 0, params.min_days, reason, future, spot_symbol, datetime.now(UTC)
+            )
+        now = newest + timedelta(seconds=params.bar_seconds)
+    start = now - lookback(params)
+    frames = pl.collect_all(
+        [
+            read_bars(lake, [future], start, now, columns=(TS, CLOSE)),
+            read_bars(lake, [spot_symbol], start, now, columns=(TS, CLOSE)),
+        ]
+    )
+    closes = [close for _, _, close in hours.sessions_between(start, now)]
+    return futures_signal(
+        frames[0], frames[1], now, closes, params, future=future, spot_symbol=spot_symbol
+    )

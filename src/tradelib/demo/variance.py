@@ -28,18 +28,19 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from tradelib.broker.sim_margin import margin_requirement
 from tradelib.config import TradingConfig
 from tradelib.domain import NEW_YORK, MarketRegime, Position, Right, StrategyType, utc
 from tradelib.entry import Candidate, OptionChain, StrategySelector
-from tradelib.lake import Lake
+from tradelib.jobs.context import LakeContext, parse_now
+from tradelib.jobs.variance import run_variance
+from tradelib.lake import Lake, TableName
 from tradelib.lake.workspace import job_lake
+from tradelib.risk.margin import margin_requirement
 from tradelib.sim import SimMarketConfig, SimRegime, SimulatedMarket
+from tradelib.stores.predictions import StrategyPredictionsTable
+from tradelib.stores.weights import WeightsProvider
 from tradelib.variance.analysis import ALL_REGIMES
-from tradelib.variance.job import parse_now, run_variance_job
-from tradelib.variance.predictions import TABLE as PREDICTIONS
-from tradelib.variance.predictions import Outcome, Prediction, StrategyPredictionsTable
-from tradelib.variance.provider import WeightsProvider
+from tradelib.variance.predictions import Outcome, Prediction
 
 # The simulation has four regimes, the detector six; calm reads as normal.
 SIM_TO_MARKET_REGIME: Mapping[SimRegime, MarketRegime] = {
@@ -213,7 +214,7 @@ def run_feedback_simulation(
             entered.append(prediction)
             held.append((i + sc.hold_days, prediction))
         table.record_entries(entered)
-        summary = run_variance_job(lake, cfg, at)
+        summary = run_variance(LakeContext.at_time(cfg, lake, at))
         days.append(
             FeedbackDay(
                 day=day,
@@ -255,7 +256,7 @@ def review_lake(
     """
     lake = job_lake(cfg, lake_uri)
     closed = (
-        lake.read(PREDICTIONS, filter=pl.col("closed_at").is_not_null())
+        lake.read(TableName.PREDICTIONS, filter=pl.col("closed_at").is_not_null())
         .select(pl.len())
         .collect()
         .item()

@@ -11,22 +11,21 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import polars as pl
 
 from tradelib.domain import (
-    Contract,
     Fill,
     OrderState,
     OrderStatus,
     Position,
-    Right,
-    SecType,
     StrategyType,
+    order_ref_prefix,
     parse_order_ref,
 )
+from tradelib.domain.contracts import contract_from_dict, contract_to_dict
 from tradelib.errors import ContractError
 from tradelib.lake import Lake, TableName
 from tradelib.records import position_rows
@@ -39,44 +38,16 @@ _TERMINAL = [s.value for s in OrderStatus if s.is_terminal]
 
 
 # --- contracts and legs as JSON ------------------------------------------------------------
-def contract_json(c: Contract) -> dict[str, Any]:
-    return {
-        "sec_type": c.sec_type.value,
-        "symbol": c.symbol,
-        "exchange": c.exchange,
-        "currency": c.currency,
-        "expiry": c.expiry.isoformat() if c.expiry else None,
-        "strike": c.strike,
-        "right": c.right.value if c.right else None,
-        "multiplier": c.multiplier,
-        "local_symbol": c.local_symbol,
-        "trading_class": c.trading_class,
-        "con_id": c.con_id,
-    }
-
-
-def contract_from_json(d: Mapping[str, Any]) -> Contract:
-    return Contract(
-        sec_type=SecType(d["sec_type"]),
-        symbol=d["symbol"],
-        exchange=d.get("exchange") or "SMART",
-        currency=d.get("currency") or "USD",
-        expiry=date.fromisoformat(d["expiry"]) if d.get("expiry") else None,
-        strike=d.get("strike"),
-        right=Right(d["right"]) if d.get("right") else None,
-        multiplier=float(d.get("multiplier") or 1.0),
-        local_symbol=d.get("local_symbol") or "",
-        trading_class=d.get("trading_class") or "",
-        con_id=d.get("con_id"),
+def legs_json(legs: Sequence[HeldLeg]) -> str:
+    """Held legs as the ``strategies`` table keeps them: contract fields and signed quantity."""
+    return json.dumps(
+        [{**contract_to_dict(leg.contract), "quantity": leg.quantity} for leg in legs]
     )
 
 
-def legs_json(legs: Sequence[HeldLeg]) -> str:
-    return json.dumps([{**contract_json(leg.contract), "quantity": leg.quantity} for leg in legs])
-
-
 def legs_from_json(text: str) -> tuple[HeldLeg, ...]:
-    return tuple(HeldLeg(contract_from_json(d), float(d["quantity"])) for d in json.loads(text))
+    """The held legs ``legs_json`` wrote."""
+    return tuple(HeldLeg(contract_from_dict(d), float(d["quantity"])) for d in json.loads(text))
 
 
 def _finite(value: float | None) -> float | None:
@@ -283,7 +254,7 @@ class SyncStore:
 
     def past_fills(self, strategy_ids: Iterable[str]) -> list[FillFact]:
         """Our fills already in the lake for ``strategy_ids`` (for their credit)."""
-        prefixes = [f"tl:{sid}:" for sid in strategy_ids]
+        prefixes = [order_ref_prefix(sid) for sid in strategy_ids]
         if not prefixes:
             return []
         ref = pl.col("order_ref")

@@ -31,6 +31,7 @@ from tradelib.domain import (
     OrderType,
     parse_order_ref,
 )
+from tradelib.domain.contracts import contract_from_dict, contract_to_dict
 from tradelib.domain.time import ensure_utc
 from tradelib.lake import Lake, TableName
 
@@ -39,26 +40,17 @@ EXECUTIONS = TableName.EXECUTIONS
 
 
 def legs_json(legs: Sequence[Leg]) -> str:
-    """The legs of an order as JSON (enough to rebuild each contract)."""
-    out = []
-    for leg in legs:
-        c = leg.contract
-        out.append(
-            {
-                "ratio": leg.ratio,
-                "key": c.key,
-                "sec_type": c.sec_type.value,
-                "symbol": c.symbol,
-                "expiry": c.expiry.isoformat() if c.expiry else None,
-                "strike": c.strike,
-                "right": c.right.value if c.right else None,
-                "multiplier": c.multiplier,
-                "con_id": c.con_id,
-                "local_symbol": c.local_symbol,
-                "exchange": c.exchange,
-            }
-        )
+    """The legs of an order as JSON: each contract's fields, its key and its signed ratio."""
+    out = [
+        {"ratio": leg.ratio, "key": leg.contract.key, **contract_to_dict(leg.contract)}
+        for leg in legs
+    ]
     return json.dumps(out, separators=(",", ":"))
+
+
+def legs_from_json(text: str) -> tuple[Leg, ...]:
+    """The legs of a journaled order (what ``legs_json`` wrote)."""
+    return tuple(Leg(contract_from_dict(d), int(d["ratio"])) for d in json.loads(text))
 
 
 @dataclass(frozen=True, slots=True)

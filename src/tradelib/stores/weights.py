@@ -25,14 +25,16 @@ import polars as pl
 from tradelib.config import TradingConfig, VarianceAnalysisConfig
 from tradelib.domain import MarketRegime
 from tradelib.domain.time import ensure_utc
-from tradelib.lake import Lake
+from tradelib.lake import Lake, MergeStats, TableName
 from tradelib.variance.analysis import (
+    ALL_REGIMES,
     VarianceReport,
     analyze_prediction_variance,
     window_start,
 )
-from tradelib.variance.predictions import TABLE as PREDICTIONS
 from tradelib.variance.weights import StrategyWeight, WeightTable, resolve_weights
+
+PREDICTIONS = TableName.PREDICTIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,3 +130,37 @@ class WeightsProvider:
 
 
 __all__ = ["EntryWeights", "WeightProvenance", "WeightsProvider"]
+
+
+WEIGHTS = TableName.STRATEGY_WEIGHTS
+
+
+class StrategyWeightsTable:
+    """Read and write the ``strategy_weights`` table (the history of resolved weights)."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+
+    def store(self, table: WeightTable) -> MergeStats:
+        """Merge one computation's rows; idempotent per ``computed_at``."""
+        return self.lake.upsert(WEIGHTS, table.records())
+
+    def history(self, regime: str | None = ALL_REGIMES) -> pl.DataFrame:
+        """Return stored weights oldest first; ``regime=None`` for every regime."""
+        flt = None if regime is None else pl.col("regime") == regime
+        return (
+            self.lake.read(WEIGHTS, filter=flt)
+            .sort(["computed_at", "strategy_type", "regime"])
+            .collect()
+        )
+
+    def latest(self, at: datetime | None = None) -> pl.DataFrame:
+        """Return the newest stored computation (at or before ``at``), empty if none."""
+        frame = self.lake.read(WEIGHTS)
+        if at is not None:
+            frame = frame.filter(pl.col("computed_at") <= ensure_utc(at, "at"))
+        return (
+            frame.filter(pl.col("computed_at") == pl.col("computed_at").max())
+            .sort(["strategy_type", "regime"])
+            .collect()
+        )

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from tradelib.broker.sim_margin import margin_requirement
 from tradelib.domain import Contract, Position, Right
+from tradelib.risk.margin import margin_requirement
 
 EXP = date(2026, 12, 31)
 SPOT = {"SPY": 600.0}

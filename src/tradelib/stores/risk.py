@@ -1,4 +1,4 @@
-"""The risk package's edge to the lake: breaker events and risk rejections.
+"""Breaker events and risk rejections in the lake (the risk package stays pure).
 
 Column names come from the table specs (``tradelib.lake.schemas``); rows are
 upserted on their ids, so writing the same event or rejection twice stores it once.
@@ -7,18 +7,22 @@ upserted on their ids, so writing the same event or rejection twice stores it on
 from __future__ import annotations
 
 import hashlib
+import math
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import polars as pl
 
+from tradelib.config import TradingConfig
 from tradelib.domain.time import ensure_utc
 from tradelib.lake import Lake, TableName
-from tradelib.risk.breaker import BreakerEvent, BreakerState, BreakerTrigger
-from tradelib.risk.limits import RiskVerdict
+from tradelib.risk.breaker import BreakerEvent, BreakerState, BreakerTrigger, CircuitBreaker
+from tradelib.risk.limits import LimitUse, RiskVerdict
 
 EVENTS = TableName.CIRCUIT_BREAKER_EVENTS
 REJECTIONS = TableName.RISK_REJECTIONS
+USE = TableName.RISK_LIMIT_USE
 
 
 def _event_row(event: BreakerEvent) -> dict[str, Any]:
@@ -45,6 +49,18 @@ def _event(row: dict[str, Any]) -> BreakerEvent:
         limit=row["limit"],
         reset_by=row["reset_by"],
     )
+
+
+def lake_breaker(cfg: TradingConfig, lake: Lake) -> CircuitBreaker:
+    """The circuit breaker of ``cfg``, persisted in ``lake`` and alerting on every trip and reset."""
+    from tradelib.alerts import Alerter, breaker_alert, emit  # alerts load only when a job runs
+
+    alerter = Alerter.from_config(cfg, lake)
+
+    def alert(event: BreakerEvent) -> None:
+        emit(breaker_alert(event), alerter=alerter)  # never raises
+
+    return CircuitBreaker(cfg.risk.circuit_breaker, LakeBreakerStore(lake), alert)
 
 
 class LakeBreakerStore:
@@ -135,3 +151,29 @@ def record_rejections(
 def read_rejections(lake: Lake) -> pl.DataFrame:
     """Every stored rejection, newest first."""
     return lake.read(REJECTIONS).sort("ts", descending=True).collect()
+
+
+def record_limit_use(lake: Lake, uses: Sequence[LimitUse], ts: datetime) -> int:
+    """Store one cycle's limit use (idempotent per cycle time and limit); rows written."""
+    at = ensure_utc(ts, "ts")
+    rows = [
+        {
+            "ts": at,
+            "limit": u.limit,
+            "measured": u.measured if math.isfinite(u.measured) else None,
+            "threshold": u.threshold,
+            "detail": u.detail,
+        }
+        for u in uses
+    ]
+    if not rows:
+        return 0
+    stats = lake.upsert(USE, rows)
+    return stats.inserted + stats.updated
+
+
+def latest_limit_use(lake: Lake, at_or_before: datetime) -> pl.DataFrame:
+    """The newest cycle's limit use at or before a time (empty when none was stored)."""
+    at = ensure_utc(at_or_before, "at_or_before")
+    frame = lake.read(USE, filter=pl.col("ts") <= at)
+    return frame.filter(pl.col("ts") == pl.col("ts").max()).sort("limit").collect()

@@ -1,6 +1,6 @@
 """The sync job: broker positions, orders and fills into the lake, reconciled.
 
-``SyncWorkflow.run`` (or ``run_sync``) pulls positions, open orders and
+``run_sync(ctx)`` (``SyncWorkflow.run``) pulls positions, open orders and
 executions from the broker, compares them with the lake's book (the legs of
 the strategies the lake holds open, see ``tradelib.sync.reconcile``), lets the
 ``StrategyRegistry`` regroup the legs, and writes strategies, a positions
@@ -29,13 +29,14 @@ import polars as pl
 
 from tradelib import alerts
 from tradelib.broker import Broker
-from tradelib.config import TradingConfig, load_config
+from tradelib.config import TradingConfig
 from tradelib.domain import Fill, OrderState, OrderStatus, Position
 from tradelib.domain.time import NEW_YORK, ensure_utc
 from tradelib.errors import BrokerError, SyncAnomalyError
+from tradelib.jobs.context import JobContext, job_context, load_job_config
 from tradelib.lake import Lake, TableName
-from tradelib.lake.workspace import job_lake
 from tradelib.markethours import MarketHours
+from tradelib.stores.sync import Row, SyncStore, order_changed, order_row
 from tradelib.sync.model import StrategyRecord
 from tradelib.sync.reconcile import (
     ReconEvent,
@@ -48,7 +49,6 @@ from tradelib.sync.reconcile import (
     unknown_orders,
 )
 from tradelib.sync.registry import FillFact, RegistryUpdate, StrategyRegistry
-from tradelib.sync.store import Row, SyncStore, order_changed, order_row
 
 # What an unreachable broker looks like through the port (ib_async raises the builtins).
 BROKER_FAILURES = (BrokerError, TimeoutError, ConnectionError, OSError)
@@ -311,30 +311,26 @@ def _alert(events: Sequence[ReconEvent]) -> None:
 
 
 def run_sync(
-    broker: Broker,
-    lake: Lake,
-    now: datetime | None = None,
+    ctx: JobContext,
     *,
+    at: datetime | None = None,
     workflow: SyncWorkflow | None = None,
     accept_empty: bool = False,
 ) -> SyncReport:
-    """Sync ``broker`` into ``lake`` once (see ``SyncWorkflow``)."""
-    return (workflow or SyncWorkflow()).run(broker, lake, now, accept_empty=accept_empty)
+    """The sync job: the broker's book into the lake once, at ``at`` (default: broker time)."""
+    flow = workflow or SyncWorkflow.from_config(ctx.cfg)
+    return flow.run(ctx.broker, ctx.lake, at, accept_empty=accept_empty)
 
 
-def run_sync_job(
+def sync_job(
     config_path: str = "", lake_uri: str = "", *, accept_empty: bool = False
 ) -> SyncReport:
-    """The sync job: load the config, open its broker and lake, sync once.
+    """The scheduled notebook's one call: load the config, open its broker and lake, sync once.
 
     ``config_path`` empty: $TRADELIB_CONFIG or the workspace's file; ``lake_uri``
     empty: ``storage.lake_uri``. Secrets never pass through here: the account
     and object-store credentials come from the environment.
     """
-    from tradelib.broker.factory import open_broker  # the broker stack loads only for the job
-
-    cfg = load_config(config_path or None)
-    lake = job_lake(cfg, lake_uri)
-    alerts.configure(cfg, lake)
-    with open_broker(cfg) as broker:
-        return SyncWorkflow.from_config(cfg).run(broker, lake, accept_empty=accept_empty)
+    cfg = load_job_config(config_path)
+    with job_context(cfg, lake_uri=lake_uri) as ctx:
+        return run_sync(ctx, accept_empty=accept_empty)
