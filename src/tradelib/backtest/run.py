@@ -123,9 +123,7 @@ def sim_days(hours: MarketHours, end: date, count: int) -> list[date]:
 def _benchmark_closes(broker: SimBroker, days: list[date], hours: MarketHours) -> dict[date, float]:
     first_open, _ = hours.session_bounds(days[0])
     _, last_close = hours.session_bounds(days[-1])
-    bars = broker.bars(
-        Contract.stock(BENCHMARK), first_open - timedelta(days=1), last_close, DAY_BAR_S
-    )
+    bars = broker.bars(Contract.stock(BENCHMARK), first_open - timedelta(days=1), last_close, DAY_BAR_S)
     if bars.height == 0:
         return {}
     stamped = bars.with_columns(
@@ -239,8 +237,7 @@ def _open_counts(lake: MemoryLake, days: list[date]) -> dict[date, int]:
     for day in days:
         eod = datetime.combine(day, datetime.max.time(), tzinfo=NEW_YORK)
         out[day] = s.filter(
-            (pl.col("opened_at") <= eod)
-            & (pl.col("closed_at").is_null() | (pl.col("closed_at") > eod))
+            (pl.col("opened_at") <= eod) & (pl.col("closed_at").is_null() | (pl.col("closed_at") > eod))
         ).height
     return out
 
@@ -299,9 +296,7 @@ def _slippage(orders: pl.DataFrame) -> float | None:
             if first is None or row["avg_fill_price"] is None:
                 continue
             seen = True
-            total += (
-                (float(row["avg_fill_price"]) - float(first)) * float(row["filled_quantity"]) * 100
-            )
+            total += (float(row["avg_fill_price"]) - float(first)) * float(row["filled_quantity"]) * 100
     return round(total, 2) if seen else None
 
 
