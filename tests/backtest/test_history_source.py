@@ -167,3 +167,15 @@ def test_it_is_open_in_regular_hours_of_days_with_data() -> None:
     assert src.is_open("SPY")
     assert not src.is_open("SPY", src.now() - timedelta(minutes=1))
     assert src.now().astimezone(NEW_YORK).hour == 9
+
+
+def test_a_chain_asked_twice_in_one_second_is_computed_once_and_frozen() -> None:
+    src = fresh()
+    src.advance_to(src.now() + timedelta(minutes=10))
+    expiry = src.expiries("SPY")[1]
+    first = src.option_chain("SPY", expiry)
+    assert src.option_chain("SPY", expiry) is first
+    assert not first.bid.flags.writeable
+    src.advance(1)
+    later = src.option_chain("SPY", expiry)
+    assert later is not first and later.ts > first.ts

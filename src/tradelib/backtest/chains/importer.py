@@ -23,6 +23,7 @@ from tradelib.errors import BacktestDataError
 from tradelib.markethours import MarketHours
 
 MAX_REPORTED = 20
+CHECK_ROWS = 250_000  # rows validated at a time
 ALIASES: dict[str, str] = {
     "symbol": "underlying",
     "underlying_symbol": "underlying",
@@ -49,8 +50,9 @@ class ChainStore:
     """Validated chains, sorted by (underlying, quote_date, expiry, strike, right), as arrays.
 
     Days and expiries are int32 days since 1970-01-01; calls come before puts
-    at each strike. Optional columns absent from every file are NaN (floats)
-    or 0 (counts); ``has`` says which were given.
+    at each strike. ``columns``: bid/ask float64, iv/greeks/underlying_price
+    float32, counts int32. Optional columns absent from every file are NaN
+    (floats) or 0 (counts); ``has`` says which were given.
     """
 
     files: tuple[Path, ...]
@@ -220,10 +222,12 @@ def _problems(path: Path, df: pl.DataFrame, csv: bool, hours: MarketHours | None
     for name, expr, what in parse_checks:
         # Evaluated on the raw text: the cell had a value that did not parse.
         checks.append((name, expr, what))
-    right = pl.col("right").str.strip_chars().str.to_uppercase()
+    # Rights and symbols take a handful of values: normalise the distinct ones, not every row.
+    spellings = typed["right"].drop_nulls().unique().to_list()
+    unknown = [v for v in spellings if v.strip().upper() not in _RIGHTS]
     rules: list[tuple[str, pl.Expr, str]] = [
         *[(c, pl.col(c).is_null(), "is missing") for c in REQUIRED],
-        ("right", right.is_not_null() & ~right.is_in(list(_RIGHTS)), "is not C, P, CALL or PUT"),
+        ("right", pl.col("right").is_in(unknown), "is not C, P, CALL or PUT"),
         ("strike", pl.col("strike") <= 0, "is not positive"),
         ("bid", pl.col("bid") < 0, "is negative"),
         ("ask", pl.col("ask") < 0, "is negative"),
@@ -263,18 +267,23 @@ def _problems(path: Path, df: pl.DataFrame, csv: bool, hours: MarketHours | None
     def collect(frame: pl.DataFrame, checks_: list[tuple[str, pl.Expr, str]]) -> None:
         if not checks_:
             return
-        flags = frame.select(
-            [e.fill_null(False).alias(f"c{i}") for i, (_, e, _) in enumerate(checks_)]
-        )
-        totals = flags.sum().row(0)
-        for i, (col, _, what) in enumerate(checks_):
-            if not totals[i]:
-                continue
-            kind = f"{col} {what}"
-            counts[kind] = counts.get(kind, 0) + int(totals[i])
-            hits = frame.filter(flags[f"c{i}"]).head(MAX_REPORTED)
-            for r, v in zip(hits["__row"].to_list(), hits[col].to_list(), strict=True):
-                found.append((r, f"{_row_label(r, csv)}, column {col}: {_show(v)} {what}"))
+        # In slices of rows: the checks' temporaries stay small whatever the file's size.
+        for start in range(0, frame.height, CHECK_ROWS):
+            part = frame.slice(start, CHECK_ROWS)
+            flags = part.select(
+                [e.fill_null(False).alias(f"c{i}") for i, (_, e, _) in enumerate(checks_)]
+            )
+            totals = flags.sum().row(0)
+            for i, (col, _, what) in enumerate(checks_):
+                if not totals[i]:
+                    continue
+                kind = f"{col} {what}"
+                counts[kind] = counts.get(kind, 0) + int(totals[i])
+                if len(found) >= 4 * MAX_REPORTED:
+                    continue
+                hits = part.filter(flags[f"c{i}"]).head(MAX_REPORTED)
+                for r, v in zip(hits["__row"].to_list(), hits[col].to_list(), strict=True):
+                    found.append((r, f"{_row_label(r, csv)}, column {col}: {_show(v)} {what}"))
 
     collect(raw, checks)
     if not counts:
@@ -326,44 +335,49 @@ def load_chains(
         if problems:
             raise BacktestDataError(file=str(path), problem=problems[0])
         typed, _ = _typed(df)
+        calls = [v for v in typed["right"].unique().to_list() if _RIGHTS[v.strip().upper()]]
+        names = {v: v.strip().upper() for v in typed["underlying"].unique().to_list()}
+        underlying = pl.col("underlying")
+        if any(k != v for k, v in names.items()):
+            underlying = underlying.replace_strict(names, return_dtype=pl.String)
         frames.append(
             typed.with_columns(
-                pl.col("right")
-                .str.strip_chars()
-                .str.to_uppercase()
-                .is_in(["C", "CALL"])
-                .alias("right"),
-                pl.col("underlying").str.strip_chars().str.to_uppercase(),
+                pl.col("right").is_in(calls).alias("right"),
+                underlying,
                 pl.lit(i, pl.Int16).alias("__file"),
             ).with_row_index("__row", offset=1)
         )
+        del df, typed  # keep only the normalised frame of each file
     has = frozenset(c for f in frames for c in f.columns if c in DTYPES)
     df = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
-    df = df.sort(
-        ["underlying", "quote_date", "expiry", "strike", "right"],
-        descending=[False, False, False, False, True],
-    )
+    frames.clear()  # the combined frame is the only reference left: columns free as they convert
+    if not _is_sorted(df):
+        df = df.sort(list(KEY), descending=[False, False, False, False, True])
     _check_duplicates(df, files)
     symbols = tuple(df["underlying"].unique().sort().to_list())
     code = df["underlying"].cast(pl.Enum(list(symbols))).to_physical().to_numpy().astype(np.int16)
     epoch = pl.lit(_EPOCH)
-    columns: dict[str, np.ndarray] = {}
-    for name in ("bid", "ask", *GREEKS, "underlying_price"):
-        columns[name] = (
-            df[name].cast(pl.Float64).fill_null(np.nan).to_numpy()
-            if name in df.columns
-            else np.full(df.height, np.nan)
-        )
-    for name in ("volume", "open_interest", "bid_size", "ask_size"):
-        columns[name] = (
-            df[name].fill_null(0).to_numpy().astype(np.int64)
-            if name in df.columns
-            else np.zeros(df.height, dtype=np.int64)
-        )
     days = df.select(
         (pl.col("quote_date") - epoch).dt.total_days().cast(pl.Int32).alias("q"),
         (pl.col("expiry") - epoch).dt.total_days().cast(pl.Int32).alias("e"),
     )
+    strike, is_call = df["strike"].to_numpy(), df["right"].to_numpy()
+    n = df.height
+    columns: dict[str, np.ndarray] = {}
+    # Prices stay float64; model outputs and counts are stored narrower (float32 keeps ~7
+    # significant digits, int32 counts to 2e9): ~40% less memory for 5 years of quotes.
+    for name, dtype, empty in (
+        *((c, np.float64, np.nan) for c in ("bid", "ask")),
+        *((c, np.float32, np.nan) for c in (*GREEKS, "underlying_price")),
+        *((c, np.int32, 0) for c in ("volume", "open_interest", "bid_size", "ask_size")),
+    ):
+        if name in df.columns:
+            col = df[name]
+            df = df.drop(name)
+            columns[name] = col.fill_null(empty).to_numpy().astype(dtype, copy=False)
+            del col
+        else:
+            columns[name] = np.full(n, empty, dtype=dtype)
     return ChainStore(
         files=tuple(files),
         underlyings=symbols,
@@ -371,10 +385,23 @@ def load_chains(
         symbol_code=code,
         quote_day=days["q"].to_numpy(),
         expiry_day=days["e"].to_numpy(),
-        strike=df["strike"].to_numpy(),
-        is_call=df["right"].to_numpy(),
+        strike=strike,
+        is_call=is_call,
         columns=columns,
     )
+
+
+def _is_sorted(df: pl.DataFrame) -> bool:
+    """Return whether rows are already in store order (one pass; vendor files usually are)."""
+    order = pl.lit(False)
+    for name in reversed(KEY):
+        col = pl.col(name).cast(pl.Int8) if name == "right" else pl.col(name)
+        prev = col.shift(1)
+        ahead = (col < prev) if name == "right" else (col > prev)  # calls (True) first
+        order = ahead | ((col == prev) & order)
+    equal = pl.all_horizontal([pl.col(c) == pl.col(c).shift(1) for c in KEY])
+    ok = (order | equal).fill_null(True).all()
+    return bool(df.select(ok).item())
 
 
 def _check_duplicates(df: pl.DataFrame, files: list[Path]) -> None:

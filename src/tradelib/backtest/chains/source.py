@@ -83,6 +83,8 @@ class RecordedChainSource:
         )
         self._spots: dict[tuple[str, date], float] = {}
         self._chains: dict[tuple[str, date, date], SimChain] = {}
+        self._listed: dict[tuple[str, date], list[date]] = {}
+        self._closes: dict[date, datetime] = {}
         first = start or all_days[0]
         self._check_range(first, first)
         i = int(
@@ -190,7 +192,11 @@ class RecordedChainSource:
             rows = self.store.day_rows(symbol, day)
             given = self.store.columns["underlying_price"][rows]
             given = given[np.isfinite(given)]
-            value = float(np.median(given)) if given.size else self._parity_spot(symbol, day)
+            value = (
+                float(np.median(given.astype(np.float64)))
+                if given.size
+                else self._parity_spot(symbol, day)
+            )
         self._spots[key] = value
         return value
 
@@ -258,8 +264,11 @@ class RecordedChainSource:
         self.contracts.option_con_id(symbol, _EPOCH, 1.0, "C")  # raises for unknown symbols
         day, _, t = self._active(ts)
         today = t.astimezone(NEW_YORK).date()
-        out = [e for e in self.store.expiries(symbol, day) if e >= today]
-        if out and out[0] == today and t >= self.hours.session_bounds(today)[1]:
+        listed = self._listed.get((symbol, day))
+        if listed is None:
+            listed = self._listed[(symbol, day)] = self.store.expiries(symbol, day)
+        out = [e for e in listed if e >= today]
+        if out and out[0] == today and t >= self._close(today):
             out = out[1:]
         return out
 
@@ -289,13 +298,13 @@ class RecordedChainSource:
         cols = {k: v[rows] for k, v in st.columns.items()}
         strike, is_call = st.strike[rows], st.is_call[rows]
         spot = self._day_spot(symbol, day)
-        close = self.hours.session_bounds(expiry)[1]
+        close = self._close(expiry)
         years = max((close - snap).total_seconds() / YEAR_S, MIN_T_YEARS)
         q = self._yields.get(symbol, 0.0)
         bid, ask = cols["bid"], cols["ask"]
         mid = (bid + ask) / 2.0
-        iv = cols["iv"].copy()
-        greeks = {g: cols[g].copy() for g in ("delta", "gamma", "vega", "theta")}
+        iv = cols["iv"].astype(np.float64)
+        greeks = {g: cols[g].astype(np.float64) for g in ("delta", "gamma", "vega", "theta")}
         need_iv = ~np.isfinite(iv)
         if need_iv.any():
             res, g = iv_and_greeks(
@@ -327,14 +336,20 @@ class RecordedChainSource:
             gamma=greeks["gamma"],
             theta=greeks["theta"],
             vega=greeks["vega"],
-            bid_size=cols["bid_size"],
-            ask_size=cols["ask_size"],
-            open_interest=cols["open_interest"],
+            bid_size=cols["bid_size"].astype(np.int64),
+            ask_size=cols["ask_size"].astype(np.int64),
+            open_interest=cols["open_interest"].astype(np.int64),
         )
         for arr in (chain.con_id, chain.bid, chain.ask, chain.mid, chain.iv, chain.delta, chain.gamma,
                     chain.theta, chain.vega, chain.bid_size, chain.ask_size, chain.open_interest):  # fmt: skip
             arr.setflags(write=False)
         return chain
+
+    def _close(self, day: date) -> datetime:
+        found = self._closes.get(day)
+        if found is None:
+            found = self._closes[day] = self.hours.session_bounds(day)[1]
+        return found
 
     def option_quote(
         self, symbol: str, expiry: date, strike: float, right: str, ts: datetime | None = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -46,6 +47,7 @@ from tradelib.sim.types import (
 
 YEAR_S = 365.0 * 86_400.0
 MIN_T_YEARS = 60.0 / YEAR_S
+MAX_CACHED_CHAINS = 128
 _BAR_SCHEMA: dict[str, pl.DataType] = {
     "ts": pl.Datetime("us", "UTC"),
     "open": pl.Float64(),
@@ -131,6 +133,10 @@ class HistoricalSource:
         self._close = np.array([_epoch(c) for _, c in bounds], dtype=np.int64)
         self._paths: dict[tuple[str, int], FloatArray] = {}
         self._listings: dict[tuple[str, date], list[date]] = {}
+        self._closes: dict[date, int] = {}  # expiry -> epoch second of its close
+        # Full chains by (symbol, expiry, second): a broker marks, checks margin and fills
+        # off the same chain several times within one second.
+        self._chain_cache: OrderedDict[tuple[str, date, int], SimChain] = OrderedDict()
         self._specs = {s: self._spec(b) for s, b in self._bars.items()}
         self.contracts = ContractBook(tuple(self._bars), self._vol_index, self.hours)
         begin = self.first_day if start is None else start
@@ -400,7 +406,9 @@ class HistoricalSource:
             )
         price, seen = self._price(symbol, t)
         vix, _ = self._price(self._vol_index, seen)
-        close = _epoch(self.hours.session_bounds(expiry)[1])
+        close = self._closes.get(expiry)
+        if close is None:
+            close = self._closes[expiry] = _epoch(self.hours.session_bounds(expiry)[1])
         years = max((close - seen) / YEAR_S, MIN_T_YEARS)
         return spec, round(price, 2), vix, seen, years
 
@@ -434,8 +442,18 @@ class HistoricalSource:
     def option_chain(self, symbol: str, expiry: date, ts: datetime | None = None) -> SimChain:
         """Return every listed strike x (call, put) of one expiry, modelled."""
         t = self._t(ts)
+        key = (symbol, expiry, t)
+        cached = self._chain_cache.get(key)
+        if cached is not None:
+            return cached
         grid = self.strikes(symbol, expiry, _dt(t))
-        return self._chain(symbol, expiry, np.repeat(grid, 2), np.tile([True, False], grid.size), t)
+        chain = self._chain(
+            symbol, expiry, np.repeat(grid, 2), np.tile([True, False], grid.size), t
+        )
+        self._chain_cache[key] = chain
+        while len(self._chain_cache) > MAX_CACHED_CHAINS:
+            self._chain_cache.popitem(last=False)
+        return chain
 
     def option_quote(
         self, symbol: str, expiry: date, strike: float, right: str, ts: datetime | None = None
