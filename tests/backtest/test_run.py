@@ -160,3 +160,34 @@ def test_the_cli_prints_the_run_id_and_refuses_bad_input(tmp_path: Path) -> None
     assert bad.exit_code == 2
     src = runner.invoke(app, ["backtest", "--source", "nowhere"])
     assert src.exit_code == 2
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_a_historical_run_models_its_quotes_and_says_so(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    result = run_backtest(CFG, history=DATA, start=date(2023, 12, 20), results=lake)
+    assert result.source == "history" and result.modelled
+    assert result.days[0].day == date(2023, 12, 20)
+    assert result.days[-1].day == date(2023, 12, 29)  # the data's last day
+    assert "MODELLED option quotes" in result.lines()[0]
+    # buy-and-hold is the benchmark file's own closes over the same days
+    equity = result.equity.sort("day")
+    assert equity["benchmark_close"].null_count() == 0
+    run = lake.read(TableName.BACKTEST_RUNS).collect().row(0, named=True)
+    assert run["source"] == "history" and run["modelled"] is True
+    assert run["source_name"].startswith("history(IWM,QQQ,SPY; VIX")
+
+
+def test_historical_input_errors_name_the_problem() -> None:
+    runner = CliRunner()
+    outside = runner.invoke(
+        app, ["backtest", "--source", "history", "--history", str(DATA), "--start", "2019-01-02"]
+    )
+    assert outside.exit_code == 2
+    assert "data available 2021-01-04..2023-12-29" in outside.output
+    no_dir = runner.invoke(app, ["backtest", "--source", "history"])
+    assert no_dir.exit_code == 2 and "needs --history" in no_dir.output
+    start_on_sim = runner.invoke(app, ["backtest", "--start", "2024-01-02"])
+    assert start_on_sim.exit_code == 2 and "--start is for --source history" in start_on_sim.output

@@ -143,21 +143,92 @@ def _benchmark_closes(broker: SimBroker, days: list[date], hours: MarketHours) -
     return dict(zip(stamped["day"].to_list(), stamped["close"].to_list(), strict=True))
 
 
+@dataclass(frozen=True, slots=True)
+class MarketPlan:
+    """The market a run trades in and the trading days it covers."""
+
+    market: Any  # a MarketSource: SimBroker reads it
+    days: list[date]
+    hours: MarketHours
+    source: str
+    name: str
+    modelled: bool
+
+
+def sim_market(cfg: TradingConfig, seed: int, days: int, end: date | None) -> MarketPlan:
+    """The simulated market over the last ``days`` trading days up to ``end`` (default: yesterday)."""
+    hours = MarketHours(cfg.scheduler.calendar)
+    end_day = end or (datetime.now(UTC).astimezone(NEW_YORK).date() - timedelta(days=1))
+    trading_days = sim_days(hours, end_day, days)
+    first_open, _ = hours.session_bounds(trading_days[0])
+    market = SimulatedMarket(
+        SimMarketConfig(seed=seed, start=first_open - timedelta(minutes=5)), calendar=hours
+    )
+    return MarketPlan(market, trading_days, hours, "sim", f"simulated market (seed {seed})", True)
+
+
+def history_market(
+    cfg: TradingConfig,
+    directory: Path,
+    *,
+    start: date | None,
+    end: date | None,
+    days: int | None,
+    seed: int,
+) -> MarketPlan:
+    """Option quotes modelled over the daily bars and volatility index in ``directory``.
+
+    Without ``start`` the run begins once the regime detector and the correlation
+    lookback have their warm-up bars; ``days`` caps the run's length.
+    """
+    from tradelib.backtest.history.source import HistoricalSource, HistoryModel
+    from tradelib.regime import EnhancedMarketRegimeDetector
+
+    symbols = sorted({*cfg.strategies.underlyings, BENCHMARK})
+    probe = HistoricalSource.from_dir(directory, symbols, model=HistoryModel(seed=seed))
+    available = probe.trading_days()
+    warmup = max(
+        EnhancedMarketRegimeDetector.from_config(cfg).warmup,
+        cfg.risk.correlation_lookback_days + 1,
+    )
+    if start is None:
+        if len(available) <= warmup:
+            raise BacktestError(
+                problem=f"{probe.name}: {len(available)} trading days, the warm-up alone needs "
+                f"{warmup} (data {available[0]}..{available[-1]})"
+            )
+        start = available[warmup]
+    trading_days = probe.trading_days(start, end)  # DataRangeError names the data's range
+    if days is not None:
+        trading_days = trading_days[:days]
+    if not trading_days:
+        raise BacktestError(problem=f"no trading day in {start}..{end}")
+    source = HistoricalSource.from_dir(
+        directory, symbols, model=HistoryModel(seed=seed), start=trading_days[0]
+    )
+    return MarketPlan(source, trading_days, source.hours, "history", source.name, True)
+
+
 def run_backtest(
     cfg: TradingConfig,
     *,
-    days: int = 252,
+    days: int | None = 252,
     end: date | None = None,
+    start: date | None = None,
     seed: int | None = None,
+    history: Path | None = None,
     cycles_per_day: int = 5,
     run_id: str | None = None,
     results: Lake | None = None,
     progress: Progress | None = None,
 ) -> BacktestResult:
-    """Backtest ``cfg`` over ``days`` simulated trading days ending on ``end``.
+    """Backtest ``cfg`` day by day through the real jobs.
 
-    ``seed`` (default ``simulation.seed``) seeds the market and the fills.
-    ``results`` receives the run's tables (nothing is written when None).
+    The market is the simulated one (``days`` trading days ending on ``end``),
+    or, with ``history`` (a folder of daily OHLC files and a volatility index),
+    option quotes modelled over that history from ``start`` to ``end``.
+    ``seed`` (default ``simulation.seed``) seeds the market, the model and the
+    fills. ``results`` receives the run's tables (nothing is written when None);
     ``progress`` gets a line every 21 days (days done, days/s, equity).
     """
     started = time.perf_counter()
@@ -169,25 +240,25 @@ def run_backtest(
             "alerts": cfg.alerts.model_copy(update={"enabled": False}),
         }
     )
-    hours = MarketHours(cfg.scheduler.calendar)
-    end_day = end or (datetime.now(UTC).astimezone(NEW_YORK).date() - timedelta(days=1))
-    trading_days = sim_days(hours, end_day, days)
-    run_id = run_id or f"bt-sim-s{seed}-{trading_days[0]:%Y%m%d}-{trading_days[-1]:%Y%m%d}"
+    if history is None:
+        plan = sim_market(cfg, seed, 252 if days is None else days, end)
+    else:
+        plan = history_market(cfg, history, start=start, end=end, days=days, seed=seed)
+    trading_days, hours = plan.days, plan.hours
+    run_id = (
+        run_id or f"bt-{plan.source}-s{seed}-{trading_days[0]:%Y%m%d}-{trading_days[-1]:%Y%m%d}"
+    )
     if results is not None and results.exists(TableName.BACKTEST_RUNS):
         held = results.read(TableName.BACKTEST_RUNS, filter=pl.col("run_id") == run_id).collect()
         if held.height:
             raise BacktestError(problem=f"run id {run_id!r} is already in {results.root}")
-    first_open, _ = hours.session_bounds(trading_days[0])
-    market = SimulatedMarket(
-        SimMarketConfig(seed=seed, start=first_open - timedelta(minutes=5)), calendar=hours
-    )
-    broker = SimBroker.from_config(cfg, market=market)
+    broker = SimBroker.from_config(cfg, market=plan.market)
     broker.connect()
     lake = MemoryLake(run_id)
     ctx = JobContext.of(broker, lake, cfg, hours)
     previous_alerter = alerts.install(alerts.Alerter.from_config(cfg, lake))
     cash = broker.account().cash
-    result = BacktestResult(run_id, "sim", f"simulated market (seed {seed})", True, seed)
+    result = BacktestResult(run_id, plan.source, plan.name, plan.modelled, seed)
     try:
         for n, day in enumerate(trading_days, start=1):
             slots = day_slots(hours, day, monitoring_cycles=cycles_per_day)

@@ -383,7 +383,7 @@ class SimBroker(Broker):
     def dividend(self, symbol: str) -> Dividend | None:
         """The simulated underlying's next quarterly dividend (``tradelib.sim.dividends``)."""
         self._require_session()
-        if symbol.strip().upper() not in self.market.config.underlyings:
+        if symbol.strip().upper() not in self.market.underlyings:
             raise ContractError(f"no stock {symbol!r} in the simulated market: no dividends")
         today = self.market.now().astimezone(NEW_YORK).date()
         return next_dividend(symbol, today, self._hours)

@@ -16,7 +16,11 @@ from tradelib.markethours import MarketHours
 
 OUT = Path(__file__).parent
 FIRST, LAST = "2021-01-04", "2023-12-29"
-SYMBOLS = {"SPY": (370.0, 1.0, 0.012, 75e6), "QQQ": (310.0, 1.25, 0.006, 45e6), "IWM": (195.0, 1.35, 0.013, 28e6)}
+SYMBOLS = {
+    "SPY": (370.0, 1.0, 0.012, 75e6),
+    "QQQ": (310.0, 1.25, 0.006, 45e6),
+    "IWM": (195.0, 1.35, 0.013, 28e6),
+}
 CORR = np.array([[1.0, 0.9, 0.8], [0.9, 1.0, 0.75], [0.8, 0.75, 1.0]])
 
 
@@ -32,7 +36,9 @@ def main(seed: int = 2) -> None:
     log_vix[0] = np.log(22.0)
     for i in range(1, n):
         spike = rng.exponential(0.35) if rng.random() < 0.015 else 0.0
-        log_vix[i] = log_vix[i - 1] + 0.04 * (np.log(18.0) - log_vix[i - 1]) + rng.normal(0, 0.06) + spike
+        log_vix[i] = (
+            log_vix[i - 1] + 0.04 * (np.log(18.0) - log_vix[i - 1]) + rng.normal(0, 0.06) + spike
+        )
     vix_close = np.exp(log_vix)
     shocks = rng.multivariate_normal(np.zeros(3), CORR, size=n)
     # Returns fall as VIX jumps (leverage effect).
@@ -42,7 +48,10 @@ def main(seed: int = 2) -> None:
     prev_vix = vix_close[0]
     for i, d in enumerate(days):
         vo = prev_vix * np.exp(rng.normal(0, 0.03))
-        vpath = np.exp(np.linspace(np.log(vo), np.log(vix_close[i]), steps + 1) + np.concatenate([[0], np.cumsum(rng.normal(0, 0.01, steps - 1)), [0]]))
+        vpath = np.exp(
+            np.linspace(np.log(vo), np.log(vix_close[i]), steps + 1)
+            + np.concatenate([[0], np.cumsum(rng.normal(0, 0.01, steps - 1)), [0]])
+        )
         vix_rows.append((d, vo, vpath.max(), vpath.min(), vix_close[i]))
         prev_vix = vix_close[i]
         for j, (sym, (p0, beta, _, vol_shares)) in enumerate(SYMBOLS.items()):
@@ -52,7 +61,9 @@ def main(seed: int = 2) -> None:
             o = prev * np.exp(rng.normal(0, sigma * 0.3))
             c = prev * np.exp(ret)
             walk = np.concatenate([[0], np.cumsum(rng.normal(0, sigma / np.sqrt(steps), steps))])
-            path = np.log(o) + walk + np.linspace(0, 1, steps + 1) * (np.log(c) - np.log(o) - walk[-1])
+            path = (
+                np.log(o) + walk + np.linspace(0, 1, steps + 1) * (np.log(c) - np.log(o) - walk[-1])
+            )
             path = np.exp(path)
             volume = int(vol_shares * (0.6 + vix_close[i] / 40.0) * rng.uniform(0.8, 1.2))
             etf_rows[sym].append((d, o, path.max(), path.min(), c, volume))
