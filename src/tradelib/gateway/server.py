@@ -22,11 +22,10 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
-from tradelib.broker.sim import SimBroker
 from tradelib.errors import ContractError
 from tradelib.gateway import parsing as p
 from tradelib.gateway.control import FaultControlServer
-from tradelib.gateway.faults import DEFAULT_LINE_LIMIT, FaultInjector
+from tradelib.gateway.faults import FaultInjector
 from tradelib.gateway.handlers.account import AccountHandlers
 from tradelib.gateway.handlers.core import ACCOUNT_PUSH_S
 from tradelib.gateway.handlers.faults import FaultHandlers
@@ -70,29 +69,8 @@ class SimGateway(
     fault control line protocol of ``tradelib.gateway.control``.
     """
 
-    def __init__(
-        self,
-        broker: SimBroker,
-        host: str = "127.0.0.1",
-        port: int = 7497,
-        speed: float = 1.0,
-        account: str = "DU0000001",  # a fake paper-style account of the simulated gateway
-        tick_interval: float = 0.25,
-        accounts: Sequence[str] | None = None,
-        line_limit: int = DEFAULT_LINE_LIMIT,
-        control_port: int | None = None,
-    ) -> None:
-        super().__init__(
-            broker,
-            host=host,
-            port=port,
-            speed=speed,
-            account=account,
-            tick_interval=tick_interval,
-            accounts=accounts,
-            line_limit=line_limit,
-            control_port=control_port,
-        )
+    def _install(self) -> None:
+        """Arm the fault injector and route each request id to its handler."""
         self.faults = FaultInjector(self, self._fault_state)
         self._handlers: dict[int, Handler] = {
             In.START_API: self._start_api,

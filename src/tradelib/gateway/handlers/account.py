@@ -10,14 +10,12 @@ from dataclasses import replace
 from tradelib.domain import (
     NEW_YORK,
     AccountSnapshot,
-    Contract,
     Position,
 )
-from tradelib.errors import ContractError
 from tradelib.gateway import parsing as p
 from tradelib.gateway.handlers.core import GatewayCore
 from tradelib.gateway.marketdata import Message
-from tradelib.gateway.parsing import FieldReader, WireContract
+from tradelib.gateway.parsing import FieldReader
 from tradelib.gateway.session import ClientSession
 
 log = logging.getLogger("tradelib.gateway")
@@ -25,20 +23,6 @@ log = logging.getLogger("tradelib.gateway")
 
 class AccountHandlers(GatewayCore):
     """Positions and account values, requested and pushed as they change."""
-
-    def _wire_of(self, contract: Contract) -> WireContract:
-        inst = self.catalog.for_contract(contract)
-        if inst is None:
-            raise ContractError(f"position in {contract.key} has no listed instrument")
-        return self.catalog.wire(inst)
-
-    @staticmethod
-    def _position_table(positions: Sequence[Position]) -> dict[int, tuple[float, float]]:
-        return {
-            int(pos.contract.con_id or 0): (pos.quantity, pos.avg_cost)
-            for pos in positions
-            if pos.quantity != 0
-        }
 
     def _portfolio_message(self, pos: Position) -> Message:
         return p.portfolio_value(

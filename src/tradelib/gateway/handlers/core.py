@@ -95,6 +95,10 @@ class GatewayCore:
         self._positions_dirty = False
         self._close_cache: dict[tuple[int, str], float] = {}
         self._unsubscribe: Callable[[], None] | None = None
+        self._install()
+
+    def _install(self) -> None:
+        """Hook run at the end of ``__init__``: ``SimGateway`` arms faults and handlers here."""
 
     def _drop(self, session: ClientSession) -> None:
         """Forget the session's client id at once, so a reconnect may reuse it."""
