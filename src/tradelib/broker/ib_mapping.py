@@ -71,6 +71,8 @@ MAP_MARKET_DATA_TYPE: dict[int, str] = {
     3: "delayed",
     4: "delayed_frozen",
 }
+# IB market-data types whose prices are delayed (after 10167, or reqMarketDataType 3/4).
+DELAYED_DATA_TYPES = frozenset({3, 4})
 
 
 def is_warning(code: int) -> bool:
@@ -293,6 +295,8 @@ class IbTicker(Protocol):
     def callOpenInterest(self) -> float: ...
     @property
     def putOpenInterest(self) -> float: ...
+    @property
+    def marketDataType(self) -> int: ...
 
 
 # --- contracts --------------------------------------------------------------------------------
@@ -696,7 +700,10 @@ def broker_greeks(comp: IbOptionComputation | None) -> OptionGreeks | None:
 
 
 def domain_quote(contract: Contract, ticker: IbTicker, ts: datetime) -> Quote:
-    """A quote from a ticker; options keep IB's greeks (None when IB sent none)."""
+    """A quote from a ticker; options keep IB's greeks (None when IB sent none).
+
+    A ticker IB marked delayed (market-data type 3 or 4) gives a ``delayed`` quote.
+    """
     greeks = broker_greeks(ticker.modelGreeks) if contract.is_option else None
     und = math.nan
     if contract.is_option and ticker.modelGreeks is not None:
@@ -720,6 +727,7 @@ def domain_quote(contract: Contract, ticker: IbTicker, ts: datetime) -> Quote:
         greeks=greeks,
         underlying_price=und,
         open_interest=oi,
+        delayed=int(ticker.marketDataType or 1) in DELAYED_DATA_TYPES,
     )
 
 
