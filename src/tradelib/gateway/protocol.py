@@ -420,8 +420,11 @@ class WireContract:
     trading_class: str = ""
     combo_legs: tuple[ComboLegSpec, ...] = field(default=())
 
-    def core(self) -> tuple[Field, ...]:
-        """conId..tradingClass with the exchange (position, openOrder, execDetails)."""
+    def core(self, exchange: str | None = None) -> tuple[Field, ...]:
+        """conId..tradingClass with the exchange (position, openOrder, execDetails).
+
+        ``exchange`` fills the exchange slot instead (portfolioValue puts the primary there).
+        """
         return (
             self.con_id,
             self.symbol,
@@ -430,7 +433,7 @@ class WireContract:
             self.strike,
             self.right,
             self.multiplier,
-            self.exchange,
+            self.exchange if exchange is None else exchange,
             self.currency,
             self.local_symbol,
             self.trading_class,
@@ -438,19 +441,7 @@ class WireContract:
 
     def portfolio_core(self) -> tuple[Field, ...]:
         """conId..tradingClass with the primary exchange in the exchange slot (portfolioValue)."""
-        return (
-            self.con_id,
-            self.symbol,
-            self.sec_type,
-            self.last_trade,
-            self.strike,
-            self.right,
-            self.multiplier,
-            self.primary_exchange,
-            self.currency,
-            self.local_symbol,
-            self.trading_class,
-        )
+        return self.core(self.primary_exchange)
 
 
 def wire_float(raw: str) -> float:
