@@ -21,8 +21,9 @@ twice. On start the collector resumes after the newest bar in the lake (within
 
 **Stops and drops.** SIGTERM/SIGINT only ask the loop to stop; it then polls
 once more and flushes, so nothing buffered is lost. When the broker drops the
-connection, the buffer is flushed at once and an open gap is recorded; the
-collector reconnects with backoff, collects the bars of the seconds before the
+connection (a network fault, or TWS / IB Gateway's nightly restart, which
+refuses sessions for a few minutes), the buffer is flushed at once and an open
+gap is recorded; the collector reconnects with backoff, collects the bars of the seconds before the
 drop that it had not polled yet, and closes the gap at the reconnect time. The
 gap itself is never filled. A collector that was not running for longer than
 ``resume_window_s`` records that period as a gap too.
