@@ -26,6 +26,7 @@ import polars as pl
 
 from tradelib import alerts
 from tradelib.backtest.engine import DayResult, day_slots, run_day
+from tradelib.backtest.source import MarketSource
 from tradelib.broker.sim import SimBroker
 from tradelib.config import TradingConfig
 from tradelib.domain import Contract, order_ref_prefix
@@ -147,7 +148,7 @@ def _benchmark_closes(broker: SimBroker, days: list[date], hours: MarketHours) -
 class MarketPlan:
     """The market a run trades in and the trading days it covers."""
 
-    market: Any  # a MarketSource: SimBroker reads it
+    market: MarketSource  # what SimBroker reads: simulated, modelled over history, recorded
     days: list[date]
     hours: MarketHours
     source: str

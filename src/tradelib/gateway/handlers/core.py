@@ -74,7 +74,7 @@ class GatewayCore:
         self.accounts: tuple[str, ...] = tuple(accounts) if accounts else (account,)
         self.account = self.accounts[0]
         self.tick_interval = float(tick_interval)
-        self.catalog = ContractCatalog(broker.market)
+        self.catalog = ContractCatalog(broker.simulated_market)
         self._requested_port = port
         self._fault_state = FaultState(line_limit=int(line_limit))
         self.loop: asyncio.AbstractEventLoop | None = None  # set while the gateway runs

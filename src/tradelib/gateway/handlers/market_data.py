@@ -243,7 +243,7 @@ class MarketDataHandlers(GatewayCore):
             if close <= start or open_ >= end:
                 continue
             bar = DailyBar(day, int(open_.timestamp()), int(close.timestamp()), o, h, lo, c, int(v))
-            seed = int(self.broker.market.config.seed)
+            seed = int(self.broker.simulated_market.config.seed)
             bars = session_bars(bar, secs, seed, contract.symbol)
             parts.append(bars.filter((pl.col("ts") >= start) & (pl.col("ts") < end)))
         if not parts:
