@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go  # type: ignore[import-untyped]
 import polars as pl
@@ -18,6 +18,9 @@ from plotly.subplots import make_subplots  # type: ignore[import-untyped]
 
 from tradelib.backtest.summary import run_performance
 from tradelib.lake import Lake, TableName
+
+if TYPE_CHECKING:
+    from tradelib.backtest.run import BacktestResult
 
 RUNS, TRADES, EQUITY = (
     TableName.BACKTEST_RUNS,
@@ -228,3 +231,23 @@ def margin_figure(run: RunData) -> go.Figure:
     fig.update_layout(title="Margin use", height=300)
     fig.update_yaxes(tickformat=".0%")
     return fig
+
+
+def from_result(result: BacktestResult) -> RunData:
+    """A run not (yet) stored, as the report reads one: its record, equity and trades."""
+    days = result.days
+    run = {
+        "run_id": result.run_id,
+        "source": result.source,
+        "source_name": result.source_name,
+        "modelled": result.modelled,
+        "seed": result.seed,
+        "start": days[0].day if days else None,
+        "end": days[-1].day if days else None,
+        "days": len(days),
+        "cycles_per_day": result.cycles_per_day,
+        "code_version": "this session",
+        "config_hash": "-",
+        "stats_json": json.dumps(result.stats, default=str),
+    }
+    return RunData(run, result.equity, result.trades)

@@ -53,6 +53,7 @@ class BacktestResult:
     source_name: str
     modelled: bool
     seed: int | None
+    cycles_per_day: int = 5
     days: list[DayResult] = field(default_factory=list)
     trades: pl.DataFrame = field(default_factory=pl.DataFrame)
     equity: pl.DataFrame = field(default_factory=pl.DataFrame)
@@ -259,7 +260,7 @@ def run_backtest(
     ctx = JobContext.of(broker, lake, cfg, hours)
     previous_alerter = alerts.install(alerts.Alerter.from_config(cfg, lake))
     cash = broker.account().cash
-    result = BacktestResult(run_id, plan.source, plan.name, plan.modelled, seed)
+    result = BacktestResult(run_id, plan.source, plan.name, plan.modelled, seed, cycles_per_day)
     try:
         for n, day in enumerate(trading_days, start=1):
             slots = day_slots(hours, day, monitoring_cycles=cycles_per_day)
