@@ -43,13 +43,8 @@ from tradelib.domain.pnl import realized_pnl
 from tradelib.execution.attempts import attempts_of
 from tradelib.jobs.context import JobContext, run_once
 from tradelib.jobs.entry import EntryWorkflow
-from tradelib.jobs.monitoring import (
-    ActionOutcome,
-    MonitoringReport,
-    MonitoringStatus,
-    MonitoringWorkflow,
-    run_monitoring,
-)
+from tradelib.jobs.monitoring import MonitoringWorkflow, run_monitoring
+from tradelib.jobs.monitoring_report import ActionOutcome, MonitoringReport, MonitoringStatus
 from tradelib.jobs.sync import run_sync
 from tradelib.lake import Lake
 from tradelib.markethours import MarketHours

@@ -23,7 +23,8 @@ from tradelib.domain import (
     utc,
 )
 from tradelib.jobs.context import JobContext
-from tradelib.jobs.monitoring import ActionOutcome, MonitoringWorkflow
+from tradelib.jobs.monitoring import MonitoringWorkflow
+from tradelib.jobs.monitoring_report import ActionOutcome
 from tradelib.jobs.sync import run_sync
 from tradelib.lake import Lake
 from tradelib.rules.book import BOOK_LIMIT_RULE
