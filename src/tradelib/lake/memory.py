@@ -25,8 +25,8 @@ from tradelib.lake.store import (
     MaintenanceReport,
     MergeStats,
     TableInfo,
-    UnknownColumnError,
     _last_per_key,
+    narrowed,
 )
 
 
@@ -108,19 +108,8 @@ class MemoryLake(Lake):
     ) -> pl.LazyFrame:
         """The table as a lazy frame (empty, with the schema, before its first write)."""
         spec = self.spec(table)
-        if columns is not None:
-            unknown = [c for c in columns if c not in spec.columns]
-            if unknown:
-                raise UnknownColumnError(
-                    table=spec.name, columns=unknown, known=", ".join(spec.columns)
-                )
         held = self._frames.get(spec.name)
-        frame = (spec.empty() if held is None else held).lazy()
-        if filter is not None:
-            frame = frame.filter(filter)
-        if columns is not None:
-            frame = frame.select(list(columns))
-        return frame
+        return narrowed(spec, (spec.empty() if held is None else held).lazy(), columns, filter)
 
     def exists(self, table: str) -> bool:
         return self.spec(table).name in self._frames
