@@ -139,7 +139,7 @@ def main() -> int:
         folder = Path(tmp)
         lake = args.lake
         if lake is None:
-            from tradelib.dashboards.common import build_demo_lake
+            from tradelib.demo.lakes import build_demo_lake
 
             lake = folder / "lake"
             build_demo_lake(lake, days=3)

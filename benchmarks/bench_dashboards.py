@@ -26,19 +26,20 @@ from pathlib import Path
 import polars as pl
 
 from tradelib.config import TradingConfig
-from tradelib.dashboards.common import LAKE_ENV, recent_trading_days
+from tradelib.dashboards.common import LAKE_ENV
 from tradelib.dashboards.monitoring import (
     QUERIES,
     MonitoringDashboard,
     open_strategies,
     risk_limit_use,
 )
+from tradelib.demo.day import run_demo
+from tradelib.demo.lakes import recent_trading_days
 from tradelib.domain import Decision, DecisionAction, Urgency
-from tradelib.jobs.demo import run_demo
 from tradelib.lake import TABLES, Lake, TableName
 from tradelib.markethours import MarketHours
 from tradelib.rules import decision_id
-from tradelib.rules.persist import decision_rows
+from tradelib.stores.decisions import decision_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 END = date(2026, 11, 24)

@@ -24,8 +24,8 @@ import polars as pl
 
 from tradelib.broker.sim import SimBroker
 from tradelib.config import TradingConfig
+from tradelib.demo.futures import run_futures_demo
 from tradelib.domain import utc
-from tradelib.futures import data as futures_data
 from tradelib.futures.analysis import (
     FUTURE,
     SPOT,
@@ -34,11 +34,10 @@ from tradelib.futures.analysis import (
     analyze_aligned,
 )
 from tradelib.futures.collector import CollectorSettings, FuturesCollector
-from tradelib.futures.demo import run_futures_demo
-from tradelib.futures.pairs import load_aligned, load_analyses
-from tradelib.futures.signal import current_signal
 from tradelib.lake import Lake
 from tradelib.sim import SimMarketConfig, SimulatedMarket
+from tradelib.stores import futures as futures_data
+from tradelib.stores.futures import current_signal, load_aligned, load_analyses
 
 END_DAY = date(2026, 11, 24)
 PAIRS = {"ES": "SPY", "NQ": "QQQ", "RTY": "IWM"}

@@ -45,12 +45,13 @@ from tradelib.domain import (
     net_prices,
     utc,
 )
-from tradelib.jobs.monitoring import MonitoringWorkflow, run_monitoring_job
+from tradelib.jobs.context import run_once
+from tradelib.jobs.monitoring import MonitoringWorkflow, run_monitoring
 from tradelib.lake import Lake
 from tradelib.rules import DecisionEngine, MarketState, build_strategy_state
 from tradelib.sim import SimMarketConfig, SimulatedMarket
+from tradelib.stores.sync import SyncStore
 from tradelib.sync.model import HeldLeg, StrategyRecord
-from tradelib.sync.store import SyncStore
 
 START = utc(2026, 11, 24, 15)
 N_STRATEGIES = 50
@@ -143,7 +144,7 @@ def main() -> int:
         save_sim_broker(broker, root / "sim.pkl")
 
         def job() -> None:
-            report = run_monitoring_job(cfg, advance_to=broker_time[0])
+            report = run_once(run_monitoring, cfg, advance_to=broker_time[0])
             assert len(report.decisions) == N_STRATEGIES and not report.actions, report.lines()
             broker_time[0] += timedelta(seconds=30)
 

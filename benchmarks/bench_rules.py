@@ -39,9 +39,10 @@ from tradelib.domain import (
     utc,
 )
 from tradelib.pricing import bs_greeks
-from tradelib.regime import EnhancedMarketRegimeDetector, agreement
+from tradelib.regime import EnhancedMarketRegimeDetector
 from tradelib.rules import DecisionEngine, MarketState, StrategyState, build_strategy_state
 from tradelib.sim import SimMarketConfig, SimulatedMarket
+from tradelib.sim.regime_map import agreement
 
 NOW = new_york(2026, 11, 24, 11, 0)
 SPOTS = {"SPY": 600.0, "QQQ": 520.0, "IWM": 225.0}

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tradelib.broker.sim import SimBroker
 from tradelib.config import TradingConfig
+from tradelib.demo.day import run_demo
 from tradelib.domain import (
     Contract,
     Leg,
@@ -31,7 +32,6 @@ from tradelib.domain import (
     net_prices,
     utc,
 )
-from tradelib.jobs.demo import run_demo
 from tradelib.lake import Lake
 from tradelib.sim import SimMarketConfig, SimulatedMarket
 

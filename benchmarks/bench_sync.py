@@ -32,9 +32,11 @@ from tradelib.domain import (
     make_order_ref,
     utc,
 )
+from tradelib.jobs.sync import SyncWorkflow
 from tradelib.lake import Lake
 from tradelib.sim import SimMarketConfig, SimulatedMarket
-from tradelib.sync import StrategyRegistry, SyncStore, SyncWorkflow
+from tradelib.stores.sync import SyncStore
+from tradelib.sync import StrategyRegistry
 from tradelib.sync.reconcile import diff_positions, lake_book
 from tradelib.sync.registry import FillFact
 

@@ -223,3 +223,22 @@ class BookInvariantError(TradelibError):
     """The book broke an invariant (legs vs broker, cash, decisions, keys): the run stops."""
 
     template = "book invariants violated on {day}: {summary}"
+
+
+class BacktestError(TradelibError):
+    """A backtest cannot run as asked (bad range, a run id already stored, bad input)."""
+
+    template = "backtest: {problem}"
+
+
+# --- backtest data -------------------------------------------------------------
+class BacktestDataError(TradelibError):
+    """A history or chain file the user brought is unusable: names file, row(s) and problem."""
+
+    template = "{file}: {problem}"
+
+
+class DataRangeError(BacktestDataError):
+    """A date range asked of a market source reaches outside its data."""
+
+    template = "{source}: {problem} (data available {first}..{last})"

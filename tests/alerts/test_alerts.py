@@ -382,6 +382,18 @@ def test_connection_watch_alerts_once_the_outage_passes_the_threshold() -> None:
     assert watch.update(True, NOW + timedelta(minutes=7)) is None and watch.down_since is None
 
 
+def test_connection_watch_alerts_once_per_outage_and_a_recovery_starts_afresh() -> None:
+    watch = alerts.ConnectionWatch(threshold_minutes=5)
+    watch.update(False, NOW)
+    first = watch.update(False, NOW + timedelta(minutes=6))
+    assert first is not None
+    assert watch.update(False, NOW + timedelta(minutes=30)) is None, "the same outage: once"
+    assert watch.update(True, NOW + timedelta(minutes=31)) is None and not watch.alerted
+    watch.update(False, NOW + timedelta(minutes=40))
+    second = watch.update(False, NOW + timedelta(minutes=46))
+    assert second is not None and second.key != first.key
+
+
 def test_daily_loss_warning_fires_past_the_fraction_only() -> None:
     assert alerts.daily_loss_alert(900.0, 2000.0, 0.5, NOW) is None
     warn = alerts.daily_loss_alert(1000.0, 2000.0, 0.5, NOW)

@@ -12,8 +12,8 @@ from tradelib.alerts import read_alerts
 from tradelib.cli.breaker_cmd import app
 from tradelib.config import TradingConfig
 from tradelib.lake import Lake
-from tradelib.risk import CircuitBreaker
 from tradelib.risk.breaker import BreakerTrigger
+from tradelib.stores.risk import lake_breaker
 
 from .conftest import WebhookSink
 
@@ -30,7 +30,7 @@ alerts:
 def tripped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Lake:
     monkeypatch.chdir(tmp_path)
     lake = Lake(tmp_path / "lake")
-    CircuitBreaker.from_config(TradingConfig(), lake).trip(
+    lake_breaker(TradingConfig(), lake).trip(
         datetime.now(UTC), BreakerTrigger.CONSECUTIVE_FAILURES, "3 consecutive order failures"
     )
     return lake

@@ -13,9 +13,9 @@ from tradelib.alerts import read_alerts
 from tradelib.cli import app
 from tradelib.config import TradingConfig
 from tradelib.lake import Lake
-from tradelib.risk import CircuitBreaker
 from tradelib.risk.breaker import BreakerTrigger
 from tradelib.scheduler import Outcome, Runner, RunStatus
+from tradelib.stores.risk import lake_breaker
 
 from .conftest import WebhookSink
 
@@ -37,7 +37,7 @@ def hook(monkeypatch: pytest.MonkeyPatch, webhook_sink: WebhookSink) -> WebhookS
 
 def test_breaker_trip_and_reset_each_raise_an_alert(tmp_path: Path, hook: WebhookSink) -> None:
     lake = Lake(str(tmp_path / "lake"))
-    breaker = CircuitBreaker.from_config(_cfg(), lake)
+    breaker = lake_breaker(_cfg(), lake)
 
     breaker.trip(NOW, BreakerTrigger.CONSECUTIVE_FAILURES, "3 consecutive order failures >= 3")
     breaker.reset(NOW + timedelta(minutes=5), by="ann")
@@ -49,7 +49,7 @@ def test_breaker_trip_and_reset_each_raise_an_alert(tmp_path: Path, hook: Webhoo
 
 def test_a_breaker_closing_by_rule_raises_a_reset_alert(tmp_path: Path, hook: WebhookSink) -> None:
     lake = Lake(str(tmp_path / "lake"))
-    breaker = CircuitBreaker.from_config(_cfg(), lake)
+    breaker = lake_breaker(_cfg(), lake)
     breaker.trip(NOW, BreakerTrigger.ORDER_RATE, "order rate")
     breaker.status(NOW + timedelta(hours=2))  # past the 60-minute cooldown
     assert [b["kind"] for b in hook.bodies()] == ["breaker_tripped", "breaker_reset"]

@@ -1,18 +1,23 @@
-"""IBConnectionManager: client ids per role, retries, masking, and trading-mode guards."""
+"""IBConnectionManager: client ids per role, retries, masking, outage alerts, and trading-mode guards."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 import pytest
 
+from tradelib.alerts import Alerter, MemoryAlertStore
+from tradelib.alerts.model import AlertKind
 from tradelib.broker.connection import DEFAULT_MAX_REQUESTS_PER_S, IBConnectionManager, LinkState
 from tradelib.broker.ib import IBBroker
 from tradelib.broker.modes import build_broker, ensure_mode_allowed
 from tradelib.broker.sim import SimBroker
-from tradelib.config import TradingConfig
-from tradelib.domain import TradingMode
+from tradelib.config import AlertsConfig, TradingConfig
+from tradelib.domain import TradingMode, utc
 from tradelib.errors import ConfigError, LiveTradingNotAllowed, NotConnectedError
 from tradelib.gateway import GatewayThread
 
@@ -107,6 +112,139 @@ def test_connect_reports_the_account_and_client_and_disconnect_is_final() -> Non
             broker.positions()
     finally:
         thread.stop()
+
+
+# --- outages and the connection-lost alert -------------------------------------------------------
+T0 = utc(2026, 11, 24, 15)
+
+
+class FakeClock:
+    """The wall clock the outage watch reads, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, minutes: float) -> None:
+        self.now += timedelta(minutes=minutes)
+
+
+@pytest.fixture
+def outage_gateway() -> Iterator[GatewayThread]:
+    thread = start_gateway()
+    yield thread
+    thread.stop()
+
+
+def _drop_and_refuse(gateway: GatewayThread, manager: IBConnectionManager) -> None:
+    """Drop the socket and refuse the client id (326), so every reconnect fails."""
+    gateway.gateway.faults.refuse_client_ids(manager.client_ids)
+    gateway.gateway.faults.drop_connections()
+    _notice_drop(manager)
+
+
+def _notice_drop(manager: IBConnectionManager) -> None:
+    """Run ib_async's loop until it has seen the close (its in-flight wait ends with it)."""
+    with contextlib.suppress(ConnectionError):
+        manager.ib.sleep(0.3)
+
+
+def _still_down(manager: IBConnectionManager) -> None:
+    with pytest.raises(NotConnectedError):
+        manager.ensure_connected()
+
+
+@pytest.mark.integration
+def test_a_connection_down_past_the_threshold_alerts_once_and_a_reconnect_ends_the_outage(
+    outage_gateway: GatewayThread, ib_errors: IbErrorLog
+) -> None:
+    ib_errors.allow("Error 326,", "Peer closed connection", "API connection failed")
+    clock = FakeClock()
+    store = MemoryAlertStore()
+    alerter = Alerter(AlertsConfig(), store, channels=[], env={})
+    manager = IBConnectionManager(
+        "127.0.0.1",
+        outage_gateway.port,
+        (7,),
+        connect_timeout_s=2.0,
+        connect_retries=0,
+        retry_backoff_s=0.01,
+        max_requests_per_s=0,
+        connection_lost_minutes=5,
+        clock=clock,
+        alert=alerter.emit,
+    )
+    manager.connect()
+    try:
+        _drop_and_refuse(outage_gateway, manager)
+        _still_down(manager)
+        clock.advance(4)
+        _still_down(manager)
+        assert not store.records, "down, but not yet for longer than 5 minutes"
+
+        clock.advance(2)
+        _still_down(manager)
+        clock.advance(10)
+        _still_down(manager)
+        [record] = store.records.values()
+        assert record.alert.kind is AlertKind.CONNECTION_LOST
+        assert "6 min" in record.alert.title, "raised at the first check past the threshold"
+        assert record.alert.ts == T0 + timedelta(minutes=6)
+
+        outage_gateway.gateway.faults.accept_client_ids(manager.client_ids)
+        clock.advance(1)
+        manager.ensure_connected()
+        assert manager.is_connected and manager.check_outage() is None
+
+        clock.advance(60)  # a second outage, long after: it alerts again, on its own key
+        _drop_and_refuse(outage_gateway, manager)
+        _still_down(manager)
+        clock.advance(5.5)
+        _still_down(manager)
+        assert len(store.records) == 2
+        keys = {r.alert.key for r in store.records.values()}
+        assert len(keys) == 2, "one alert per outage"
+    finally:
+        manager.disconnect()
+
+
+@pytest.mark.integration
+def test_a_drop_repaired_within_the_threshold_raises_no_alert(
+    outage_gateway: GatewayThread, ib_errors: IbErrorLog
+) -> None:
+    ib_errors.allow("Peer closed connection")
+    clock = FakeClock()
+    raised: list[object] = []
+    manager = IBConnectionManager(
+        "127.0.0.1",
+        outage_gateway.port,
+        (8,),
+        connect_timeout_s=2.0,
+        retry_backoff_s=0.01,
+        max_requests_per_s=0,
+        connection_lost_minutes=5,
+        clock=clock,
+        alert=raised.append,
+    )
+    manager.connect()
+    try:
+        outage_gateway.gateway.faults.drop_connections()
+        _notice_drop(manager)
+        clock.advance(4)
+        manager.ensure_connected()  # the reconnect succeeds within the threshold
+        clock.advance(10)
+        assert manager.is_connected and manager.check_outage() is None
+        assert raised == [] and manager.reconnects == 1
+    finally:
+        manager.disconnect()
+
+
+def test_the_threshold_comes_from_the_alerts_config() -> None:
+    manager = IBConnectionManager.from_config(_config(**{"alerts.connection_lost_minutes": 12.0}))
+    assert manager._watch is not None and manager._watch.threshold_minutes == 12.0
+    assert manager.check_outage() is None, "never connected and not failing: no outage"
 
 
 # --- trading modes ---------------------------------------------------------------------------------

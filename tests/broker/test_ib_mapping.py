@@ -230,6 +230,13 @@ def test_ibs_minus_one_means_no_data_and_partial_greeks_are_no_greeks() -> None:
     assert q.greeks is None and q.underlying_price == 600.0
 
 
+@pytest.mark.parametrize(("data_type", "delayed"), [(1, False), (2, False), (3, True), (4, True)])
+def test_a_ticker_ib_marked_delayed_gives_a_delayed_quote(data_type: int, delayed: bool) -> None:
+    ticker = _ticker(bid=1.0, ask=1.1)
+    ticker.marketDataType = data_type
+    assert m.domain_quote(PUT, ticker, NOW).delayed is delayed
+
+
 def test_an_index_without_trades_is_quoted_at_its_close() -> None:
     q = m.domain_quote(Contract.index("VIX"), _ticker(close=17.5), NOW)
     assert q.last == 17.5 and q.contract.sec_type is SecType.INDEX

@@ -10,8 +10,9 @@ import polars as pl
 
 from tradelib.broker import Broker
 from tradelib.domain import Leg, OrderPurpose, OrderStatus, Right, make_order_ref
+from tradelib.jobs.context import JobContext
+from tradelib.jobs.sync import run_sync
 from tradelib.lake import Lake
-from tradelib.sync import run_sync
 
 from .scenarios import expiry_in, intent, marketable, option, position_qty, spot
 
@@ -50,7 +51,7 @@ def test_two_call_spreads_sharing_a_strike_keep_their_legs_and_close_alone(
     _trade(broker, "x", [Leg(low, -1), Leg(mid, 1)], OrderPurpose.OPEN)
     assert position_qty(broker, mid) == 0
 
-    report = run_sync(broker, lake)
+    report = run_sync(JobContext.of(broker, lake))
 
     assert report.ok and report.events == ()
     assert _held(lake) == {
@@ -62,7 +63,7 @@ def test_two_call_spreads_sharing_a_strike_keep_their_legs_and_close_alone(
 
     # Closing X trades X's own legs only; Y is left whole.
     _trade(broker, "x", [Leg(low, 1), Leg(mid, -1)], OrderPurpose.CLOSE)
-    report = run_sync(broker, lake)
+    report = run_sync(JobContext.of(broker, lake))
 
     assert report.ok and report.events == () and report.closed == (("x", "closed"),)
     assert _held(lake) == {"y": {k[mid.strike]: -1, k[high.strike]: 1}}

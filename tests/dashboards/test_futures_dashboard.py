@@ -17,7 +17,7 @@ from tradelib.dashboards.futures import (
     price_figure,
     status_html,
 )
-from tradelib.futures.demo import run_futures_demo
+from tradelib.demo.futures import run_futures_demo
 from tradelib.lake import Lake
 
 END_DAY = date(2026, 11, 24)

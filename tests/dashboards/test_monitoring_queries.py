@@ -47,12 +47,14 @@ from tradelib.dashboards.monitoring import (
     risk_limit_use,
     slot_use,
 )
+from tradelib.demo.day import run_demo
 from tradelib.domain import Decision, DecisionAction, Urgency
-from tradelib.jobs.demo import run_demo
 from tradelib.lake import Lake, TableName
+from tradelib.risk import LimitUse
 from tradelib.rules import decision_id
-from tradelib.rules.persist import record_decisions
 from tradelib.secrets import clear_registered_secrets, register_secret
+from tradelib.stores.decisions import record_decisions
+from tradelib.stores.risk import record_limit_use
 
 DAY = date(2026, 11, 24)
 NOW = datetime(2026, 11, 24, 21, 0, tzinfo=UTC)  # just after the demo day's last snapshot
@@ -332,7 +334,19 @@ def build_monitoring_lake(root: Path) -> Lake:
         )
     ]
     lake.upsert(TableName.PREDICTIONS, predictions)
+    # one monitoring cycle's limit use (an older one first: the newest must win)
+    old_uses = (LimitUse("max_portfolio_delta", 999.0, 500.0, "older cycle"),)
+    record_limit_use(lake, old_uses, NOW - timedelta(hours=2))
+    record_limit_use(lake, LIMIT_USES, NOW - timedelta(minutes=5))
     return lake
+
+
+LIMIT_USES = (
+    LimitUse("max_portfolio_delta", -120.0, 500.0, "-120 SPY-equivalent shares (beta-weighted)"),
+    LimitUse("max_underlying_concentration", 0.21, 0.40, "SPY: $4,200 of $20,000 risk budget"),
+    LimitUse("max_correlated_exposure", 0.35, 0.60, "{QQQ, SPY}: $7,000 of $20,000"),
+    LimitUse("max_margin_use", 0.12, 0.50, "$12,000 initial margin of $100,000"),
+)
 
 
 @pytest.fixture(scope="module")
@@ -440,10 +454,22 @@ def test_risk_limit_use_measures_each_limit_against_the_config(full_lake: Lake) 
     assert limits["open strategies"]["value"] == 3
     assert limits["open strategies"]["limit"] == cfg.trading_limits.max_positions
     assert limits["new entries today"]["value"] == 3  # all opened on NOW's New York day
-    assert limits["margin use"]["value"] == pytest.approx(account["margin_use"])
     assert limits["daily loss"]["value"] == pytest.approx(max(-account["day_pnl"], 0.0))
-    assert limits["underlying concentration"]["value"] > 0
-    assert all(r["status"] == "ok" for r in limits.values())
+    # the portfolio limits are monitoring's newest stored measurement, not re-measured here
+    assert limits["portfolio delta"]["value"] == 120.0  # shown as the absolute exposure
+    assert limits["portfolio delta"]["detail"].startswith("-120 SPY-equivalent")
+    assert limits["underlying concentration"]["value"] == pytest.approx(0.21)
+    assert limits["correlated exposure"]["use"] == pytest.approx(0.35 / 0.60)
+    assert limits["margin use"]["value"] == pytest.approx(0.12)
+    assert limits["margin use"]["limit"] == cfg.risk.max_margin_use
+    assert all(r["status"] in ("ok", "warn") for r in limits.values())
+
+
+def test_limits_never_measured_read_as_unknown_not_zero(demo_only_lake: Lake) -> None:
+    limits = {r["check"]: r for r in risk_limit_use(demo_only_lake, NOW).iter_rows(named=True)}
+    assert limits["portfolio delta"]["value"] is None
+    assert limits["portfolio delta"]["status"] == "unknown"
+    assert "not measured yet" in limits["margin use"]["detail"]
 
 
 def test_a_loss_beyond_the_breaker_limit_reads_as_a_breach(full_lake: Lake) -> None:

@@ -53,6 +53,17 @@ def test_zero_bid_allowed_only_when_asked_for() -> None:
     assert check_quote(q(0.0, 0.05), NOW, 15, allow_zero_bid=True).ok
 
 
+def test_a_delayed_quote_is_never_tradable_however_fresh_and_sound() -> None:
+    delayed = Quote(SPY, NOW, bid=1.00, ask=1.05, delayed=True)
+    result = check_quote(delayed, NOW, 15, allow_zero_bid=True)
+    assert not result.ok
+    assert result.problem is QuoteProblem.DELAYED
+    assert "delayed market data" in result.reason
+    assert delayed.mark == pytest.approx(1.025), "still readable: only trading on it is refused"
+    with pytest.raises(InvalidQuoteError, match=r"SPY STK: delayed market data"):
+        require_valid_quote(delayed, NOW, 15)
+
+
 def test_require_valid_quote_raises_with_symbol_and_reason() -> None:
     with pytest.raises(InvalidQuoteError, match=r"SPY STK: crossed"):
         require_valid_quote(q(2.0, 1.0), NOW, 15)

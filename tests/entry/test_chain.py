@@ -11,11 +11,12 @@ import polars as pl
 import pytest
 
 from tradelib.domain import Contract, OptionGreeks, Quote, Right, utc
-from tradelib.entry import OptionChain, load_chain
+from tradelib.entry import OptionChain
 from tradelib.errors import ChainDataError
 from tradelib.lake import Lake
 from tradelib.records import option_snapshot_rows
 from tradelib.sim import SimMarketConfig, SimulatedMarket
+from tradelib.stores.snapshots import load_chain
 
 from .chains import RATE, TODAY, TS, columns
 

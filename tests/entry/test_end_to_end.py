@@ -10,16 +10,11 @@ import pytest
 from tradelib.broker.sim import SimBroker
 from tradelib.config import TradingConfig
 from tradelib.domain import Contract, MarketRegime, Quote, Right, utc
-from tradelib.entry import (
-    OptionChain,
-    SkewInterpretation,
-    SmartStrikeSelector,
-    StrategySelector,
-    load_chain,
-)
+from tradelib.entry import OptionChain, SkewInterpretation, SmartStrikeSelector, StrategySelector
 from tradelib.jobs.snapshot import ChainWindow, record_option_chain
 from tradelib.lake import Lake
 from tradelib.sim import SimMarketConfig, SimRegime, SimulatedMarket
+from tradelib.stores.snapshots import get_iv_for_strike, load_chain
 
 START = utc(2026, 11, 24, 15)
 CFG = TradingConfig()
@@ -129,9 +124,7 @@ def test_a_recorded_snapshot_feeds_selection_and_iv_lookups(tmp_path: Path) -> N
     assert selection.ranked
     leg = selection.ranked[0].legs[-1].contract
     assert leg.expiry is not None and leg.strike is not None and leg.right is not None
-    iv = SmartStrikeSelector.get_iv_for_strike(
-        lake, "IWM", leg.expiry, leg.strike, leg.right, broker.now()
-    )
+    iv = get_iv_for_strike(lake, "IWM", leg.expiry, leg.strike, leg.right, broker.now())
     exp = chain.expiry(leg.expiry)
     row = [
         i

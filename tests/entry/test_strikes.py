@@ -11,15 +11,10 @@ import pytest
 
 from tradelib.config import SkewConfig, TradingConfig
 from tradelib.domain import Contract, OptionGreeks, Quote, Right
-from tradelib.entry import (
-    OptionChain,
-    SkewInterpretation,
-    SmartStrikeSelector,
-    get_iv_for_strike,
-    nearest_delta_row,
-)
+from tradelib.entry import OptionChain, SkewInterpretation, SmartStrikeSelector, nearest_delta_row
 from tradelib.lake import Lake
 from tradelib.records import option_snapshot_rows
+from tradelib.stores.snapshots import get_iv_for_strike
 
 from .chains import RATE, TODAY, TS, columns, flat, make_chain, smile
 
@@ -190,7 +185,7 @@ def test_iv_for_strike_reads_the_option_snapshots_table(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
     chain_quotes = _quotes_for_lake()
     lake.append("option_snapshots", option_snapshot_rows(chain_quotes, TS))
-    iv = SmartStrikeSelector.get_iv_for_strike(lake, "SPY", EXPIRY, 95.0, Right.PUT, TS)
+    iv = get_iv_for_strike(lake, "SPY", EXPIRY, 95.0, Right.PUT, TS)
     assert iv == pytest.approx(0.25)
 
 

@@ -11,10 +11,10 @@ import pytest
 
 from tradelib.broker.sim import SimBroker
 from tradelib.config import TradingConfig
+from tradelib.demo.futures import collect_simulated_days, run_futures_demo
 from tradelib.domain import Contract, SecType, utc
 from tradelib.errors import BrokerError, ContractError
 from tradelib.futures.collector import CollectorSettings
-from tradelib.futures.demo import collect_simulated_days, run_futures_demo
 from tradelib.lake import Lake
 from tradelib.sim import SimMarketConfig, SimulatedMarket
 

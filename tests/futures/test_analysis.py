@@ -18,9 +18,8 @@ from tradelib.futures.analysis import (
     lead_lag,
     rolling_correlation,
 )
-from tradelib.futures.data import CLOSE, TS, read_bars
-from tradelib.futures.pairs import load_aligned, load_analyses
 from tradelib.lake import Lake
+from tradelib.stores.futures import CLOSE, TS, load_aligned, load_analyses, read_bars
 
 from .conftest import short_lake
 
@@ -108,3 +107,13 @@ def test_no_data_gives_an_unconcluded_result_not_an_error() -> None:
     assert result.lead_lag.days_available == 0
     assert result.lead_lag.peak_lag_s is None
     assert result.correlation.frame.height == 0
+
+
+def test_analysis_columns_are_the_bars_table_columns() -> None:
+    """The pure analysis names two columns of ``futures_bars``; the table spec must have them."""
+    from tradelib.futures import analysis
+    from tradelib.lake import TABLES, TableName
+
+    spec = TABLES[TableName.FUTURES_BARS]
+    assert spec.column(analysis.TS) == analysis.TS
+    assert spec.column(analysis.CLOSE) == analysis.CLOSE

@@ -19,7 +19,8 @@ from tradelib.cli import app
 from tradelib.domain import utc
 from tradelib.errors import CollectorAlreadyRunningError
 from tradelib.futures.collector import FuturesCollector, single_instance
-from tradelib.futures.data import (
+from tradelib.lake import Lake
+from tradelib.stores.futures import (
     BARS_TABLE,
     GAP_END,
     GAP_REASON,
@@ -30,7 +31,6 @@ from tradelib.futures.data import (
     read_bars,
     read_gaps,
 )
-from tradelib.lake import Lake
 
 from .conftest import START, FlakySimBroker, ListingSimBroker, fast_settings, market
 

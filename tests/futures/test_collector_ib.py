@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import time, timedelta
 
 import polars as pl
 import pytest
@@ -11,11 +11,11 @@ import pytest
 from tradelib.broker.connection import IBConnectionManager
 from tradelib.broker.ib import IBBroker
 from tradelib.broker.sim import SimBroker
-from tradelib.domain import TradingMode
+from tradelib.domain import NEW_YORK, TradingMode
 from tradelib.futures.collector import CollectorSettings, FuturesCollector
-from tradelib.futures.data import BARS_TABLE, GAP_END, GAP_START, SYMBOL, TS, read_gaps
 from tradelib.gateway import GatewayThread, SimGateway
 from tradelib.lake import Lake
+from tradelib.stores.futures import BARS_TABLE, GAP_END, GAP_START, SYMBOL, TS, read_gaps
 
 from .conftest import START, market
 
@@ -23,15 +23,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120
 SPEED = 20.0  # gateway market seconds per real second between waits
 
 
-class DroppingIBBroker(IBBroker):
-    """IBBroker whose gateway runs fast inside ``wait`` and drops every socket once at ``drop_at``."""
+class FastIBBroker(IBBroker):
+    """IBBroker whose gateway runs fast inside ``wait`` (at ``SPEED`` otherwise)."""
 
     def __init__(self, connection: IBConnectionManager, thread: GatewayThread) -> None:
         super().__init__(connection, mode=TradingMode.PAPER)
         self.thread = thread
-        self.drop_at = START + timedelta(seconds=150)
-        self.dropped = False
-        self.dropped_at = START
 
     def _speed(self, value: float) -> None:
         gateway = self.thread.gateway
@@ -44,6 +41,19 @@ class DroppingIBBroker(IBBroker):
             super().wait(seconds)
         finally:
             self._speed(SPEED)
+
+
+class DroppingIBBroker(FastIBBroker):
+    """A ``FastIBBroker`` whose gateway drops every socket once at ``drop_at``."""
+
+    def __init__(self, connection: IBConnectionManager, thread: GatewayThread) -> None:
+        super().__init__(connection, thread)
+        self.drop_at = START + timedelta(seconds=150)
+        self.dropped = False
+        self.dropped_at = START
+
+    def wait(self, seconds: float) -> None:
+        super().wait(seconds)
         now = self.now()
         if not self.dropped and now >= self.drop_at:
             self.dropped, self.dropped_at = True, now
@@ -58,10 +68,8 @@ def gateway() -> Iterator[GatewayThread]:
     thread.stop()
 
 
-def test_over_ib_a_dropped_socket_becomes_a_gap_and_no_polled_bar_is_lost(
-    gateway: GatewayThread, lake: Lake
-) -> None:
-    connection = IBConnectionManager(
+def _connection(gateway: GatewayThread) -> IBConnectionManager:
+    return IBConnectionManager(
         "127.0.0.1",
         gateway.port,
         (2, 11),
@@ -70,7 +78,12 @@ def test_over_ib_a_dropped_socket_becomes_a_gap_and_no_polled_bar_is_lost(
         retry_backoff_s=0.1,
         max_requests_per_s=0,
     )
-    broker = DroppingIBBroker(connection, gateway)
+
+
+def test_over_ib_a_dropped_socket_becomes_a_gap_and_no_polled_bar_is_lost(
+    gateway: GatewayThread, lake: Lake
+) -> None:
+    broker = DroppingIBBroker(_connection(gateway), gateway)
     settings = CollectorSettings(
         poll_interval_s=30.0, flush_interval_s=60.0, step_s=10.0, reconnect_delays_s=(2.0,)
     )
@@ -91,3 +104,34 @@ def test_over_ib_a_dropped_socket_becomes_a_gap_and_no_polled_bar_is_lost(
     before, after = gap[GAP_START] - first, last + timedelta(seconds=1) - gap[GAP_END]
     assert es.len() == before.seconds + after.seconds
     assert es.is_unique().all()
+
+
+def test_the_collector_survives_the_nightly_restart_and_records_the_gap_unfilled(
+    gateway: GatewayThread, lake: Lake
+) -> None:
+    restart = START + timedelta(minutes=2)  # 10:02 New York: drops everyone, refuses for 2 min
+    gateway.gateway.faults.nightly_restart(time(restart.astimezone(NEW_YORK).hour, 2))
+    broker = FastIBBroker(_connection(gateway), gateway)
+    settings = CollectorSettings(
+        poll_interval_s=30.0, flush_interval_s=60.0, step_s=10.0, reconnect_delays_s=(1.0,)
+    )
+    end = START + timedelta(minutes=8)
+    try:
+        report = FuturesCollector(broker, lake, settings).run(until=end)
+    finally:
+        broker.disconnect()
+
+    assert report.reconnects == 1
+    assert gateway.gateway.faults.stats.connections_dropped >= 1
+    symbols = ["ES", "NQ", "RTY", "SPY", "QQQ", "IWM"]
+    gaps = read_gaps(lake, symbols)
+    assert sorted(gaps.get_column(SYMBOL)) == sorted(symbols), "one gap per symbol"
+    bars = lake.read(BARS_TABLE).collect()
+    for gap in gaps.iter_rows(named=True):
+        assert gap[GAP_END] is not None, "closed once the gateway took sessions again"
+        assert gap[GAP_START] <= restart + timedelta(seconds=1)
+        assert gap[GAP_END] >= restart + timedelta(minutes=2), "the refused window is in the gap"
+        ts = bars.filter(pl.col(SYMBOL) == gap[SYMBOL]).get_column(TS)
+        assert ts.filter((ts >= gap[GAP_START]) & (ts < gap[GAP_END])).len() == 0, "never filled"
+        assert ts.filter(ts >= gap[GAP_END]).len() > 0, "collecting resumed after the restart"
+        assert ts.is_unique().all()

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import polars as pl
 
+from tradelib.demo.futures import collect_simulated_days
 from tradelib.domain import utc
-from tradelib.futures.data import BARS_TABLE, LOCAL_SYMBOL, SYMBOL
-from tradelib.futures.demo import collect_simulated_days
 from tradelib.lake import Lake
+from tradelib.stores.futures import BARS_TABLE, LOCAL_SYMBOL, SYMBOL
 
 from .conftest import market
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tradelib.futures import data
-from tradelib.futures.data import BARS_TABLE, CLOSE, TS, bar_rows, read_bars
 from tradelib.lake import Lake
+from tradelib.stores import futures as data
+from tradelib.stores.futures import BARS_TABLE, CLOSE, TS, bar_rows, read_bars
 
 START = datetime(2026, 11, 23, 23, 59, 0, tzinfo=UTC)  # across a UTC midnight: two date partitions
 

@@ -11,9 +11,9 @@ import pytest
 
 from tradelib.config import TradingConfig
 from tradelib.futures.analysis import AnalysisParams
-from tradelib.futures.data import CLOSE, TS, read_bars
-from tradelib.futures.signal import current_signal, futures_signal
+from tradelib.futures.signal import futures_signal
 from tradelib.lake import Lake
+from tradelib.stores.futures import CLOSE, TS, current_signal, read_bars
 
 from .conftest import END_DAY
 

@@ -119,4 +119,5 @@ def test_modifying_a_resting_order_to_marketable_fills_it(
 
     assert wait_until(ib, lambda: trade.orderStatus.status == "Filled")
     assert trade.orderStatus.filled == 1 and len(ib.trades()) == 1
-    assert [p.position for p in ib.positions()] == [1]
+    # the position row follows the fill's status in the same market tick, maybe a packet later
+    assert wait_until(ib, lambda: [p.position for p in ib.positions()] == [1])

@@ -11,8 +11,8 @@ from deltalake import DeltaTable
 from typer.testing import CliRunner
 
 from tradelib.config import TradingConfig
+from tradelib.demo.day import DemoSummary, run_demo
 from tradelib.domain import OrderStatus
-from tradelib.jobs.demo import DemoSummary, run_demo
 from tradelib.lake import Lake
 
 DAY = date(2026, 11, 24)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tradelib.config import TradingConfig, workspace_root
-from tradelib.jobs.demo_month import MonthSummary, day_slots, demo_days, run_demo_month
+from tradelib.demo.month import MonthSummary, day_slots, demo_days, run_demo_month
 from tradelib.lake import Lake
 from tradelib.markethours import MarketHours
 

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from tradelib.config import TradingConfig
+from tradelib.demo.month import run_demo_month
 from tradelib.errors import DemoLakeError
-from tradelib.jobs.demo_month import run_demo_month
 from tradelib.lake import Lake
 
 TRADELIB = str(Path(sys.executable).parent / "tradelib")

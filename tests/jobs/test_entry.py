@@ -24,27 +24,23 @@ from tradelib.broker.sim_state import load_sim_broker, save_sim_broker
 from tradelib.config import TradingConfig
 from tradelib.domain import Contract, Leg, OrderPurpose, Quote, StrategyType, Urgency, utc
 from tradelib.entry.edge import EntryCosts
-from tradelib.execution import (
-    ExecutionOutcome,
-    ExecutionPlan,
-    TransactionalExecutor,
-    legs_json,
-)
-from tradelib.jobs.entry import (
+from tradelib.execution import ExecutionOutcome, ExecutionPlan, TransactionalExecutor
+from tradelib.jobs.context import run_once
+from tradelib.jobs.entry import EntryWorkflow, run_entry
+from tradelib.jobs.entry_report import (
     EntryReport,
     EntryStatus,
-    EntryWorkflow,
     Outcome,
     is_entry_strategy_id,
-    journal_legs,
-    run_entry_job,
     strategy_id_for,
     strategy_type_of,
 )
 from tradelib.lake import Lake
-from tradelib.risk import BreakerTrigger, CircuitBreaker
+from tradelib.risk import BreakerTrigger
 from tradelib.sim import SimMarketConfig, SimulatedMarket
-from tradelib.sync.store import strategy_from_row
+from tradelib.stores.orders import legs_from_json, legs_json
+from tradelib.stores.risk import lake_breaker
+from tradelib.stores.sync import strategy_from_row
 
 START = utc(2026, 11, 24, 15)
 LAKE, STATE = "lake", "sim.pkl"
@@ -92,7 +88,7 @@ class FirstRun:
 def first_run(tmp_path_factory: pytest.TempPathFactory) -> FirstRun:
     root = tmp_path_factory.mktemp("entry")
     save_sim_broker(SimBroker(_market()), root / STATE)
-    return FirstRun(root, run_entry_job(_cfg(root)))
+    return FirstRun(root, run_once(run_entry, _cfg(root)))
 
 
 def _fork(first: FirstRun, dest: Path) -> Path:
@@ -180,7 +176,7 @@ def test_a_rerun_the_same_day_opens_no_strategy_twice(first_run: FirstRun, tmp_p
     first_ids = {o.strategy_id for o in first_run.report.entered}
 
     # Room for one more entry today: every candidate before it is looked at again.
-    again = run_entry_job(_cfg(root, **{"trading_limits.max_new_entries_per_day": 6}))
+    again = run_once(run_entry, _cfg(root, **{"trading_limits.max_new_entries_per_day": 6}))
 
     seen = [o.outcome for o in again.outcomes if o.strategy_id in first_ids]
     assert Outcome.ALREADY_ENTERED in seen
@@ -199,7 +195,7 @@ def test_with_the_daily_cap_reached_a_rerun_stops_at_once(
     first_run: FirstRun, tmp_path: Path
 ) -> None:
     root = _fork(first_run, tmp_path)
-    again = run_entry_job(_cfg(root))
+    again = run_once(run_entry, _cfg(root))
     assert again.status is EntryStatus.AT_LIMIT
     assert "max new entries per day reached: 5 today >= 5" in again.reason
     assert _table(root, "orders").height == _table(first_run.root, "orders").height
@@ -214,7 +210,7 @@ def test_a_crash_before_recording_is_completed_by_the_rerun_without_new_orders(
     shutil.rmtree(root / LAKE / "predictions")
     orders_before = _table(root, "orders")
 
-    again = run_entry_job(_cfg(root, **{"trading_limits.max_new_entries_per_day": 6}))
+    again = run_once(run_entry, _cfg(root, **{"trading_limits.max_new_entries_per_day": 6}))
 
     first_ids = {o.strategy_id for o in first_run.report.entered}
     resumed = {o.strategy_id: o for o in again.entered if o.strategy_id in first_ids}
@@ -238,7 +234,7 @@ def test_an_open_breaker_blocks_entries_but_not_exits(first_run: FirstRun, tmp_p
     broker = load_sim_broker(root / STATE)
     broker.connect()
     lake = Lake(root / LAKE)
-    breaker = CircuitBreaker.from_config(cfg, lake)
+    breaker = lake_breaker(cfg, lake)
     breaker.trip(broker.now(), BreakerTrigger.MANUAL, "operator halt")
     orders_before = _table(root, "orders").height
 
@@ -265,7 +261,7 @@ def test_a_limit_rejection_is_stored_with_its_reason(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path, **SMALL, **{"risk.max_portfolio_delta": 0.001})
     save_sim_broker(SimBroker(_market()), tmp_path / STATE)
 
-    report = run_entry_job(cfg)
+    report = run_once(run_entry, cfg)
 
     assert report.status is EntryStatus.COMPLETED and report.entered == ()
     refused = [o for o in report.outcomes if o.outcome is Outcome.LIMITS]
@@ -338,7 +334,7 @@ def test_weights_from_the_config_reach_the_ranking(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path, **SMALL, **{"variance_analysis.strategy_weights": {"short_put": 0.0}})
     save_sim_broker(SimBroker(_market()), tmp_path / STATE)
 
-    report = run_entry_job(cfg)
+    report = run_once(run_entry, cfg)
 
     assert re.search(r"short_put in \w+: 0\.000 \(config\)", report.weights)
     assert all(o.strategy != "short_put" for o in report.considered)
@@ -371,7 +367,7 @@ def test_journaled_legs_read_back_as_the_executor_wrote_them() -> None:
         Leg(Contract.option("QQQ", expiry, 484, "P", con_id=11), -1),
         Leg(Contract.option("QQQ", expiry, 479, "P", con_id=12), 1),
     )
-    back = journal_legs(legs_json(legs))
+    back = legs_from_json(legs_json(legs))
     assert [(leg.contract.key, leg.contract.con_id, leg.ratio) for leg in back] == [
         (leg.contract.key, leg.contract.con_id, leg.ratio) for leg in legs
     ]
@@ -390,7 +386,7 @@ def test_a_candidate_the_line_budget_cannot_watch_is_refused_and_stored(tmp_path
     )
     save_sim_broker(SimBroker(_market()), tmp_path / STATE)
 
-    report = run_entry_job(cfg)
+    report = run_once(run_entry, cfg)
 
     refused = [o for o in report.outcomes if o.reason.startswith("market data lines")]
     assert refused and all(o.outcome is Outcome.LIMITS for o in refused)
@@ -405,11 +401,12 @@ def test_a_candidate_the_line_budget_cannot_watch_is_refused_and_stored(tmp_path
 def test_entry_stays_off_a_contract_two_strategies_net_to_zero(tmp_path: Path) -> None:
     # The book holds a contract long in one strategy and short in another: the broker shows
     # nothing, yet an entry must not trade it (strategies.avoid_held_contracts).
-    from tradelib.sync import HeldLeg, StrategyRecord, SyncStore
+    from tradelib.stores.sync import SyncStore
+    from tradelib.sync import HeldLeg, StrategyRecord
 
     probe = tmp_path / "probe"
     save_sim_broker(SimBroker(_market()), probe / STATE)
-    assert run_entry_job(_cfg(probe, **SMALL)).entered
+    assert run_once(run_entry, _cfg(probe, **SMALL)).entered
     first = strategy_from_row(_table(probe, "strategies").sort("opened_at").to_dicts()[0])
     contract = first.legs[0].contract
 
@@ -422,7 +419,7 @@ def test_entry_stays_off_a_contract_two_strategies_net_to_zero(tmp_path: Path) -
         ]
     )
 
-    report = run_entry_job(_cfg(tmp_path, **SMALL))
+    report = run_once(run_entry, _cfg(tmp_path, **SMALL))
 
     overlapping = [o for o in report.outcomes if o.outcome is Outcome.OVERLAP]
     assert any(contract.key in o.reason for o in overlapping)

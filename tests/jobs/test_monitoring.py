@@ -39,26 +39,19 @@ from tradelib.domain import (
     new_york,
     utc,
 )
-from tradelib.execution import JournalEntry
+from tradelib.domain.pnl import realized_pnl
+from tradelib.execution.attempts import attempts_of
+from tradelib.jobs.context import JobContext, run_once
 from tradelib.jobs.entry import EntryWorkflow
-from tradelib.jobs.monitoring import (
-    ActionOutcome,
-    MonitoringReport,
-    MonitoringStatus,
-    MonitoringWorkflow,
-    attempts_of,
-    exit_bound,
-    realized_pnl,
-    reduce_units,
-    roll_expiry,
-    rolled_legs,
-    run_monitoring_job,
-)
+from tradelib.jobs.monitoring import MonitoringWorkflow, run_monitoring
+from tradelib.jobs.monitoring_report import ActionOutcome, MonitoringReport, MonitoringStatus
+from tradelib.jobs.sync import run_sync
 from tradelib.lake import Lake
 from tradelib.markethours import MarketHours
+from tradelib.rules.exits import exit_bound, reduce_units, roll_expiry, rolled_legs
 from tradelib.sim import SimMarketConfig, SimRegime, SimulatedMarket
-from tradelib.sync import run_sync
-from tradelib.sync.store import strategy_from_row
+from tradelib.stores.orders import JournalEntry
+from tradelib.stores.sync import strategy_from_row
 
 START = utc(2026, 11, 24, 15)  # a Tuesday, 10:00 New York
 LAKE, STATE = "lake", "sim.pkl"
@@ -389,7 +382,7 @@ def test_a_tested_short_put_is_rolled_out_for_a_credit(crash: Opened, tmp_path: 
     assert {a.outcome for a in again.actions} <= {ActionOutcome.SKIPPED, ActionOutcome.NOT_FILLED}
 
     # The sync, reading the broker and our order references, finds the same book.
-    synced = run_sync(s.broker, s.lake)
+    synced = run_sync(JobContext.of(s.broker, s.lake))
     assert synced.ok and synced.events == () and synced.opened == () and synced.closed == ()
     assert _table(s.root, "strategies").sort("strategy_id").equals(book.sort("strategy_id"))
 
@@ -569,7 +562,7 @@ def test_the_job_runs_one_cycle_on_the_persisted_simulated_account(
 ) -> None:
     shutil.copytree(calm.root, tmp_path, dirs_exist_ok=True)
 
-    report = run_monitoring_job(_cfg(tmp_path))
+    report = run_once(run_monitoring, _cfg(tmp_path))
 
     assert report.status is MonitoringStatus.COMPLETED
     assert {d.strategy_id for d in report.decisions} == set(calm.ids)
@@ -701,7 +694,9 @@ def test_realized_pnl_is_cash_in_less_cash_out_less_commissions() -> None:
         }
     )
     # Opened for 1.20 credit, closed for 0.40 debit: 0.80 x 100 less 1.95 commissions.
-    assert realized_pnl(fills, {1: 100.0, 2: 100.0}, 100.0) == pytest.approx(80.0 - 1.95)
+    assert realized_pnl(fills.iter_rows(named=True), {1: 100.0, 2: 100.0}, 100.0) == pytest.approx(
+        80.0 - 1.95
+    )
 
 
 def test_attempts_group_journaled_orders_by_sequence_block() -> None:
@@ -735,7 +730,8 @@ def test_attempts_group_journaled_orders_by_sequence_block() -> None:
 def test_a_roll_never_lands_on_a_contract_another_strategy_holds(
     crash: Opened, tmp_path: Path
 ) -> None:
-    from tradelib.sync import HeldLeg, StrategyRecord, SyncStore
+    from tradelib.stores.sync import SyncStore
+    from tradelib.sync import HeldLeg, StrategyRecord
 
     no_dynamic = ROLLS
     morning = new_york(2026, 11, 25, 10, 0)

@@ -22,11 +22,13 @@ from tradelib.domain import (
     make_order_ref,
     utc,
 )
-from tradelib.jobs.monitoring import ActionOutcome, MonitoringWorkflow
+from tradelib.jobs.context import JobContext
+from tradelib.jobs.monitoring import MonitoringWorkflow
+from tradelib.jobs.monitoring_report import ActionOutcome
+from tradelib.jobs.sync import run_sync
 from tradelib.lake import Lake
 from tradelib.rules.book import BOOK_LIMIT_RULE
 from tradelib.sim import SimMarketConfig, SimRegime, SimulatedMarket
-from tradelib.sync import run_sync
 
 START = utc(2026, 11, 24, 15)
 
@@ -63,7 +65,7 @@ def book(tmp_path: Path) -> tuple[SimBroker, Lake]:
     _sell_put(broker, "qqq-far", "QQQ", 0.90)
     _sell_put(broker, "spy-1", "SPY", 0.93)
     lake = Lake(tmp_path / "lake")
-    assert len(run_sync(broker, lake).opened) == 3
+    assert len(run_sync(JobContext.of(broker, lake)).opened) == 3
     return broker, lake
 
 

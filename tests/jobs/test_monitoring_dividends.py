@@ -11,11 +11,12 @@ import pytest
 from tradelib.broker.sim import SimBroker
 from tradelib.config import TradingConfig
 from tradelib.domain import Contract, Leg, OrderPurpose, Right, make_order_ref, utc
+from tradelib.jobs.context import JobContext
 from tradelib.jobs.monitoring import MonitoringWorkflow
+from tradelib.jobs.sync import run_sync
 from tradelib.lake import Lake
 from tradelib.sim import SimMarketConfig, SimRegime, SimulatedMarket
 from tradelib.sim.dividends import ex_dates, next_dividend, third_friday
-from tradelib.sync import run_sync
 
 EVE = utc(2026, 12, 17, 15)  # Thursday 10:00 New York; SPY goes ex on Friday the 18th
 
@@ -65,7 +66,7 @@ def test_a_short_call_with_less_time_value_than_the_dividend_is_closed_before_ex
     broker.connect()
     call = _short_itm_call(broker)
     lake = Lake(tmp_path / "lake")
-    assert run_sync(broker, lake).opened == ("cc-1",)
+    assert run_sync(JobContext.of(broker, lake)).opened == ("cc-1",)
     overrides: dict[str, object] = {"storage.lake_uri": str(tmp_path / "lake")}
     if not breach_rules_on:
         # A trader who manages in-the-money calls (e.g. covered) turns the breach rules off:

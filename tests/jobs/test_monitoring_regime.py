@@ -23,10 +23,11 @@ from tradelib.domain import (
     make_order_ref,
     utc,
 )
+from tradelib.jobs.context import JobContext
 from tradelib.jobs.monitoring import MonitoringWorkflow
+from tradelib.jobs.sync import run_sync
 from tradelib.lake import Lake
 from tradelib.sim import SimMarketConfig, SimRegime, SimulatedMarket
-from tradelib.sync import run_sync
 
 START = utc(2026, 11, 24, 15)
 
@@ -78,7 +79,7 @@ def _broker_with_a_short_put() -> SpikingVix:
 def test_a_vix_spike_in_the_session_is_crash_at_once_and_stays_for_the_day(tmp_path: Path) -> None:
     broker = _broker_with_a_short_put()
     lake = Lake(tmp_path / "lake")
-    assert run_sync(broker, lake).opened == ("sp-1",)
+    assert run_sync(JobContext.of(broker, lake)).opened == ("sp-1",)
     cfg = TradingConfig().with_overrides({"storage.lake_uri": str(tmp_path / "lake")})
     workflow = MonitoringWorkflow.from_config(cfg, broker, lake)
 

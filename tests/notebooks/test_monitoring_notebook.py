@@ -12,7 +12,8 @@ import yaml
 
 from tradelib.config import load_config
 from tradelib.config.loader import read_yaml
-from tradelib.jobs.entry import run_entry_job
+from tradelib.jobs.context import run_once
+from tradelib.jobs.entry import run_entry
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "monitoring.ipynb"
@@ -42,7 +43,7 @@ def _outputs(nb: dict[str, object], kind: str) -> str:
 
 def test_the_monitoring_notebook_decides_about_the_seeded_positions(tmp_path: Path) -> None:
     config = _config(tmp_path)
-    entered = run_entry_job(load_config(config)).entered
+    entered = run_once(run_entry, load_config(config)).entered
     assert entered, "the entry job must leave positions to monitor"
 
     nb = pm.execute_notebook(

@@ -17,7 +17,8 @@ from tradelib.config import TradingConfig
 from tradelib.config.loader import read_yaml
 from tradelib.domain import utc
 from tradelib.lake import Lake
-from tradelib.variance import Prediction, StrategyPredictionsTable
+from tradelib.stores.predictions import StrategyPredictionsTable
+from tradelib.variance import Prediction
 
 pytestmark = pytest.mark.slow
 

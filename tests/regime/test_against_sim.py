@@ -17,8 +17,9 @@ from datetime import timedelta
 import pytest
 
 from tradelib.domain import MarketRegime, utc
-from tradelib.regime import EnhancedMarketRegimeDetector, agreement, sim_regime_matches
+from tradelib.regime import EnhancedMarketRegimeDetector
 from tradelib.sim import SimMarketConfig, SimRegime, SimulatedMarket
+from tradelib.sim.regime_map import agreement, sim_regime_matches
 
 START = utc(2026, 11, 24, 15)
 DETECTOR = EnhancedMarketRegimeDetector()

@@ -21,6 +21,7 @@ from tradelib.risk import (
     StrategyRisk,
     adds_to_breach,
     check_book,
+    measure_book,
     propose_reductions,
     strategy_risks,
 )
@@ -271,3 +272,43 @@ def test_a_long_only_position_does_not_feed_a_margin_breach() -> None:
     long_put = (Leg(put_spread("SPY", 580)[1].contract, 1),)
     margin = (LimitBreach("max_margin_use", 0.6, 0.5, "", ("SPY",), ()),)
     assert not adds_to_breach(long_put, margin)
+
+
+# --- measure_book (the dashboard's risk panel) -------------------------------------------------
+def test_limit_use_measures_what_check_book_compares_for_every_limit(
+    calc: PortfolioRiskCalculator,
+) -> None:
+    book = [_spread("S1", "SPY", 580, 40), _spread("Q1", "QQQ", 480, 40)]
+    portfolio, risks = _book(calc, book)
+    limits = BookLimits(
+        0.5,
+        max_portfolio_delta=200,
+        max_underlying_concentration=0.4,
+        max_correlated_exposure=0.6,
+        groups=LIMITS.groups,
+        max_positions=2,
+    )
+    acct = account(init_margin=60_000)
+    uses = {u.limit: u for u in measure_book(portfolio, acct, limits, open_strategies=3)}
+    breaches = {
+        b.limit: b for b in check_book(portfolio, acct, limits, open_strategies=3, strategies=risks)
+    }
+    # every limit over its threshold in measure_book is a breach of check_book, same number
+    for name, use in uses.items():
+        assert (use.use > 1.0) == (name in breaches), name
+        if name in breaches:
+            assert use.measured == pytest.approx(breaches[name].measured)
+    assert uses["max_underlying_concentration"].detail.startswith(("SPY", "QQQ"))
+    assert uses["max_correlated_exposure"].detail.startswith("{QQQ, SPY}")
+    assert uses["max_positions"].measured == 3.0
+
+
+def test_an_empty_book_uses_nothing_but_is_still_measured(calc: PortfolioRiskCalculator) -> None:
+    portfolio, _ = _book(calc, [])
+    uses = {
+        u.limit: u
+        for u in measure_book(portfolio, account(init_margin=0), LIMITS, open_strategies=0)
+    }
+    assert uses["max_underlying_concentration"].measured == 0.0
+    assert uses["max_underlying_concentration"].detail.startswith("none held")
+    assert uses["max_margin_use"].use == 0.0

@@ -9,12 +9,8 @@ import pytest
 from tradelib.config import CircuitBreakerConfig, TradingConfig
 from tradelib.domain import OrderPurpose, new_york
 from tradelib.lake import Lake
-from tradelib.risk import (
-    BreakerState,
-    BreakerTrigger,
-    CircuitBreaker,
-    LakeBreakerStore,
-)
+from tradelib.risk import BreakerState, BreakerTrigger, CircuitBreaker
+from tradelib.stores.risk import LakeBreakerStore, lake_breaker
 
 from .conftest import T0, account
 
@@ -154,8 +150,8 @@ def test_a_manual_reset_does_not_excuse_a_loss_still_over_the_limit(
 
 def test_the_state_is_shared_by_every_process_through_the_lake(lake: Lake) -> None:
     """Two breakers on two Lake instances stand for two processes."""
-    jobs = CircuitBreaker.from_config(TradingConfig(), Lake(lake.root))
-    monitor = CircuitBreaker.from_config(TradingConfig(), Lake(lake.root))
+    jobs = lake_breaker(TradingConfig(), Lake(lake.root))
+    monitor = lake_breaker(TradingConfig(), Lake(lake.root))
     jobs.check_account(account(day_pnl=-5000.0), T0)
     seen = monitor.status(T0 + _seconds(1))
     assert seen.is_open and seen.trigger is BreakerTrigger.DAILY_LOSS

@@ -11,7 +11,8 @@ from tradelib.cli.breaker_cmd import app
 from tradelib.config import TradingConfig
 from tradelib.domain import utc
 from tradelib.lake import Lake
-from tradelib.risk import BreakerTrigger, CircuitBreaker
+from tradelib.risk import BreakerTrigger
+from tradelib.stores.risk import lake_breaker
 
 from .conftest import account
 
@@ -37,9 +38,7 @@ def test_status_shows_the_trip_and_reset_by_hand_closes_it(lake: Lake) -> None:
     # trip "today" on the wall clock so the daily-loss rule keeps it open
     from datetime import UTC, datetime
 
-    CircuitBreaker.from_config(TradingConfig(), lake).check_account(
-        account(day_pnl=-2500.0), datetime.now(UTC)
-    )
+    lake_breaker(TradingConfig(), lake).check_account(account(day_pnl=-2500.0), datetime.now(UTC))
     shown = runner.invoke(app, ["status", "--lake", lake.root])
     assert shown.exit_code == 0, shown.output
     assert "state:    OPEN" in shown.output
@@ -55,12 +54,12 @@ def test_status_shows_the_trip_and_reset_by_hand_closes_it(lake: Lake) -> None:
     assert "state:    CLOSED" in after.output
     assert "trigger:  manual" in after.output
     assert "reset by: alice" in after.output
-    latest = CircuitBreaker.from_config(TradingConfig(), Lake(lake.root)).history()[-1]
+    latest = lake_breaker(TradingConfig(), Lake(lake.root)).history()[-1]
     assert latest.trigger is BreakerTrigger.MANUAL and latest.reset_by == "alice"
 
 
 def test_an_old_trip_shows_as_closed_by_rule(lake: Lake) -> None:
-    breaker = CircuitBreaker.from_config(TradingConfig(), lake)
+    breaker = lake_breaker(TradingConfig(), lake)
     for _ in range(3):
         breaker.record_failure(LONG_AGO)
     result = runner.invoke(app, ["status", "--lake", lake.root])

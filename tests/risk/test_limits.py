@@ -20,9 +20,8 @@ from tradelib.risk import (
     PortfolioRiskCalculator,
     RiskControl,
     RiskVerdict,
-    read_rejections,
-    record_rejections,
 )
+from tradelib.stores.risk import read_rejections, record_rejections
 
 from .conftest import T0, account, held, put_spread, spread_greeks, spread_marks
 

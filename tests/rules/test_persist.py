@@ -15,7 +15,7 @@ from tradelib.config import TradingConfig
 from tradelib.domain import Decision, DecisionAction, Urgency
 from tradelib.lake import Lake, TableName
 from tradelib.rules import DecisionEngine
-from tradelib.rules.persist import decision_rows, inputs_json, record_decisions
+from tradelib.stores.decisions import decision_rows, inputs_json, record_decisions
 
 from .scenarios import NOW, iron_condor, market, put_spread, state_of
 

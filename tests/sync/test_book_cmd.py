@@ -11,9 +11,12 @@ from tradelib.broker.sim import SimBroker
 from tradelib.broker.sim_state import save_sim_broker
 from tradelib.cli import app
 from tradelib.domain import StrategyType
+from tradelib.jobs.context import JobContext
+from tradelib.jobs.sync import run_sync
 from tradelib.lake import Lake
 from tradelib.sim import SimMarketConfig, SimRegime, SimulatedMarket
-from tradelib.sync import HeldLeg, StrategyRecord, SyncStore, run_sync
+from tradelib.stores.sync import SyncStore
+from tradelib.sync import HeldLeg, StrategyRecord
 
 from .helpers import START, by_hand, ours, put_spread
 
@@ -29,7 +32,7 @@ def _workspace(tmp_path: Path, *, by_us: bool = False) -> tuple[Path, Lake, SimB
         ours(broker, "pcs-1", put_spread(broker))  # our order ref, but no entry job: no prediction
     else:
         by_hand(broker, put_spread(broker))
-    run_sync(broker, lake)
+    run_sync(JobContext.of(broker, lake))
     config = tmp_path / "config.yaml"
     state = tmp_path / "sim.pkl"
     config.write_text(

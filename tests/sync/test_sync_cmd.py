@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from tradelib.cli import app
 from tradelib.domain import Contract, Right, StrategyType
 from tradelib.lake import Lake
-from tradelib.sync import HeldLeg, StrategyRecord, SyncStore
+from tradelib.stores.sync import SyncStore
+from tradelib.sync import HeldLeg, StrategyRecord
 
 from .helpers import START
 

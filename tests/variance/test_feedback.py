@@ -12,9 +12,9 @@ import polars as pl
 import pytest
 
 from tradelib.config import TradingConfig
+from tradelib.demo.variance import FeedbackRun, FeedbackScenario, run_feedback_simulation
 from tradelib.domain import StrategyType
 from tradelib.lake import Lake
-from tradelib.variance.demo import FeedbackRun, FeedbackScenario, run_feedback_simulation
 
 pytestmark = pytest.mark.slow
 

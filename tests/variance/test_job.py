@@ -9,8 +9,10 @@ import polars as pl
 import pytest
 
 from tradelib.config import REGIME_NAMES, TradingConfig
+from tradelib.jobs.context import LakeContext
+from tradelib.jobs.variance import run_variance
 from tradelib.lake import Lake
-from tradelib.variance import StrategyWeightsTable, run_variance_job
+from tradelib.stores.weights import StrategyWeightsTable
 
 from .rows import NOW, closed, many
 
@@ -26,7 +28,7 @@ def lake(tmp_path: Path) -> Lake:
 
 
 def test_the_job_stores_every_strategy_in_every_regime(lake: Lake) -> None:
-    summary = run_variance_job(lake, CFG, NOW)
+    summary = run_variance(LakeContext.at_time(CFG, lake, NOW))
     assert summary.stored.inserted == ROWS_PER_RUN
     latest = StrategyWeightsTable(lake).latest()
     assert latest.height == ROWS_PER_RUN and latest["computed_at"].unique().to_list() == [NOW]
@@ -40,15 +42,15 @@ def test_the_job_stores_every_strategy_in_every_regime(lake: Lake) -> None:
 
 
 def test_a_rerun_at_the_same_time_duplicates_nothing(lake: Lake) -> None:
-    run_variance_job(lake, CFG, NOW)
-    again = run_variance_job(lake, CFG, NOW)
+    run_variance(LakeContext.at_time(CFG, lake, NOW))
+    again = run_variance(LakeContext.at_time(CFG, lake, NOW))
     assert again.stored.inserted == 0 and again.stored.updated == ROWS_PER_RUN
     assert lake.read("strategy_weights").collect().height == ROWS_PER_RUN
 
 
 def test_each_run_adds_a_point_to_the_weights_history(lake: Lake) -> None:
     for days in (2, 1, 0):
-        run_variance_job(lake, CFG, NOW - timedelta(days=days))
+        run_variance(LakeContext.at_time(CFG, lake, NOW - timedelta(days=days)))
     history = StrategyWeightsTable(lake).history()
     assert history.height == 3 * len(CFG.strategies.enabled)
     condor = history.filter(pl.col("strategy_type") == "iron_condor")
@@ -64,5 +66,5 @@ def test_a_replay_of_a_past_day_ignores_later_entries(tmp_path: Path) -> None:
     future = closed(closed_at=NOW + timedelta(days=3))  # entered after NOW too
     future["entered_at"] = NOW + timedelta(days=1)
     lake.append("predictions", [*many(2, "iron_condor", 0.0), future])
-    summary = run_variance_job(lake, CFG, NOW)
+    summary = run_variance(LakeContext.at_time(CFG, lake, NOW))
     assert summary.predictions == 2 and summary.open_predictions == 0

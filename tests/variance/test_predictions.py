@@ -10,11 +10,11 @@ import pytest
 
 from tradelib.domain import MarketRegime, StrategyType, utc
 from tradelib.lake import Lake
+from tradelib.stores.predictions import StrategyPredictionsTable
 from tradelib.variance import (
     ExitStatus,
     Outcome,
     Prediction,
-    StrategyPredictionsTable,
     prediction_id_for,
 )
 

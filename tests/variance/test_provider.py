@@ -12,7 +12,9 @@ from tradelib.domain import MarketRegime, StrategyType, utc
 from tradelib.entry import OptionChain, StrategySelector
 from tradelib.lake import Lake
 from tradelib.sim import SimMarketConfig, SimulatedMarket
-from tradelib.variance import Prediction, StrategyPredictionsTable, WeightsProvider
+from tradelib.stores.predictions import StrategyPredictionsTable
+from tradelib.stores.weights import WeightsProvider
+from tradelib.variance import Prediction
 
 from .rows import NOW, many
 

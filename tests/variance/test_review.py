@@ -5,14 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from tradelib.config import TradingConfig
+from tradelib.demo.variance import review_lake
+from tradelib.jobs.context import LakeContext
+from tradelib.jobs.variance import run_variance
 from tradelib.lake import Lake
-from tradelib.variance import (
-    StrategyWeightsTable,
-    calibration_table,
-    run_variance_job,
-    scored_predictions,
-)
-from tradelib.variance.demo import review_lake
+from tradelib.stores.weights import StrategyWeightsTable
+from tradelib.variance import calibration_table, scored_predictions
 from tradelib.variance.figures import calibration_figure, pnl_scatter_figure, weights_figure
 
 from .rows import NOW, frame, many
@@ -31,7 +29,7 @@ def test_a_lake_with_closed_predictions_is_reviewed_as_is(tmp_path: Path) -> Non
 def test_figures_show_one_trace_per_strategy(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
     lake.append("predictions", many(10, "short_put", -0.1) + many(10, "iron_condor", 0.05))
-    run_variance_job(lake, CFG, NOW)
+    run_variance(LakeContext.at_time(CFG, lake, NOW))
     predictions = lake.read("predictions").collect()
     v = CFG.variance_analysis
     scatter = pnl_scatter_figure(scored_predictions(predictions, NOW, v))

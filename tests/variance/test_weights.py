@@ -135,3 +135,11 @@ def test_table_rows_fit_the_strategy_weights_lake_schema() -> None:
 def test_the_shipped_config_has_no_overrides() -> None:
     v = TradingConfig().variance_analysis
     assert v.strategy_weights == {} and v.regime_adjustments == {}
+
+
+def test_weight_frame_columns_match_the_lake_table() -> None:
+    """The pure core spells the frame's columns; the lake's declared schema must agree."""
+    from tradelib.lake import TABLES, TableName
+    from tradelib.variance.weights import FRAME_SCHEMA
+
+    assert dict(TABLES[TableName.STRATEGY_WEIGHTS].polars_schema) == FRAME_SCHEMA

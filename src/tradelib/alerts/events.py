@@ -232,17 +232,27 @@ def preflight_alert(failed: Sequence[_CheckLike], held_jobs: Sequence[str], now:
 
 @dataclass
 class ConnectionWatch:
-    """Track the broker connection across checks; ``update`` returns an alert once per long outage."""
+    """Track the broker connection across checks; ``update`` returns an alert once per long outage.
+
+    A check that finds the connection up ends the outage: the next one starts
+    afresh (and may alert again).
+    """
 
     threshold_minutes: float
     down_since: datetime | None = None
+    alerted: bool = False  # the current outage was already alerted
 
     def update(self, connected: bool, now: datetime) -> Alert | None:
-        """Report the connection state at ``now``; return an alert when down too long."""
+        """Report the connection state at ``now``; the first check past the threshold alerts."""
         if connected:
             self.down_since = None
+            self.alerted = False
             return None
         if self.down_since is None:
             self.down_since = ensure_utc(now)
             return None
-        return connection_lost_alert(self.down_since, now, self.threshold_minutes)
+        if self.alerted:
+            return None
+        alert = connection_lost_alert(self.down_since, now, self.threshold_minutes)
+        self.alerted = alert is not None
+        return alert

@@ -25,7 +25,7 @@ from tradelib.broker import Broker
 from tradelib.domain import DecisionAction
 from tradelib.errors import BookInvariantError
 from tradelib.lake import TABLES, Lake, TableName
-from tradelib.sync.store import strategy_from_row
+from tradelib.stores.sync import strategy_from_row
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -10,6 +10,12 @@ data there); after 1101 (connectivity restored, data lost) the hooks run too;
 1102 (restored, data kept) changes nothing. Account ids are masked in every
 repr and in ib_async's log records.
 
+With ``connection_lost_minutes`` set (``alerts.connection_lost_minutes`` in the
+config), an outage is watched (``alerts.events.ConnectionWatch``, on the
+injected ``clock``): a drop starts it, every later check (each request's
+``ensure_connected``, each failed ``connect``) measures it, the first check past
+the threshold raises one CONNECTION_LOST alert, and a reconnect ends it.
+
 ib_async's event loop only runs while a blocking call runs, so a drop is noticed
 (and the reconnect task advanced) inside the next call; ``ensure_connected``
 finishes a pending reconnect before the caller goes on.
@@ -23,6 +29,7 @@ import enum
 import logging
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from ib_async import IB, util
@@ -45,6 +52,8 @@ from tradelib.errors import ClientIdInUseError, ConfigError, NotConnectedError
 from tradelib.secrets import SecretMaskingFilter, mask_account, register_secret
 
 if TYPE_CHECKING:
+    from tradelib.alerts.events import ConnectionWatch
+    from tradelib.alerts.model import Alert
     from tradelib.config import TradingConfig
 
 log = logging.getLogger("tradelib.broker.ib")
@@ -78,6 +87,17 @@ class _IdRefused(Exception):
     """IB refused one client id with 326."""
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _emit_alert(alert: Alert) -> None:
+    """Raise ``alert`` through the process's alerter (imported late: alerts loads the lake)."""
+    from tradelib import alerts
+
+    alerts.emit(alert)
+
+
 def _mask_ib_logs() -> None:
     """Mask account ids in ib_async's records (logger filters do not see child loggers)."""
     for name in _IB_LOGGERS:
@@ -103,6 +123,9 @@ class IBConnectionManager:
         retry_backoff_s: float = 1.0,
         max_requests_per_s: int = DEFAULT_MAX_REQUESTS_PER_S,
         ib: IB | None = None,
+        connection_lost_minutes: float | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+        alert: Callable[[Alert], object] = _emit_alert,
     ) -> None:
         if not client_ids:
             raise ValueError("at least one client id is needed")
@@ -135,6 +158,13 @@ class IBConnectionManager:
         self.refused_ids: list[int] = []
         self.on_restore: list[Callable[[bool], None]] = []  # (new session?) after reconnect / 1101
         self.on_state: list[Callable[[bool, str], None]] = []  # (connected, reason)
+        self._clock = clock
+        self._alert = alert
+        self._watch: ConnectionWatch | None = None
+        if connection_lost_minutes is not None:
+            from tradelib.alerts.events import ConnectionWatch
+
+            self._watch = ConnectionWatch(float(connection_lost_minutes))
         self._ib.disconnectedEvent += self._on_disconnected
         self._ib.errorEvent += self._on_error
         _mask_ib_logs()
@@ -164,6 +194,7 @@ class IBConnectionManager:
             retry_backoff_s=cfg.ib.retry_backoff_s,
             max_requests_per_s=int(pacing),
             ib=ib,
+            connection_lost_minutes=cfg.alerts.connection_lost_minutes,
         )
 
     def __repr__(self) -> str:
@@ -229,6 +260,7 @@ class IBConnectionManager:
             raise
         except (RetryError, *_RETRYABLE) as exc:
             self._state = LinkState.FAILED
+            self.check_outage()
             raise NotConnectedError(
                 f"could not connect to {self.host}:{self.port} after "
                 f"{self.connect_retries + 1} attempt(s): {_describe(exc)}"
@@ -239,6 +271,7 @@ class IBConnectionManager:
         self._cancel_reconnect()
         was = self._state
         self._state = LinkState.CLOSED
+        self.check_outage()  # a requested disconnect is no outage: end any being watched
         if self._ib.isConnected():
             self._ib.disconnect()
         if was is LinkState.CONNECTED:
@@ -274,6 +307,7 @@ class IBConnectionManager:
             else:
                 self._restored()
         if not self.is_connected:
+            self.check_outage()
             raise NotConnectedError(
                 f"connection to {self.host}:{self.port} lost and not restored: "
                 f"{self._last_failure or 'reconnect failed'}"
@@ -409,7 +443,26 @@ class IBConnectionManager:
         if task is not None and not task.done():
             task.cancel()
 
+    def check_outage(self) -> Alert | None:
+        """Measure the current outage (if watched); raise and return the alert once it runs long.
+
+        Down means dropped and not yet back (reconnecting or failed); any other
+        state ends the outage. A long-running loop may call this between requests.
+        """
+        if self._watch is None:
+            return None
+        down = self._state in (LinkState.RECONNECTING, LinkState.FAILED)
+        alert = self._watch.update(not down, self._clock())
+        if alert is not None:
+            log.warning("broker connection to %s:%d: %s", self.host, self.port, alert.title)
+            try:
+                self._alert(alert)
+            except Exception:  # an alert must never break the connection handling
+                log.exception("connection-lost alert failed")
+        return alert
+
     def _emit_state(self, connected: bool, reason: str) -> None:
+        self.check_outage()  # a drop starts the outage clock, a (re)connect ends it
         for hook in list(self.on_state):
             try:
                 hook(connected, reason)

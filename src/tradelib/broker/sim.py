@@ -63,7 +63,6 @@ from tradelib.broker.sim_fills import (
     uniform,
 )
 from tradelib.broker.sim_ledger import Ledger
-from tradelib.broker.sim_margin import margin_requirement
 from tradelib.broker.sim_quotes import market_quotes, resolve_contract
 from tradelib.domain import (
     NEW_YORK,
@@ -92,11 +91,13 @@ from tradelib.errors import (
 )
 from tradelib.markethours import MarketHours
 from tradelib.pricing import tick_rule_for, tick_size
+from tradelib.risk.margin import margin_requirement
 from tradelib.secrets import mask_account
 from tradelib.sim import SimulatedMarket
 from tradelib.sim.dividends import next_dividend
 
 if TYPE_CHECKING:
+    from tradelib.backtest.source import MarketSource
     from tradelib.config import TradingConfig
 
 __all__ = ["CommissionSchedule", "FillModel", "SimBroker", "UnknownOrderError"]
@@ -124,11 +125,12 @@ class _Order:
 
 
 class SimBroker(Broker):
-    """The broker port over a ``SimulatedMarket``: fills, commissions, margin, expiries."""
+    """The broker port over a market source (the simulated market, history, recorded chains):
+    fills, commissions, margin, expiries."""
 
     def __init__(
         self,
-        market: SimulatedMarket,
+        market: MarketSource,
         *,
         initial_cash: float = 100_000.0,
         line_budget: int = 100,
@@ -165,7 +167,7 @@ class SimBroker(Broker):
         self._last_close_nl: float | None = None  # net liquidation at the last session close
 
     @classmethod
-    def from_config(cls, cfg: TradingConfig, market: SimulatedMarket | None = None) -> SimBroker:
+    def from_config(cls, cfg: TradingConfig, market: MarketSource | None = None) -> SimBroker:
         """Build from ``cfg`` (line budget, simulation cash and seed); a market is made if none.
 
         The mode is READONLY when ``cfg.ib.mode`` is "readonly", else SIM: a
@@ -185,6 +187,17 @@ class SimBroker(Broker):
     def __repr__(self) -> str:
         state = "connected" if self._connected else "disconnected"
         return f"SimBroker({mask_account(self._account_id)}, {self._mode.value}, {state})"
+
+    @property
+    def simulated_market(self) -> SimulatedMarket:
+        """The market as the embedded simulator (the gateway and saved state need it).
+
+        Raises ``TypeError`` over any other source (historical or recorded quotes):
+        those run in backtests, in one process, never behind the gateway.
+        """
+        if not isinstance(self.market, SimulatedMarket):
+            raise TypeError(f"{self.market.name} is not the simulated market")
+        return self.market
 
     # --- session ----------------------------------------------------------------------
     @property
@@ -383,7 +396,7 @@ class SimBroker(Broker):
     def dividend(self, symbol: str) -> Dividend | None:
         """The simulated underlying's next quarterly dividend (``tradelib.sim.dividends``)."""
         self._require_session()
-        if symbol.strip().upper() not in self.market.config.underlyings:
+        if symbol.strip().upper() not in self.market.underlyings:
             raise ContractError(f"no stock {symbol!r} in the simulated market: no dividends")
         today = self.market.now().astimezone(NEW_YORK).date()
         return next_dividend(symbol, today, self._hours)

@@ -10,16 +10,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from tradelib.domain import Contract, OptionGreeks, Quote, Right, SecType
 from tradelib.errors import ContractError
-from tradelib.sim import SimulatedMarket
+
+if TYPE_CHECKING:
+    from tradelib.backtest.source import MarketSource
 
 # Option groups this large are priced from one chain computation instead of per quote.
 CHAIN_BATCH_MIN = 6
 
 
-def resolve_contract(m: SimulatedMarket, c: Contract) -> Contract:
+def resolve_contract(m: MarketSource, c: Contract) -> Contract:
     """Complete ``c`` from the market (con_id, multiplier, local symbol); ContractError if unknown."""
     symbol = c.symbol.strip().upper()
     try:
@@ -69,7 +72,7 @@ def resolve_contract(m: SimulatedMarket, c: Contract) -> Contract:
 
 
 def market_quotes(
-    m: SimulatedMarket, contracts: Sequence[Contract], at: datetime | None = None
+    m: MarketSource, contracts: Sequence[Contract], at: datetime | None = None
 ) -> list[Quote]:
     """Domain quotes for resolved ``contracts`` (same order); options of one expiry share a chain."""
     out: list[Quote | None] = [None] * len(contracts)
@@ -90,7 +93,7 @@ def market_quotes(
     return [q for q in out if q is not None]
 
 
-def _plain_quote(m: SimulatedMarket, c: Contract, at: datetime | None) -> Quote:
+def _plain_quote(m: MarketSource, c: Contract, at: datetime | None) -> Quote:
     # Futures are quoted by root: the market lists the front month only.
     q = m.quote(c.symbol, at)
     if c.sec_type is SecType.INDEX:
@@ -106,7 +109,7 @@ def _plain_quote(m: SimulatedMarket, c: Contract, at: datetime | None) -> Quote:
     )
 
 
-def _option_quote(m: SimulatedMarket, c: Contract, at: datetime | None) -> Quote:
+def _option_quote(m: MarketSource, c: Contract, at: datetime | None) -> Quote:
     assert c.expiry is not None and c.strike is not None and c.right is not None
     q = m.option_quote(c.symbol, c.expiry, c.strike, c.right.value, at)
     greeks = OptionGreeks(
@@ -127,7 +130,7 @@ def _option_quote(m: SimulatedMarket, c: Contract, at: datetime | None) -> Quote
 
 
 def _chain_quotes(
-    m: SimulatedMarket,
+    m: MarketSource,
     symbol: str,
     expiry: date,
     contracts: list[Contract],

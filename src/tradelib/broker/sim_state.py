@@ -51,7 +51,8 @@ class SimState:
 def snapshot_state(broker: SimBroker) -> SimState:
     """Capture everything needed to rebuild ``broker`` in another process."""
     saved = {k: v for k, v in vars(broker).items() if k not in _TRANSIENT}
-    return SimState(broker.market.config, broker.market.now(), saved)
+    market = broker.simulated_market
+    return SimState(market.config, market.now(), saved)
 
 
 def restore_state(state: SimState, calendar: MarketHours | None = None) -> SimBroker:

@@ -38,6 +38,9 @@ class CommandEntry:
 # (`tradelib lake ls`); a function becomes a command (`tradelib tick`).
 COMMANDS: dict[str, CommandEntry] = {
     "alerts": CommandEntry("alerts_cmd", "app", "Alerts: send a test message, list recent ones."),
+    "backtest": CommandEntry(
+        "backtest_cmd", "backtest", "Backtest the rules over simulated or historical days."
+    ),
     "book": CommandEntry("book_cmd", "app", "Book invariants now, and what a run traded."),
     "breaker": CommandEntry("breaker_cmd", "app", "The circuit breaker: status and reset."),
     "collect-futures": CommandEntry(

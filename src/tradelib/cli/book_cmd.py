@@ -1,4 +1,4 @@
-"""`tradelib book check | summary`: the book invariants on demand, and a run's figures."""
+"""`tradelib book check | summary | compare`: the invariants, a run's figures, two runs side by side."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import typer
 
 from tradelib.cli.params import ConfigPathOption as ConfigOption
 from tradelib.cli.params import ExistingLakeOption as LakeOption
+from tradelib.cli.params import ExistingLakePath
 
 app = typer.Typer(help="Check the book's invariants, or summarize what a run traded.")
 
@@ -42,3 +43,19 @@ def summary(lake: LakeOption = None, config: ConfigOption = None) -> None:
     store = job_lake(load_config(config), lake or "")
     for line in summarize(store).lines():
         typer.echo(line)
+
+
+@app.command("compare")
+def compare(
+    first: ExistingLakePath,
+    second: ExistingLakePath,
+) -> None:
+    """Compare two runs' strategies, orders, fills, decisions and predictions; exit 1 if they differ."""
+    from tradelib.book.compare import compare_lakes
+    from tradelib.lake import Lake
+
+    result = compare_lakes(Lake(first), Lake(second))
+    for line in result.lines():
+        typer.echo(line)
+    if not result.same:
+        raise typer.Exit(1)

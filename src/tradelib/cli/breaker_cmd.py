@@ -52,7 +52,8 @@ def _fmt(ts: datetime | None) -> str:
 @app.command("status")
 def status(lake: LakeOption = None) -> None:
     """Print the breaker's state, trigger, reason and since when."""
-    from tradelib.risk import BreakerPolicy, LakeBreakerStore
+    from tradelib.risk import BreakerPolicy
+    from tradelib.stores.risk import LakeBreakerStore
 
     opened, cfg = _settings(lake)
     store = LakeBreakerStore(opened)
@@ -78,14 +79,14 @@ def reset(
     lake: LakeOption = None,
 ) -> None:
     """Close the breaker by hand; the reset is recorded with your name."""
-    from tradelib.risk import CircuitBreaker
+    from tradelib.stores.risk import lake_breaker
 
     if not by.strip():
         typer.echo("error: --by needs a name", err=True)
         raise typer.Exit(2)
     opened, cfg = _settings(lake)
-    # from_config wires the configured alert channels: a hand reset alerts like a rule's
-    breaker = CircuitBreaker.from_config(cfg, opened)
+    # lake_breaker wires the configured alert channels: a hand reset alerts like a rule's
+    breaker = lake_breaker(cfg, opened)
     before = breaker.status(datetime.now(UTC))
     event = breaker.reset(datetime.now(UTC), by=by, reason=reason)
     typer.echo(

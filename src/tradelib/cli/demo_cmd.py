@@ -51,8 +51,8 @@ def demo(
     import yaml
 
     from tradelib.config import load_config, resolve_config_path, workspace_root
-    from tradelib.jobs.demo import run_demo
-    from tradelib.jobs.demo_month import run_demo_month
+    from tradelib.demo.day import run_demo
+    from tradelib.demo.month import run_demo_month
     from tradelib.lake import Lake
     from tradelib.secrets import install_log_masking
 

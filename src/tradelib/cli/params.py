@@ -132,6 +132,18 @@ ExistingLakeOption = Annotated[
         callback=check_existing_lake,
     ),
 ]
+
+
+def _required_lake(value: str) -> str:
+    checked = check_existing_lake(value)
+    assert checked is not None
+    return checked
+
+
+ExistingLakePath = Annotated[
+    str,
+    typer.Argument(help="A lake URI or folder that exists.", callback=_required_lake),
+]
 ConfigPathOption = Annotated[
     Path | None,
     typer.Option(

@@ -27,9 +27,9 @@ def sync(
     ] = False,
 ) -> None:
     """Sync broker positions, orders and executions into the lake; record every difference."""
-    from tradelib.sync import run_sync_job
+    from tradelib.jobs.sync import sync_job
 
-    report = run_sync_job(config or "", lake or "", accept_empty=accept_empty)
+    report = sync_job(config or "", lake or "", accept_empty=accept_empty)
     for line in report.lines():
         typer.echo(line)
     if not report.ok:

@@ -12,11 +12,9 @@ import html
 import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from datetime import date, datetime, timedelta
-from pathlib import Path
+from datetime import date, datetime
 from typing import Any, Literal, TypeVar
 
 import polars as pl
@@ -24,7 +22,6 @@ import pyarrow as pa
 
 from tradelib.config import TradingConfig, load_config, workspace_root
 from tradelib.lake import Lake
-from tradelib.markethours import MarketHours
 from tradelib.secrets import mask_all
 
 T = TypeVar("T")
@@ -233,58 +230,6 @@ def percent(value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return "–"
     return f"{value:.1%}"
-
-
-# --- a lake for notebooks run on their own -----------------------------------------------
-def recent_trading_days(cfg: TradingConfig, days: int, end: date | None = None) -> list[date]:
-    """The last ``days`` trading days on or before ``end`` (default: yesterday, New York)."""
-    hours = MarketHours(cfg.scheduler.calendar)
-    day = hours.trading_day_on_or_before(end or (date.today() - timedelta(days=1)))
-    out = [day]
-    while len(out) < days:
-        day = hours.previous_trading_day(day)
-        out.append(day)
-    return sorted(out)
-
-
-def build_demo_lake(
-    root: str | Path,
-    cfg: TradingConfig | None = None,
-    *,
-    days: int = 3,
-    end: date | None = None,
-    snapshot_every_min: int = 30,
-) -> Lake:
-    """Run the simulated demo day over the last ``days`` trading days into a lake at ``root``."""
-    from tradelib.jobs.demo import run_demo  # the simulator is only needed here
-
-    cfg = cfg or TradingConfig()
-    lake = Lake(root)
-    for day in recent_trading_days(cfg, days, end):
-        run_demo(
-            cfg, lake=lake, day=day, snapshot_every_min=snapshot_every_min, progress=lambda _m: None
-        )
-    return lake
-
-
-def research_lake(
-    table: str,
-    *,
-    lake_uri: str | None = None,
-    cfg: TradingConfig | None = None,
-    days: int = 3,
-) -> tuple[Lake, str]:
-    """The configured lake when ``table`` has rows, else a simulated one in a temp folder.
-
-    Returns the lake and a sentence saying which one it is, so a notebook run
-    in a fresh clone (no ``make demo`` yet) still runs top to bottom.
-    """
-    lake = resolve_lake(lake_uri, cfg)
-    if lake.exists(table) and lake.read(table).head(1).collect().height:
-        return lake, f"reading the configured lake at {lake.root}"
-    folder = Path(tempfile.mkdtemp(prefix="tradelib-research-")) / "lake"
-    demo = build_demo_lake(folder, cfg, days=days)
-    return demo, f"the configured lake has no {table} rows: built {days} simulated days instead"
 
 
 # --- strategies ------------------------------------------------------------------------------------

@@ -33,20 +33,22 @@ from tradelib.futures.analysis import (
     AnalysisParams,
     PairAnalysis,
 )
-from tradelib.futures.data import (
+from tradelib.futures.signal import FuturesSignal
+from tradelib.lake import Lake
+from tradelib.markethours import NEW_YORK, MarketHours
+from tradelib.stores.futures import (
     CLOSE,
     GAP_END,
     GAP_REASON,
     GAP_START,
     GAP_SYMBOL,
     TS,
+    current_signal,
+    load_analyses,
+    newest_bar,
     read_bars,
     read_gaps,
 )
-from tradelib.futures.pairs import load_analyses, newest_bar
-from tradelib.futures.signal import FuturesSignal, current_signal
-from tradelib.lake import Lake
-from tradelib.markethours import NEW_YORK, MarketHours
 
 __all__ = [
     "FuturesDashboard",

@@ -21,7 +21,6 @@ import polars as pl
 
 from tradelib.config import TradingConfig
 from tradelib.dashboards.common import (
-    money,
     newest_in_log,
     strategy_legs,
     table_files,
@@ -29,6 +28,7 @@ from tradelib.dashboards.common import (
 from tradelib.domain import NEW_YORK
 from tradelib.domain.pnl import profit_fraction, strategy_pnl
 from tradelib.lake import Lake, TableName
+from tradelib.stores.risk import latest_limit_use
 
 # a strategy not decided on in the 4 days before the newest decision (a weekend and a holiday)
 # is not being monitored: it shows no decision rather than a stale one
@@ -420,44 +420,6 @@ def _legs_from_json(column: str) -> pl.Expr:
 
 
 # --- risk, breaker, market data ------------------------------------------------------------------
-def _risk_capital(legs: pl.DataFrame) -> dict[str, float]:
-    """Reg-T style margin per underlying of the held legs (the concentration limit's measure)."""
-    from tradelib.broker.sim_margin import margin_requirement
-    from tradelib.domain import Contract, Position, SecType
-
-    positions: list[Position] = []
-    spots: dict[str, float] = {}
-    for row in legs.iter_rows(named=True):
-        if row["spot"] is not None and math.isfinite(row["spot"]):
-            spots[row["underlying"]] = float(row["spot"])
-        if row["sec_type"] == _OPTION and row["expiry"] is not None:
-            contract = Contract.option(
-                row["underlying"],
-                row["expiry"],
-                float(row["strike"]),
-                row["right"],
-                multiplier=float(row["multiplier"] or 100.0),
-                con_id=row["con_id"],
-            )
-        elif row["sec_type"] == SecType.STOCK.value:
-            contract = Contract.stock(row["underlying"])
-        else:
-            continue
-        positions.append(
-            Position(
-                contract,
-                float(row["quantity"]),
-                float(row["avg_cost"] or 0.0),
-                float(row["market_price"] if row["market_price"] is not None else math.nan),
-                float(row["market_value"] if row["market_value"] is not None else math.nan),
-            )
-        )
-    try:
-        return dict(margin_requirement(positions, spots).by_underlying)
-    except ValueError:
-        return {}  # a naked short without a spot: concentration unknown, shown as "–"
-
-
 def _limit_row(
     check: str, value: float | None, limit: float, unit: str, detail: str
 ) -> dict[str, Any]:
@@ -481,6 +443,26 @@ def _limit_row(
     }
 
 
+# (risk.limits name, panel label, unit) of the limits monitoring measures.
+_MEASURED_LIMITS = (
+    ("max_margin_use", "margin use", "fraction"),
+    ("max_portfolio_delta", "portfolio delta", "shares"),
+    ("max_underlying_concentration", "underlying concentration", "fraction"),
+    ("max_correlated_exposure", "correlated exposure", "fraction"),
+)
+
+
+def _configured_limit(cfg: TradingConfig, limit: str) -> float | None:
+    risk = cfg.risk
+    value = {
+        "max_margin_use": risk.max_margin_use,
+        "max_portfolio_delta": risk.max_portfolio_delta,
+        "max_underlying_concentration": risk.max_underlying_concentration,
+        "max_correlated_exposure": risk.max_correlated_exposure,
+    }.get(limit)
+    return None if value is None else float(value)
+
+
 def risk_limit_use(
     lake: Lake,
     now: datetime,
@@ -492,11 +474,12 @@ def risk_limit_use(
 ) -> pl.DataFrame:
     """How much of each portfolio limit the newest numbers in the lake use.
 
-    Measured like the entry-time risk checks: margin use is initial margin over
-    net liquidation; delta is SPY-equivalent shares (beta 1, the dashboard has
-    no return history); concentration is an underlying's Reg-T margin over the
-    risk budget (``max_margin_use`` x net liquidation). ``account``, ``legs``
-    and ``strategies`` are the other queries' frames when the caller has them.
+    The portfolio limits are not measured here: monitoring measures them each
+    cycle with ``tradelib.risk.limits.measure_book`` (beta-weighted delta,
+    concentration and correlated exposure as shares of the risk budget, margin
+    use) and stores them; this reads the newest cycle's. Counts (open
+    strategies, today's entries) and the day's loss come from the lake's rows.
+    ``account``, ``legs`` and ``strategies`` are the other queries' frames.
     """
     cfg = cfg or TradingConfig()
     account = account_summary(lake, now) if account is None else account
@@ -504,7 +487,6 @@ def risk_limit_use(
     strategies = open_strategies(lake, now, legs=legs) if strategies is None else strategies
     today = _ny_date(now)
     rows: list[dict[str, Any]] = []
-    nl = float(account.get_column("net_liquidation")[0]) if account.height else None
 
     rows.append(
         _limit_row(
@@ -526,61 +508,17 @@ def risk_limit_use(
             f"opened on {today} (New York)",
         )
     )
-    margin_use = account.get_column("margin_use")[0] if account.height else None
-    rows.append(
-        _limit_row(
-            "margin use",
-            margin_use,
-            cfg.risk.max_margin_use,
-            "fraction",
-            "initial margin / net liquidation",
-        )
-    )
-    delta: float | None = None
-    if not legs.is_empty():
-        spy = legs.filter(pl.col("underlying") == "SPY").get_column("spot").drop_nulls()
-        spy_spot = float(spy[0]) if spy.len() else None
-        weighted = legs.with_columns(
-            (
-                pl.col("delta") * pl.col("spot") / spy_spot
-                if spy_spot
-                else pl.col("delta")  # no SPY quote: plain shares
-            ).alias("w")
-        )
-        total = weighted.get_column("w").sum()
-        delta = abs(float(total)) if total is not None else None
-    rows.append(
-        _limit_row(
-            "portfolio delta",
-            delta,
-            cfg.risk.max_portfolio_delta,
-            "shares",
-            "SPY-equivalent shares, beta 1 (absolute)",
-        )
-    )
-    budget = cfg.risk.max_margin_use * nl if nl else 0.0
-    capital = _risk_capital(legs) if not legs.is_empty() else {}
-    if capital and budget > 0:
-        symbol, dollars = max(capital.items(), key=lambda kv: kv[1])
-        rows.append(
-            _limit_row(
-                "underlying concentration",
-                dollars / budget,
-                cfg.risk.max_underlying_concentration,
-                "fraction",
-                f"{symbol}: {money(dollars)} of {money(budget)} risk budget",
-            )
-        )
-    else:
-        rows.append(
-            _limit_row(
-                "underlying concentration",
-                None,
-                cfg.risk.max_underlying_concentration,
-                "fraction",
-                "no open risk" if legs.is_empty() else "no spot to price the margin",
-            )
-        )
+    measured = {r["limit"]: r for r in latest_limit_use(lake, now).iter_rows(named=True)}
+    for limit, label, unit in _MEASURED_LIMITS:
+        threshold = _configured_limit(cfg, limit)
+        if threshold is None:
+            continue
+        row = measured.get(limit)
+        value = row["measured"] if row is not None else None
+        if value is not None and limit == "max_portfolio_delta":
+            value = abs(value)
+        detail = row["detail"] if row is not None else "not measured yet (no monitoring cycle)"
+        rows.append(_limit_row(label, value, threshold, unit, detail))
     day_pnl = account.get_column("day_pnl")[0] if account.height else None
     loss = max(-float(day_pnl), 0.0) if day_pnl is not None else None
     rows.append(

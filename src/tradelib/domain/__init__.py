@@ -33,6 +33,7 @@ from tradelib.domain.orders import (
     ParsedOrderRef,
     make_order_ref,
     net_prices,
+    order_ref_prefix,
     parse_order_ref,
 )
 from tradelib.domain.positions import AccountSnapshot, Position
@@ -76,6 +77,7 @@ __all__ = [
     "make_order_ref",
     "net_prices",
     "new_york",
+    "order_ref_prefix",
     "parse_order_ref",
     "payoff_profile",
     "require_valid_quote",

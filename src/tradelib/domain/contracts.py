@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import Any
 
 from tradelib.domain.enums import Right, SecType
 from tradelib.errors import ContractError
@@ -144,3 +146,37 @@ class Contract:
 
 def default_multiplier(sec_type: SecType) -> float:
     return _MULTIPLIERS.get(sec_type, 1.0)
+
+
+def contract_to_dict(c: Contract) -> dict[str, Any]:
+    """``c`` as plain JSON-ready fields (the one serialized form of a contract in the lake)."""
+    return {
+        "sec_type": c.sec_type.value,
+        "symbol": c.symbol,
+        "exchange": c.exchange,
+        "currency": c.currency,
+        "expiry": c.expiry.isoformat() if c.expiry else None,
+        "strike": c.strike,
+        "right": c.right.value if c.right else None,
+        "multiplier": c.multiplier,
+        "local_symbol": c.local_symbol,
+        "trading_class": c.trading_class,
+        "con_id": c.con_id,
+    }
+
+
+def contract_from_dict(d: Mapping[str, Any]) -> Contract:
+    """The contract ``contract_to_dict`` wrote (missing optional fields take their defaults)."""
+    return Contract(
+        sec_type=SecType(d["sec_type"]),
+        symbol=d["symbol"],
+        exchange=d.get("exchange") or "SMART",
+        currency=d.get("currency") or "USD",
+        expiry=date.fromisoformat(d["expiry"]) if d.get("expiry") else None,
+        strike=d.get("strike"),
+        right=Right(d["right"]) if d.get("right") else None,
+        multiplier=float(d.get("multiplier") or 1.0),
+        local_symbol=d.get("local_symbol") or "",
+        trading_class=d.get("trading_class") or "",
+        con_id=d.get("con_id"),
+    )

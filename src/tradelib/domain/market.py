@@ -35,7 +35,11 @@ class Dividend:
 
 @dataclass(frozen=True, slots=True)
 class Quote:
-    """Top of book for one contract at ``ts`` (UTC). Missing values are NaN."""
+    """Top of book for one contract at ``ts`` (UTC). Missing values are NaN.
+
+    ``delayed`` marks prices the broker delivers late (IB's delayed market data,
+    without a real-time subscription): fine to look at, never to trade on.
+    """
 
     contract: Contract
     ts: datetime
@@ -47,6 +51,7 @@ class Quote:
     greeks: OptionGreeks | None = None
     underlying_price: float = math.nan
     open_interest: float = math.nan
+    delayed: bool = False  # the broker's delayed (not real-time) market data
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ts", ensure_utc(self.ts, "Quote.ts"))
@@ -113,6 +118,7 @@ class QuoteProblem(StrEnum):
     CROSSED = "crossed"
     STALE = "stale"
     FUTURE_TIMESTAMP = "future_timestamp"
+    DELAYED = "delayed"  # delayed market data (no real-time subscription)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,14 +185,17 @@ def check_quote(
     Rejects a missing quote, NaN sides, IB's -1 "no data" sentinel, zero or
     negative prices (a zero bid only when ``allow_zero_bid``: far OTM options
     legitimately bid nothing, and buying them back is still priced off the ask),
-    crossed books, absurd prices (> MAX_PRICE) and quotes older than ``max_age_s``
-    at ``now``. A NaN, infinite or non-positive ``max_age_s`` rejects every quote.
+    crossed books, absurd prices (> MAX_PRICE), quotes older than ``max_age_s``
+    at ``now`` and delayed market data (``Quote.delayed``), however fresh its
+    timestamp. A NaN, infinite or non-positive ``max_age_s`` rejects every quote.
     """
     if quote is None:
         return _bad(QuoteProblem.MISSING, "no quote")
     now = ensure_utc(now, "now")
     if not (isinstance(max_age_s, int | float) and math.isfinite(max_age_s) and max_age_s > 0):
         return _bad(QuoteProblem.BAD_LIMIT, f"max age {max_age_s!r} s is not a finite limit > 0")
+    if quote.delayed:
+        return _bad(QuoteProblem.DELAYED, "delayed market data: no real-time quote to trade on")
     book = _book_problem(quote.bid, quote.ask, allow_zero_bid=allow_zero_bid)
     if book is not None:
         return book

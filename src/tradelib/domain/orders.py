@@ -43,6 +43,12 @@ def make_order_ref(strategy_id: str, purpose: OrderPurpose, seq: int = 1) -> str
     return f"{_REF_PREFIX}:{strategy_id}:{purpose.value}:{seq}"
 
 
+def order_ref_prefix(strategy_id: str, purpose: OrderPurpose | None = None) -> str:
+    """The prefix every order reference of ``strategy_id`` (of one ``purpose``) starts with."""
+    prefix = f"{_REF_PREFIX}:{strategy_id}:"
+    return prefix if purpose is None else f"{prefix}{purpose.value}:"
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedOrderRef:
     strategy_id: str

@@ -10,7 +10,8 @@ roll's net credit or commissions in the average cost would make those differ).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 
 def strategy_pnl(
@@ -44,3 +45,21 @@ def profit_fraction(pnl: float | None, max_profit: float | None) -> float | None
     if not math.isfinite(max_profit) or max_profit <= 0:
         return None
     return pnl / max_profit
+
+
+def realized_pnl(
+    fills: Iterable[Mapping[str, Any]], multipliers: Mapping[int, float], default_multiplier: float
+) -> float:
+    """Cash in minus cash out over ``fills`` (``executions`` rows as mappings), less commissions, in dollars.
+
+    Summed over every fill of a strategy's orders (open, rolls, reduces, close)
+    this is (credits received - debits paid) x multiplier x quantity - commissions.
+    """
+    total = 0.0
+    for row in fills:
+        sign = 1.0 if row["side"] == "SLD" else -1.0
+        mult = multipliers.get(int(row["con_id"]), default_multiplier)
+        commission = row["commission"]
+        fee = float(commission) if commission is not None and math.isfinite(commission) else 0.0
+        total += sign * float(row["quantity"]) * float(row["price"]) * mult - fee
+    return total

@@ -18,7 +18,6 @@ from tradelib.entry.probability import (
     probability_of_profit,
 )
 from tradelib.entry.selector import StrategySelector, atm_vol
-from tradelib.entry.snapshots import get_iv_for_strike, load_chain
 from tradelib.entry.strikes import (
     SkewAwareStrikes,
     SkewInterpretation,
@@ -47,8 +46,6 @@ __all__ = [
     "expected_payoff",
     "expected_value",
     "expiry_pnl",
-    "get_iv_for_strike",
-    "load_chain",
     "nearest_delta_row",
     "prob_above",
     "probability_of_profit",

@@ -5,7 +5,7 @@ quote objects, so a whole chain (hundreds of strikes x a dozen expiries) is
 scanned with a few vectorized calls. Three sources feed it: domain quotes
 (``Broker.snapshot``), the simulated market's ``SimChain`` and rows of the
 ``option_snapshots`` lake table. All three builders are pure: the caller does
-the I/O (see ``tradelib.entry.snapshots`` for the lake side).
+the I/O (see ``tradelib.stores.snapshots`` for the lake side).
 
 Conventions: rows of one expiry are puts sorted by strike, then calls sorted
 by strike (``puts``/``calls`` are the two slices); prices per share; delta per
@@ -22,6 +22,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -30,7 +31,6 @@ import polars as pl
 from tradelib.domain import NEW_YORK, Quote, Right, ensure_utc
 from tradelib.errors import ChainDataError
 from tradelib.pricing import T_FLOOR_YEARS, iv_and_greeks
-from tradelib.sim import SimChain
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -53,6 +53,41 @@ _ARRAYS = (
     "open_interest",
     "model_greeks",
 )
+
+
+class ColumnarExpiry(Protocol):
+    """One expiry of a chain as arrays, with broker greeks (e.g. the simulated market's ``SimChain``)."""
+
+    @property
+    def underlying(self) -> str: ...
+    @property
+    def expiry(self) -> date: ...
+    @property
+    def underlying_price(self) -> float: ...
+    @property
+    def ts(self) -> datetime: ...
+    @property
+    def multiplier(self) -> int: ...
+    @property
+    def strike(self) -> npt.ArrayLike: ...
+    @property
+    def is_call(self) -> npt.ArrayLike: ...
+    @property
+    def bid(self) -> npt.ArrayLike: ...
+    @property
+    def ask(self) -> npt.ArrayLike: ...
+    @property
+    def iv(self) -> npt.ArrayLike: ...
+    @property
+    def delta(self) -> npt.ArrayLike: ...
+    @property
+    def gamma(self) -> npt.ArrayLike: ...
+    @property
+    def theta(self) -> npt.ArrayLike: ...
+    @property
+    def vega(self) -> npt.ArrayLike: ...
+    @property
+    def open_interest(self) -> npt.ArrayLike: ...
 
 
 def years_to_expiry(expiry: date, ts: datetime) -> float:
@@ -175,10 +210,10 @@ class OptionChain:
         return cls(underlying, spot, ts, rate, expiries)
 
     @classmethod
-    def from_sim_chains(cls, chains: Sequence[SimChain], rate: float) -> OptionChain:
-        """Build from the simulated market's chains of one underlying (broker greeks kept)."""
+    def from_sim_chains(cls, chains: Sequence[ColumnarExpiry], rate: float) -> OptionChain:
+        """Build from columnar expiries of one underlying, e.g. the simulated market's (broker greeks kept)."""
         if not chains:
-            raise ChainDataError(underlying="?", problem="no SimChain given")
+            raise ChainDataError(underlying="?", problem="no expiry chain given")
         underlying = _one_underlying(c.underlying for c in chains)
         first = chains[0]
         columns: dict[date, Mapping[str, npt.ArrayLike]] = {

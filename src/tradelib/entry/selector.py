@@ -30,7 +30,6 @@ from datetime import date
 
 import numpy as np
 
-from tradelib.broker.sim_margin import margin_requirement
 from tradelib.config import StrategiesConfig, TradingConfig
 from tradelib.domain import (
     Contract,
@@ -47,6 +46,7 @@ from tradelib.entry.chain import ExpiryChain, FloatArray, OptionChain
 from tradelib.entry.edge import EntryCosts, StrategyShape, strikes_apart
 from tradelib.entry.probability import expected_value, probability_of_profit
 from tradelib.entry.strikes import SkewAwareStrikes, SkewReading, SmartStrikeSelector
+from tradelib.risk.margin import margin_requirement
 
 RegimeWeights = Mapping[str, Mapping[str, float]]  # regime -> strategy -> weight
 _TOL = 1e-9  # cents arithmetic in floats: 0.1 must pass a 0.10 limit

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 
 import numpy as np
@@ -26,8 +26,6 @@ import numpy as np
 from tradelib.config import SkewConfig, TradingConfig
 from tradelib.domain import Right
 from tradelib.entry.chain import ExpiryChain, FloatArray, OptionChain
-from tradelib.entry.snapshots import SnapshotSource, get_iv_for_strike
-from tradelib.lake import Lake
 
 
 class SkewInterpretation(StrEnum):
@@ -196,18 +194,6 @@ class SmartStrikeSelector:
             self.find_strike(exp, Right.PUT, put_target),
             self.find_strike(exp, Right.CALL, call_target),
         )
-
-    @staticmethod
-    def get_iv_for_strike(
-        source: Lake | SnapshotSource,
-        underlying: str,
-        expiry: date,
-        strike: float,
-        right: Right | str,
-        as_of: datetime,
-    ) -> float | None:
-        """Latest IV of one option in the ``option_snapshots`` table (see ``snapshots``)."""
-        return get_iv_for_strike(source, underlying, expiry, strike, right, as_of)
 
 
 def _iv_at_abs_delta(exp: ExpiryChain, right: Right, target: float) -> tuple[float, str]:

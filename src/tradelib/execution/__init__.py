@@ -6,7 +6,6 @@ from tradelib.execution.executor import (
     ExecutionResult,
     TransactionalExecutor,
 )
-from tradelib.execution.journal import JournalEntry, OrderJournal, legs_json
 from tradelib.execution.walk import (
     URGENCY_START,
     WalkSchedule,
@@ -20,11 +19,8 @@ __all__ = [
     "ExecutionOutcome",
     "ExecutionPlan",
     "ExecutionResult",
-    "JournalEntry",
-    "OrderJournal",
     "TransactionalExecutor",
     "WalkSchedule",
-    "legs_json",
     "planned_walk",
     "step_price",
     "tick_rule_for_legs",

@@ -57,8 +57,9 @@ from tradelib.domain import (
     net_prices,
 )
 from tradelib.errors import BrokerError, ExecutionPlanError
-from tradelib.execution.journal import JournalEntry, OrderJournal
+from tradelib.execution.attempts import SEQ_BLOCK, Attempt, attempt_seqs, attempts_of
 from tradelib.execution.walk import WalkSchedule, step_price, tick_rule_for_legs
+from tradelib.stores.orders import JournalEntry, OrderJournal
 
 if TYPE_CHECKING:
     from tradelib.broker import Broker
@@ -66,7 +67,6 @@ if TYPE_CHECKING:
     from tradelib.lake import Lake
     from tradelib.risk import CircuitBreaker
 
-SEQ_BLOCK = 100
 ROLLBACK_BASE = 900
 ROLLBACK_BLOCK = 10
 MAX_LEGGED_LEGS = 8
@@ -124,6 +124,7 @@ class ExecutionPlan:
     steps: int | None = None
     legged: bool = False
     tif: TimeInForce = TimeInForce.DAY
+    attempt: int = 0  # an exit tried again after an unfilled attempt (see ``execution.attempts``)
 
     def __post_init__(self) -> None:
         make_order_ref(self.strategy_id, self.purpose, 1)  # validates the id
@@ -138,6 +139,10 @@ class ExecutionPlan:
             problem = f"legged mode takes at most {MAX_LEGGED_LEGS} legs"
         elif len({leg.contract.key for leg in self.legs}) != len(self.legs):
             problem = "duplicate legs"
+        elif self.attempt < 0:
+            problem = f"attempt must be >= 0, got {self.attempt}"
+        elif self.legged and self.attempt:
+            problem = "a legged plan is not retried as attempts"
         if problem:
             raise ExecutionPlanError(plan=self.strategy_id, problem=problem)
 
@@ -288,6 +293,9 @@ class TransactionalExecutor:
         )
         if plan.legged:
             return self._execute_legged(plan, schedule)
+        label = "combo" if len(plan.legs) > 1 else "order"
+        if plan.attempt:
+            label = f"{plan.purpose.value} attempt {plan.attempt}"
         group = _Group(
             plan.strategy_id,
             plan.purpose,
@@ -295,12 +303,16 @@ class TransactionalExecutor:
             plan.quantity,
             plan.bound,
             schedule,
-            range(1, SEQ_BLOCK),
+            attempt_seqs(plan.attempt),
             plan.tif,
             guarded=True,
-            label="combo" if len(plan.legs) > 1 else "order",
+            label=label,
         )
         return self._run(group)
+
+    def attempts(self, strategy_id: str, purpose: OrderPurpose) -> list[Attempt]:
+        """The attempts journaled for ``strategy_id``'s orders of ``purpose``, oldest first."""
+        return attempts_of(self.journal.entries(strategy_id, purpose))
 
     # --- one order group --------------------------------------------------------------
     def _run(self, g: _Group) -> ExecutionResult:

@@ -1,7 +1,7 @@
 """Futures vs spot: as-of alignment, rolling correlation and lead/lag. Pure functions.
 
 Inputs are polars frames of bars with at least ``ts`` (UTC bar start) and
-``close``, one symbol each, as read by ``tradelib.futures.data.read_bars``.
+``close``, one symbol each, as read by ``tradelib.stores.futures.read_bars``.
 Nothing here reads the lake, the broker or the clock.
 
 Every result is an ``AnalysisResult``: it says how many trading days of data
@@ -23,8 +23,6 @@ from typing import Any, TypeVar
 import numpy as np
 import polars as pl
 
-from tradelib.futures.data import CLOSE, TS
-
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 # Columns of the aligned frame.
@@ -35,6 +33,11 @@ FUTURE_RET = "future_ret"
 DAY = "day"
 LAG = "lag_s"
 CORR = "corr"
+
+
+# Columns of the ``futures_bars`` table the analysis reads (a test holds them to the spec).
+TS = "ts"
+CLOSE = "close"
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,9 @@ twice. On start the collector resumes after the newest bar in the lake (within
 
 **Stops and drops.** SIGTERM/SIGINT only ask the loop to stop; it then polls
 once more and flushes, so nothing buffered is lost. When the broker drops the
-connection, the buffer is flushed at once and an open gap is recorded; the
-collector reconnects with backoff, collects the bars of the seconds before the
+connection (a network fault, or TWS / IB Gateway's nightly restart, which
+refuses sessions for a few minutes), the buffer is flushed at once and an open
+gap is recorded; the collector reconnects with backoff, collects the bars of the seconds before the
 drop that it had not polled yet, and closes the gap at the reconnect time. The
 gap itself is never filled. A collector that was not running for longer than
 ``resume_window_s`` records that period as a gap too.
@@ -60,7 +61,10 @@ from tradelib.errors import (
     LakeError,
     NotConnectedError,
 )
-from tradelib.futures.data import (
+from tradelib.futures.roll import future_candidates, should_hold
+from tradelib.lake import Lake
+from tradelib.markethours import MarketHours
+from tradelib.stores.futures import (
     BARS_TABLE,
     GAP_START,
     GAP_SYMBOL,
@@ -71,9 +75,6 @@ from tradelib.futures.data import (
     gap_row,
     last_bar_times,
 )
-from tradelib.futures.roll import future_candidates, should_hold
-from tradelib.lake import Lake
-from tradelib.markethours import MarketHours
 
 if TYPE_CHECKING:
     from tradelib.config import TradingConfig

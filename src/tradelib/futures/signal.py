@@ -19,19 +19,16 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from tradelib.futures.analysis import AnalysisParams, AnalysisResult, align, coverage
-from tradelib.futures.data import CLOSE, TS, read_bars
-from tradelib.futures.pairs import newest_bar
-from tradelib.lake import Lake
-from tradelib.markethours import MarketHours, require_utc
+from tradelib.futures.analysis import CLOSE, TS, AnalysisParams, AnalysisResult, align, coverage
+from tradelib.markethours import require_utc
 
 if TYPE_CHECKING:
-    from tradelib.config import TradingConfig
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,39 +168,3 @@ def futures_signal(
 def lookback(params: AnalysisParams) -> timedelta:
     """Calendar days of bars to read so ``min_days`` trading days fit, with holidays."""
     return timedelta(days=2 * params.min_days + 3)
-
-
-def current_signal(
-    lake: Lake,
-    cfg: TradingConfig,
-    future: str = "ES",
-    now: datetime | None = None,
-    hours: MarketHours | None = None,
-) -> FuturesSignal:
-    """Read the lake and compute the signal of ``future`` at ``now``.
-
-    ``now`` None means just after the newest bar of ``future`` in the lake (a
-    dashboard over a finished lake); the entry pipeline passes the broker's time.
-    """
-    params = AnalysisParams.from_config(cfg.futures)
-    spot_symbol = cfg.futures.spot_pairs.get(future, "")
-    hours = hours or MarketHours(cfg.scheduler.calendar)
-    if now is None:
-        newest = newest_bar(lake, future)
-        if newest is None:
-            reason = f"no {future} bars in the lake"
-            return FuturesSignal(
-                False, 0, params.min_days, reason, future, spot_symbol, datetime.now(UTC)
-            )
-        now = newest + timedelta(seconds=params.bar_seconds)
-    start = now - lookback(params)
-    frames = pl.collect_all(
-        [
-            read_bars(lake, [future], start, now, columns=(TS, CLOSE)),
-            read_bars(lake, [spot_symbol], start, now, columns=(TS, CLOSE)),
-        ]
-    )
-    closes = [close for _, _, close in hours.sessions_between(start, now)]
-    return futures_signal(
-        frames[0], frames[1], now, closes, params, future=future, spot_symbol=spot_symbol
-    )

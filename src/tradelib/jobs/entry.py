@@ -6,7 +6,7 @@
    the account (daily loss against the start-of-day net liquidation) and then
    must allow an entry. A closed market or an open breaker ends the run with
    the reason and no order.
-2. **Inputs.** Daily SPY/VIX bars give the market regime; each configured
+2. **Inputs.** The regime is the one monitoring reads (``tradelib.jobs.regime``); each configured
    underlying's chain (expiries in the DTE window) is snapshotted from the
    broker; the weights come from the ``WeightsSource`` (variance analysis, or
    the config overrides with 1.0 for the rest).
@@ -32,46 +32,63 @@ outcome and reason, including those the selector filtered out.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
-import polars as pl
-
-from tradelib import alerts
 from tradelib.broker import Broker
 from tradelib.config import TradingConfig
 from tradelib.domain import (
-    NEW_YORK,
     AccountSnapshot,
     Contract,
     Leg,
     MarketRegime,
     OrderPurpose,
-    OrderStatus,
     Quote,
     Right,
-    SecType,
     Strategy,
     StrategyType,
     Urgency,
-    check_quote,
     ensure_utc,
     payoff_profile,
 )
-from tradelib.entry import Candidate, OptionChain, Rejection, Selection, StrategySelector
-from tradelib.errors import BrokerError, ChainDataError, RegimeInputError, RiskInputError
-from tradelib.execution import ExecutionPlan, ExecutionResult, TransactionalExecutor
-from tradelib.jobs.portfolio import BENCHMARK, DAY_BAR_S, bar_start, measure_portfolio
-from tradelib.lake import Lake, TableName
-from tradelib.lake.workspace import job_lake
-from tradelib.marketdata.slots import Admission, MarketDataSlotManager
+from tradelib.entry import Candidate, OptionChain, StrategySelector
+from tradelib.errors import BrokerError, ChainDataError, RiskInputError
+from tradelib.execution import ExecutionPlan, TransactionalExecutor
+from tradelib.jobs.context import JobContext, load_job_config, run_once
+from tradelib.jobs.entry_report import (
+    CandidateOutcome,
+    EntryReport,
+    EntryStatus,
+    Outcome,
+    describe_legs,
+    entry_strategy_id,
+    is_entry_strategy_id,
+    strategy_type_of,
+)
+from tradelib.jobs.entry_rows import (
+    EntryBook,
+    as_strategy,
+    bad_leg,
+    candidate_outcome,
+    filtered_outcomes,
+    invalid_quotes,
+    line_rejection_row,
+    not_tried,
+    ny_date,
+    read_book,
+    resolved,
+    selector_rejection_rows,
+    start_of_day_net_liq,
+    with_fill_contracts,
+)
+from tradelib.jobs.portfolio import measure_portfolio
+from tradelib.jobs.regime import RegimeReader, regime_text
+from tradelib.lake import Lake
+from tradelib.marketdata.slots import MarketDataSlotManager
 from tradelib.markethours import MarketHours
 from tradelib.regime import EnhancedMarketRegimeDetector, RegimeReading
 from tradelib.risk import (
@@ -79,21 +96,18 @@ from tradelib.risk import (
     PortfolioLimitsChecker,
     PortfolioRisk,
     PortfolioRiskCalculator,
-    rejection_rows,
-    store_rejection_rows,
 )
-from tradelib.risk.persist import rejection_id
-from tradelib.sync import StrategyRegistry, SyncStore
-from tradelib.variance import (
-    EntryWeights,
-    Prediction,
-    StrategyPredictionsTable,
-    WeightsProvider,
-)
+from tradelib.stores.orders import legs_from_json
+from tradelib.stores.predictions import StrategyPredictionsTable
+from tradelib.stores.risk import lake_breaker, rejection_rows, store_rejection_rows
+from tradelib.stores.sync import SyncStore
+from tradelib.stores.weights import EntryWeights, WeightsProvider
+from tradelib.sync import StrategyRegistry
+from tradelib.sync.model import HeldLeg, StrategyRecord
+from tradelib.variance import Prediction
 
 log = logging.getLogger(__name__)
 
-VIX = "VIX"
 _EPS = 1e-9
 
 
@@ -106,272 +120,10 @@ class WeightsSource(Protocol):
         ...
 
 
-# --- the report ---------------------------------------------------------------------------
-class EntryStatus(StrEnum):
-    """How a run ended."""
-
-    COMPLETED = "completed"  # candidates were considered (entered or not)
-    MARKET_CLOSED = "market_closed"
-    BLOCKED = "blocked"  # circuit breaker open
-    AT_LIMIT = "at_limit"  # max positions or max new entries per day already reached
-    NO_CANDIDATES = "no_candidates"
-    RISK_UNAVAILABLE = "risk_unavailable"  # the portfolio's risk could not be measured
-
-
-class Outcome(StrEnum):
-    """What happened to one candidate."""
-
-    ENTERED = "entered"
-    NOT_FILLED = "not_filled"  # the executor worked it but got no fill
-    LIMITS = "rejected_by_limits"
-    INVALID_QUOTE = "invalid_quote"
-    ALREADY_ENTERED = "already_entered"
-    OVERLAP = "overlaps_holding"
-    FILTERED = "filtered"  # left out by the selector
-    NOT_TRIED = "not_tried"  # ranked, but the run stopped before it
-
-
-@dataclass(frozen=True, slots=True)
-class CandidateOutcome:
-    """One candidate (or one selector rejection) and what the run did with it."""
-
-    underlying: str
-    strategy: str | None
-    expiry: date | None
-    legs: str  # "+563P -568P"
-    outcome: Outcome
-    reason: str
-    rank: int | None = None  # 1 = best; None for selector rejections
-    strategy_id: str | None = None
-    credit_mid: float = math.nan
-    credit_natural: float = math.nan
-    probability_of_profit: float = math.nan
-    expected_value: float = math.nan  # per share per unit, at mid
-    weight: float = math.nan
-    score: float = math.nan
-    fill_credit: float = math.nan  # per share per unit
-    quantity: int = 0
-    prediction_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EntryReport:
-    """What one entry run saw and did, with a reason for everything left out."""
-
-    ts: datetime
-    status: EntryStatus
-    reason: str
-    regime: MarketRegime | None = None
-    regime_reason: str = ""
-    weights: str = ""
-    outcomes: tuple[CandidateOutcome, ...] = ()
-
-    @property
-    def entered(self) -> tuple[CandidateOutcome, ...]:
-        return tuple(o for o in self.outcomes if o.outcome is Outcome.ENTERED)
-
-    @property
-    def considered(self) -> tuple[CandidateOutcome, ...]:
-        """Ranked candidates (everything the selector did not filter out)."""
-        return tuple(o for o in self.outcomes if o.rank is not None)
-
-    @property
-    def rejected(self) -> tuple[CandidateOutcome, ...]:
-        return tuple(o for o in self.outcomes if o.outcome is not Outcome.ENTERED)
-
-    def frame(self) -> pl.DataFrame:
-        """Every candidate with its outcome and reason, ranked ones first."""
-        rows = [
-            {
-                "rank": o.rank,
-                "underlying": o.underlying,
-                "strategy": o.strategy,
-                "expiry": o.expiry,
-                "legs": o.legs,
-                "credit_mid": _or_none(o.credit_mid),
-                "credit_natural": _or_none(o.credit_natural),
-                "pop": _or_none(o.probability_of_profit),
-                "ev": _or_none(o.expected_value),
-                "weight": _or_none(o.weight),
-                "score": _or_none(o.score),
-                "outcome": o.outcome.value,
-                "reason": o.reason,
-                "strategy_id": o.strategy_id,
-                "fill_credit": _or_none(o.fill_credit),
-            }
-            for o in self.outcomes
-        ]
-        schema: dict[str, Any] = {
-            "rank": pl.Int64,
-            "underlying": pl.String,
-            "strategy": pl.String,
-            "expiry": pl.Date,
-            "legs": pl.String,
-            "credit_mid": pl.Float64,
-            "credit_natural": pl.Float64,
-            "pop": pl.Float64,
-            "ev": pl.Float64,
-            "weight": pl.Float64,
-            "score": pl.Float64,
-            "outcome": pl.String,
-            "reason": pl.String,
-            "strategy_id": pl.String,
-            "fill_credit": pl.Float64,
-        }
-        return pl.DataFrame(rows, schema=schema).sort(
-            pl.col("rank").is_null(), "rank", "underlying"
-        )
-
-    def lines(self) -> list[str]:
-        """A short human summary."""
-        regime = self.regime.value if self.regime is not None else "unknown"
-        out = [
-            f"entry at {self.ts:%Y-%m-%d %H:%M} UTC: {self.status.value} ({self.reason})",
-            f"  regime {regime}; weights: {self.weights or '-'}",
-            f"  considered {len(self.considered)}, entered {len(self.entered)}, "
-            f"left out {len(self.rejected)}",
-        ]
-        out += [f"  entered {o.strategy_id} for {o.fill_credit:.2f}" for o in self.entered]
-        return out
-
-
-def _or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
-# --- pure helpers -------------------------------------------------------------------------
-def describe_legs(legs: Sequence[Leg]) -> str:
-    """Legs in one short line: ``+563P -568P``."""
-    parts = []
-    for leg in legs:
-        c = leg.contract
-        name = f"{c.strike:g}{c.right.value}" if c.is_option and c.right else c.key
-        size = "" if abs(leg.ratio) == 1 else str(abs(leg.ratio))
-        parts.append(f"{'+' if leg.ratio > 0 else '-'}{size}{name}")
-    return " ".join(parts)
-
-
-def entry_strategy_id(candidate: Candidate, day: date) -> str:
-    """The strategy id of ``candidate`` entered on ``day``: same inputs, same id.
-
-    ``SPY-put_credit_spread-20270108-563P_568P-20261124``: a re-run on the same
-    day finds the id it already used and never opens the strategy twice.
-    """
-    return strategy_id_for(
-        candidate.underlying, candidate.strategy, candidate.expiry, candidate.legs, day
-    )
-
-
-def strategy_id_for(
-    underlying: str,
-    strategy: StrategyType | None,
-    expiry: date | None,
-    legs: Sequence[Leg],
-    day: date,
-) -> str:
-    """The id a strategy of these legs entered on ``day`` has (see ``entry_strategy_id``)."""
-    strikes = "_".join(
-        f"{leg.contract.strike:g}{leg.contract.right.value}"
-        for leg in legs
-        if leg.contract.strike is not None and leg.contract.right is not None
-    )
-    kind = strategy.value if strategy is not None else StrategyType.CUSTOM.value
-    expires = f"{expiry:%Y%m%d}" if expiry is not None else "none"
-    raw = f"{underlying}-{kind}-{expires}-{strikes}-{day:%Y%m%d}"
-    return re.sub(r"[^A-Za-z0-9_.\-]", "_", raw)
-
-
 def minimum_credit(candidate: Candidate, floor: float) -> float:
     """The least credit per share worth taking: natural, but never below ``floor``."""
     natural = candidate.credit_natural if math.isfinite(candidate.credit_natural) else floor
     return max(natural, floor)
-
-
-def strategy_legs_json(legs: Sequence[Leg], units: int) -> str:
-    """Held legs as the ``strategies`` table keeps them: contract fields and signed quantity."""
-    out = []
-    for leg in legs:
-        c = leg.contract
-        out.append(
-            {
-                "sec_type": c.sec_type.value,
-                "symbol": c.symbol,
-                "exchange": c.exchange,
-                "currency": c.currency,
-                "expiry": c.expiry.isoformat() if c.expiry else None,
-                "strike": c.strike,
-                "right": c.right.value if c.right else None,
-                "multiplier": c.multiplier,
-                "local_symbol": c.local_symbol,
-                "trading_class": c.trading_class,
-                "con_id": c.con_id,
-                "quantity": float(leg.ratio * units),
-            }
-        )
-    return json.dumps(out)
-
-
-def _ny_date(ts: datetime) -> date:
-    return ensure_utc(ts).astimezone(NEW_YORK).date()
-
-
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
-
-
-def _cents(value: float) -> float | None:
-    return round(float(value), 2) if math.isfinite(value) else None
-
-
-# --- the book: what the lake says was entered ----------------------------------------------
-@dataclass(frozen=True, slots=True)
-class _Book:
-    known_ids: frozenset[str]  # every strategy id in ``strategies``
-    open_count: int
-    entered_today: frozenset[str]
-    journaled: frozenset[str]  # strategy ids whose opening orders filled or may still fill
-
-
-def read_book(lake: Lake, day: date) -> _Book:
-    """Strategies known to the lake, how many are open, and which were entered on ``day``."""
-    strategies = lake.read(
-        TableName.STRATEGIES, columns=["strategy_id", "status", "opened_at", "inferred"]
-    ).collect()
-    ny = str(NEW_YORK)
-    today = strategies.filter(
-        ~pl.col("inferred") & (pl.col("opened_at").dt.convert_time_zone(ny).dt.date() == day)
-    )
-    orders = lake.read(
-        TableName.ORDERS,
-        columns=["strategy_id", "intent", "status", "filled_quantity", "created_at"],
-        filter=(pl.col("intent") == OrderPurpose.OPEN.value) & pl.col("strategy_id").is_not_null(),
-    ).collect()
-    terminal = [s.value for s in OrderStatus if s.is_terminal]
-    # An attempt that ended with no fill needs nothing more; anything else might.
-    unsettled = orders.filter((pl.col("filled_quantity") > 0) | ~pl.col("status").is_in(terminal))
-    filled_today = orders.filter(
-        (pl.col("filled_quantity") > 0)
-        & (pl.col("created_at").dt.convert_time_zone(ny).dt.date() == day)
-    )
-    entered = set(today["strategy_id"].to_list()) | set(filled_today["strategy_id"].to_list())
-    return _Book(
-        known_ids=frozenset(strategies["strategy_id"].to_list()),
-        open_count=strategies.filter(pl.col("status") == "open").height,
-        entered_today=frozenset(entered),
-        journaled=frozenset(unsettled["strategy_id"].to_list()),
-    )
-
-
-def start_of_day_net_liq(lake: Lake, day: date) -> float | None:
-    """The first net liquidation recorded on New York ``day`` (None when none was)."""
-    frame = (
-        lake.read(TableName.ACCOUNT_SNAPSHOTS, columns=["ts", "net_liquidation"])
-        .filter(pl.col("ts").dt.convert_time_zone(str(NEW_YORK)).dt.date() == day)
-        .sort("ts")
-        .head(1)
-        .collect()
-    )
-    return float(frame["net_liquidation"][0]) if frame.height else None
 
 
 # --- the workflow -----------------------------------------------------------------------------
@@ -416,6 +168,7 @@ class EntryWorkflow:
         self.selector = selector or StrategySelector.from_config(cfg)
         self.detector = detector or EnhancedMarketRegimeDetector.from_config(cfg)
         self.predictions = predictions or StrategyPredictionsTable(lake)
+        self.regime_reader = RegimeReader(broker, lake, self.detector, hours)
 
     @classmethod
     def from_config(
@@ -429,7 +182,7 @@ class EntryWorkflow:
         hours: MarketHours | None = None,
     ) -> EntryWorkflow:
         """Build every part from ``cfg``; the breaker is persisted in ``lake``."""
-        breaker = breaker or CircuitBreaker.from_config(cfg, lake)
+        breaker = breaker or lake_breaker(cfg, lake)
         return cls(
             cfg,
             broker,
@@ -447,7 +200,7 @@ class EntryWorkflow:
     def run(self, now: datetime | None = None) -> EntryReport:
         """Enter what the market, the limits and the breaker allow at ``now`` (default: broker time)."""
         now = ensure_utc(now or self.broker.now(), "now")
-        day = _ny_date(now)
+        day = ny_date(now)
         if not self.hours.is_open(now):
             reason = f"market closed at {now:%Y-%m-%d %H:%M} UTC: no entries outside regular hours"
             return EntryReport(now, EntryStatus.MARKET_CLOSED, reason)
@@ -461,7 +214,7 @@ class EntryWorkflow:
         recovered = [o for sid in leftover if (o := self._recover(sid)) is not None]
         return replace(report, outcomes=report.outcomes + tuple(recovered))
 
-    def _decide(self, now: datetime, day: date, book: _Book) -> tuple[EntryReport, set[str]]:
+    def _decide(self, now: datetime, day: date, book: EntryBook) -> tuple[EntryReport, set[str]]:
         """The run proper: (the report, strategy ids resumed from the journal)."""
         account = self.broker.account()
         self.breaker.check_account(
@@ -493,17 +246,17 @@ class EntryWorkflow:
             regime_weights=weights.regime_weights,
             open_strategies=open_book,
         )
-        store_rejection_rows(self.lake, _selector_rejection_rows(selection, day, now))
-        invalid = _invalid_quotes(quotes.values(), now, self.cfg)
+        store_rejection_rows(self.lake, selector_rejection_rows(selection, day, now))
+        invalid = invalid_quotes(quotes.values(), now, self.cfg)
         report = EntryReport(
             now,
             EntryStatus.COMPLETED,
             "",
             reading.regime,
-            _regime_text(reading),
+            regime_text(reading),
             "; ".join(weights.provenance.describe(s) for s in self.cfg.strategies.enabled),
         )
-        filtered = chain_outcomes + _filtered(selection, invalid, day)
+        filtered = chain_outcomes + filtered_outcomes(selection, invalid, day)
         if not selection.ranked:
             return replace(
                 report,
@@ -517,7 +270,7 @@ class EntryWorkflow:
             # Without a measured portfolio no limit can be checked: enter nothing.
             reason = f"portfolio risk unavailable: {exc}"
             ranked = [
-                _not_tried(c, rank, day, reason) for rank, c in enumerate(selection.ranked, start=1)
+                not_tried(c, rank, day, reason) for rank, c in enumerate(selection.ranked, start=1)
             ]
             return replace(
                 report,
@@ -541,21 +294,9 @@ class EntryWorkflow:
         ), {sid for sid in resumed if sid is not None}
 
     # --- inputs -------------------------------------------------------------------------
-    def _daily(self, contract: Contract, now: datetime) -> pl.DataFrame:
-        trading_days = max(self.detector.warmup, self.cfg.risk.correlation_lookback_days + 1)
-        return self.broker.bars(contract, bar_start(now, trading_days), now, DAY_BAR_S)
-
     def _regime(self, now: datetime) -> RegimeReading:
-        """Today's regime from daily SPY and VIX bars (unknown, with the reason, on failure)."""
-        try:
-            spy = self._daily(Contract.stock(BENCHMARK), now)
-            vix = self._daily(Contract.index(VIX), now)
-            readings = self.detector.detect_series(spy, vix)
-        except (BrokerError, RegimeInputError) as exc:
-            return RegimeReading(None, 0.0, {"reason": f"no regime: {exc}"})
-        if not readings:
-            return RegimeReading(None, 0.0, {"reason": "no daily bars common to SPY and VIX"})
-        return readings[-1]
+        """The regime monitoring acts in too (see ``tradelib.jobs.regime``); entry runs in hours."""
+        return self.regime_reader.read(now, market_open=self.hours.is_open(now))
 
     def _chains(
         self, day: date
@@ -615,7 +356,7 @@ class EntryWorkflow:
 
     # --- the candidate loop ---------------------------------------------------------------
     def _enter(
-        self, ranked: Sequence[Candidate], market: _Market, book: _Book, day: date
+        self, ranked: Sequence[Candidate], market: _Market, book: EntryBook, day: date
     ) -> list[CandidateOutcome]:
         outcomes: list[CandidateOutcome] = []
         rejected_rows: list[dict[str, object]] = []  # stored in one commit at the end
@@ -631,7 +372,7 @@ class EntryWorkflow:
         self,
         ranked: Sequence[Candidate],
         market: _Market,
-        book: _Book,
+        book: EntryBook,
         day: date,
         outcomes: list[CandidateOutcome],
         rejected_rows: list[dict[str, object]],
@@ -644,9 +385,9 @@ class EntryWorkflow:
         for rank, cand in enumerate(ranked, start=1):
             sid = entry_strategy_id(cand, day)
             if stop:
-                outcomes.append(_not_tried(cand, rank, day, stop))
+                outcomes.append(not_tried(cand, rank, day, stop))
                 continue
-            base = _candidate_outcome(cand, rank, sid)
+            base = candidate_outcome(cand, rank, sid)
             if sid in book.known_ids:
                 outcomes.append(
                     replace(
@@ -664,7 +405,7 @@ class EntryWorkflow:
                     entered_today += sid not in book.entered_today
                     market.held.update(leg.contract.key for leg in cand.legs)
                 continue
-            bad = _bad_leg(cand.legs, market.invalid)
+            bad = bad_leg(cand.legs, market.invalid)
             if bad:
                 outcomes.append(replace(base, outcome=Outcome.INVALID_QUOTE, reason=bad))
                 continue
@@ -698,12 +439,12 @@ class EntryWorkflow:
                 log.info("entry: %s rejected by limits: %s", sid, verdict.reason)
                 outcomes.append(replace(base, outcome=Outcome.LIMITS, reason=verdict.reason))
                 continue
-            watched = _as_strategy(sid, cand, quantity, self.broker.now())
+            watched = as_strategy(sid, cand, quantity, self.broker.now())
             admission = slots.can_admit(watched, self.broker.now(), planned=True)
             if not admission.admitted:
                 reason = f"market data lines: {admission.reason}"
                 rejected_rows.append(
-                    _line_rejection_row(sid, cand, admission, reason, self.broker.now())
+                    line_rejection_row(sid, cand, admission, reason, self.broker.now())
                 )
                 log.info("entry: %s refused by the line budget: %s", sid, admission.reason)
                 outcomes.append(replace(base, outcome=Outcome.LIMITS, reason=reason))
@@ -711,7 +452,7 @@ class EntryWorkflow:
             gate = self.breaker.allows(OrderPurpose.OPEN, self.broker.now())
             if not gate.allowed:
                 stop = gate.reason
-                outcomes.append(_not_tried(cand, rank, day, stop))
+                outcomes.append(not_tried(cand, rank, day, stop))
                 continue
             outcome = self._execute(cand, base, quantity, market)
             outcomes.append(outcome)
@@ -743,7 +484,7 @@ class EntryWorkflow:
         """Work the candidate's combo; on a fill, store its strategy and prediction."""
         assert base.strategy_id is not None
         floor = minimum_credit(cand, self.cfg.strategies.min_credit)
-        legs = tuple(_resolved(leg, market.quotes) for leg in cand.legs)
+        legs = tuple(resolved(leg, market.quotes) for leg in cand.legs)
         plan = ExecutionPlan(
             base.strategy_id, OrderPurpose.OPEN, legs, quantity, -floor, Urgency.NORMAL
         )
@@ -757,7 +498,7 @@ class EntryWorkflow:
             return replace(base, outcome=Outcome.NOT_FILLED, reason=why)
         fill_credit = -result.avg_price
         opened_at = min((f.ts for f in result.fills), default=self.broker.now())
-        legs = _with_fill_contracts(legs, result)
+        legs = with_fill_contracts(legs, result)
         reason = f"filled {units} at {fill_credit:.2f} credit (floor {floor:.2f})"
         prediction_id: str | None = None
         try:
@@ -770,10 +511,9 @@ class EntryWorkflow:
         else:
             self.predictions.record_entry(prediction)
             prediction_id = prediction.prediction_id
-        row = _strategy_row(
+        self._book(
             base.strategy_id, cand.strategy, legs, units, fill_credit, opened_at, prediction_id
         )
-        self.lake.upsert(TableName.STRATEGIES, [row])
         if units < quantity:
             reason += f"; {quantity - units} unit(s) not filled: {result.reason}"
         log.info("entry: %s %s", base.strategy_id, reason)
@@ -786,6 +526,30 @@ class EntryWorkflow:
             prediction_id=prediction_id,
         )
 
+    def _book(
+        self,
+        strategy_id: str,
+        kind: StrategyType,
+        legs: Sequence[Leg],
+        units: int,
+        credit: float,
+        opened_at: datetime,
+        prediction_id: str | None,
+    ) -> None:
+        """Write the open ``strategies`` row of a filled entry (through the sync's store)."""
+        held = tuple(HeldLeg(leg.contract, float(leg.ratio * units)) for leg in legs)
+        record = StrategyRecord(
+            strategy_id,
+            kind,
+            legs[0].contract.symbol,
+            held,
+            opened_at,
+            opened_at,
+            credit=credit,
+            prediction_id=prediction_id,
+        )
+        SyncStore(self.lake).save_strategies([record])
+
     def _recover(self, sid: str) -> CandidateOutcome | None:
         """Finish and record an entry an interrupted run left in the journal.
 
@@ -796,7 +560,7 @@ class EntryWorkflow:
         """
         entries = self.executor.journal.entries(sid, OrderPurpose.OPEN)
         prices = [e.limit_price for e in entries if e.limit_price is not None]
-        legs = journal_legs(entries[0].legs_json) if entries else ()
+        legs = legs_from_json(entries[0].legs_json) if entries else ()
         if not legs or not prices:
             return None  # not an order of this workflow's making: nothing to resume
         kind = strategy_type_of(sid)
@@ -816,9 +580,8 @@ class EntryWorkflow:
             return base
         credit = -result.avg_price
         opened_at = min((f.ts for f in result.fills), default=self.broker.now())
-        legs = _with_fill_contracts(legs, result)
-        row = _strategy_row(sid, kind, legs, units, credit, opened_at, None)
-        self.lake.upsert(TableName.STRATEGIES, [row])
+        legs = with_fill_contracts(legs, result)
+        self._book(sid, kind, legs, units, credit, opened_at, None)
         reason = (
             f"recorded from the journal after an interrupted run: filled {units} at "
             f"{credit:.2f} credit (no prediction: not ranked again)"
@@ -863,226 +626,13 @@ class EntryWorkflow:
         )
 
 
-# --- recovery from the journal ------------------------------------------------------------
-def journal_legs(text: str) -> tuple[Leg, ...]:
-    """The legs of a journaled order (``tradelib.execution.journal.legs_json``)."""
-    legs = []
-    for d in json.loads(text):
-        contract = Contract(
-            SecType(d["sec_type"]),
-            d["symbol"],
-            d.get("exchange") or "SMART",
-            expiry=date.fromisoformat(d["expiry"]) if d.get("expiry") else None,
-            strike=d.get("strike"),
-            right=Right(d["right"]) if d.get("right") else None,
-            multiplier=float(d.get("multiplier") or 1.0),
-            local_symbol=d.get("local_symbol") or "",
-            con_id=d.get("con_id"),
-        )
-        legs.append(Leg(contract, int(d["ratio"])))
-    return tuple(legs)
-
-
-def is_entry_strategy_id(strategy_id: str) -> bool:
-    """True for ids made by ``entry_strategy_id`` (type inside, entry day at the end)."""
-    return strategy_type_of(strategy_id) is not StrategyType.CUSTOM and bool(
-        re.search(r"-\d{8}$", strategy_id)
-    )
-
-
-def strategy_type_of(strategy_id: str) -> StrategyType:
-    """The strategy type named inside an id made by ``entry_strategy_id`` (else CUSTOM)."""
-    for kind in StrategyType:
-        if f"-{kind.value}-" in strategy_id:
-            return kind
-    return StrategyType.CUSTOM
-
-
-# --- row and outcome builders ---------------------------------------------------------------
-def _regime_text(reading: RegimeReading) -> str:
-    if reading.regime is None:
-        return str(reading.evidence.get("reason", "regime unknown"))
-    return f"{reading.regime.value} (confidence {reading.confidence:.2f})"
-
-
-def _invalid_quotes(quotes: Iterable[Quote], now: datetime, cfg: TradingConfig) -> dict[str, str]:
-    """Contract key -> why its quote must not be traded on (NaN, -1, crossed, stale...)."""
-    max_age = cfg.market_data.max_quote_age_s
-    out: dict[str, str] = {}
-    for q in quotes:
-        check = check_quote(q, now, max_age, allow_zero_bid=True)
-        if not check.ok:
-            out[q.contract.key] = check.reason
-    return out
-
-
-def _filtered(
-    selection: Selection, invalid: Mapping[str, str], day: date
-) -> list[CandidateOutcome]:
-    """The selector's rejections; a bad leg quote is named as the cause."""
-    out = []
-    for r in selection.rejected:
-        bad = _bad_leg(r.legs, invalid)
-        outcome, reason = (Outcome.INVALID_QUOTE, bad) if bad else (Outcome.FILTERED, r.reason)
-        sid = strategy_id_for(r.underlying, r.strategy, r.expiry, r.legs, day) if r.legs else None
-        out.append(replace(_rejection_outcome(r, outcome, reason), strategy_id=sid))
-    return out
-
-
-def _not_tried(cand: Candidate, rank: int, day: date, reason: str) -> CandidateOutcome:
-    base = _candidate_outcome(cand, rank, entry_strategy_id(cand, day))
-    return replace(base, outcome=Outcome.NOT_TRIED, reason=reason)
-
-
-def _bad_leg(legs: Sequence[Leg], invalid: Mapping[str, str]) -> str:
-    bad = [
-        f"{leg.contract.key}: {invalid[leg.contract.key]}"
-        for leg in legs
-        if leg.contract.key in invalid
-    ]
-    return "invalid quote on " + "; ".join(bad) if bad else ""
-
-
-def _candidate_outcome(cand: Candidate, rank: int, strategy_id: str) -> CandidateOutcome:
-    return CandidateOutcome(
-        underlying=cand.underlying,
-        strategy=cand.strategy.value,
-        expiry=cand.expiry,
-        legs=describe_legs(cand.legs),
-        outcome=Outcome.NOT_TRIED,
-        reason="",
-        rank=rank,
-        strategy_id=strategy_id,
-        credit_mid=cand.credit_mid,
-        credit_natural=cand.credit_natural,
-        probability_of_profit=cand.probability_of_profit,
-        expected_value=cand.expected_value,
-        weight=cand.weight,
-        score=cand.score,
-    )
-
-
-def _rejection_outcome(r: Rejection, outcome: Outcome, reason: str) -> CandidateOutcome:
-    return CandidateOutcome(
-        underlying=r.underlying,
-        strategy=r.strategy.value if r.strategy is not None else None,
-        expiry=r.expiry,
-        legs=describe_legs(r.legs),
-        outcome=outcome,
-        reason=reason,
-    )
-
-
-def _resolved(leg: Leg, quotes: Mapping[str, Quote]) -> Leg:
-    """The leg with the broker's contract (con_id) from its quote, when there is one."""
-    q = quotes.get(leg.contract.key)
-    return Leg(q.contract, leg.ratio) if q is not None else leg
-
-
-def _with_fill_contracts(legs: Sequence[Leg], result: ExecutionResult) -> tuple[Leg, ...]:
-    """Prefer the contracts the fills report: they carry the broker's con_id for sure."""
-    filled = {f.contract.key: f.contract for f in result.fills}
-    return tuple(Leg(filled.get(leg.contract.key, leg.contract), leg.ratio) for leg in legs)
-
-
-def _as_strategy(sid: str, cand: Candidate, quantity: int, now: datetime) -> Strategy:
-    """The candidate as the strategy monitoring would watch once it is entered."""
-    return Strategy(
-        strategy_id=sid,
-        strategy_type=cand.strategy,
-        underlying=cand.underlying,
-        legs=cand.legs,
-        quantity=quantity,
-        credit=cand.credit_mid,
-        opened_at=now,
-        multiplier=cand.multiplier,
-    )
-
-
-def _selector_rejection_rows(
-    selection: Selection, day: date, ts: datetime
-) -> list[dict[str, object]]:
-    """``risk_rejections`` rows of the selector's portfolio-level refusals (edge, crowding)."""
-    stamp = ensure_utc(ts, "ts")
-    return [
-        {
-            "rejection_id": rejection_id(
-                strategy_id_for(r.underlying, r.strategy, r.expiry, r.legs, day), r.check
-            ),
-            "ts": stamp,
-            "strategy_type": r.strategy.value,
-            "underlying": r.underlying,
-            "check": r.check,
-            "reason": r.reason,
-            "value": r.value,
-            "limit": r.limit,
-        }
-        for r in selection.rejected
-        if r.check and r.strategy is not None and r.legs
-    ]
-
-
-def _line_rejection_row(
-    sid: str, cand: Candidate, admission: Admission, reason: str, ts: datetime
-) -> dict[str, object]:
-    """The ``risk_rejections`` row of a candidate the market-data line budget refused."""
-    check = "market_data_lines"
-    return {
-        "rejection_id": rejection_id(sid, check),
-        "ts": ensure_utc(ts, "ts"),
-        "strategy_type": cand.strategy.value,
-        "underlying": cand.underlying,
-        "check": check,
-        "reason": reason,
-        "value": float(admission.lines_needed),
-        "limit": float(admission.lines_free),
-    }
-
-
-def _strategy_row(
-    strategy_id: str,
-    strategy_type: StrategyType,
-    legs: Sequence[Leg],
-    units: int,
-    credit: float,
-    opened_at: datetime,
-    prediction_id: str | None,
-) -> dict[str, Any]:
-    """The open ``strategies`` row of a filled entry (money in dollars for the position)."""
-    profile = payoff_profile(legs, credit)
-    scale = max(leg.contract.multiplier for leg in legs) * units
-    return {
-        "strategy_id": strategy_id,
-        "strategy_type": strategy_type.value,
-        "underlying": legs[0].contract.symbol,
-        "status": "open",
-        "opened_at": opened_at,
-        "closed_at": None,
-        "legs_json": strategy_legs_json(legs, units),
-        "quantity": float(units),
-        "credit": round(credit, 4),
-        "max_profit": _cents(profile.max_profit * scale),
-        "max_loss": _cents(profile.max_loss * scale),
-        "breakevens_json": json.dumps(list(profile.breakevens)),
-        "inferred": False,
-        "prediction_id": prediction_id,
-        "updated_at": opened_at,
-        "close_reason": None,
-        "linked_strategy_id": None,
-    }
-
-
 # --- the job ----------------------------------------------------------------------------------
-def run_entry_job(
-    cfg: TradingConfig, *, lake: Lake | None = None, advance_to: datetime | None = None
-) -> EntryReport:
-    """The entry job: open the configured broker and lake, run the workflow once at broker time.
+def run_entry(ctx: JobContext, *, at: datetime | None = None) -> EntryReport:
+    """The entry job: pick, check and place new strategies once, at ``at`` (default: broker time)."""
+    workflow = EntryWorkflow.from_config(ctx.cfg, ctx.broker, ctx.lake, hours=ctx.hours)
+    return workflow.run(ctx.at(at))
 
-    ``advance_to`` moves a simulated market forward first (the demo's driver uses it).
-    """
-    from tradelib.broker.factory import open_broker  # the broker stack loads only for the job
 
-    store = lake or job_lake(cfg)
-    alerts.configure(cfg, store)
-    with open_broker(cfg, advance_to=advance_to) as broker:
-        return EntryWorkflow.from_config(cfg, broker, store).run(broker.now())
+def entry_job(config_path: str = "", lake_uri: str = "") -> EntryReport:
+    """The scheduled notebook's one call: load the config, open its broker and lake, run once."""
+    return run_once(run_entry, load_job_config(config_path), lake_uri=lake_uri)

@@ -4,7 +4,7 @@
 thin edge over the pure rules engine:
 
 1. **Book.** The open strategies of the lake's ``strategies`` table (as entry
-   and the sync keep it, read with ``tradelib.sync.store``). Strategies whose
+   and the sync keep it, read with ``tradelib.stores.sync``). Strategies whose
    option legs have expired are left to the sync, which settles them.
 2. **Quotes.** The ``MarketDataSlotManager`` streams the legs of the
    strategies nearest a trigger within the line budget and snapshots the rest
@@ -69,14 +69,11 @@ unit, positive for a debit, negative for a credit.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from enum import StrEnum
-from typing import Any
 
 import polars as pl
 
@@ -87,40 +84,31 @@ from tradelib.domain import (
     NEW_YORK,
     Contract,
     Decision,
-    DecisionAction,
     Leg,
-    MarketRegime,
-    OrderPurpose,
-    OrderStatus,
     Quote,
     Right,
-    SecType,
-    Strategy,
-    Urgency,
     check_quote,
     ensure_utc,
     net_prices,
 )
-from tradelib.domain.decisions import InputValue
 from tradelib.errors import (
     BrokerError,
     ContractError,
-    ExecutionPlanError,
-    RegimeInputError,
     RiskInputError,
 )
 from tradelib.execution import (
-    ExecutionOutcome,
-    ExecutionPlan,
-    ExecutionResult,
-    JournalEntry,
     TransactionalExecutor,
-    WalkSchedule,
 )
-from tradelib.execution.executor import SEQ_BLOCK, _Group
-from tradelib.jobs.portfolio import BENCHMARK, DAY_BAR_S, bar_start, measure_portfolio
+from tradelib.jobs.context import JobContext, load_job_config, run_once
+from tradelib.jobs.monitoring_exits import ExitActions, Watched
+from tradelib.jobs.monitoring_report import (
+    MonitoringReport,
+    MonitoringStatus,
+)
+from tradelib.jobs.portfolio import measure_portfolio
+from tradelib.jobs.regime import RegimeReader, regime_text
 from tradelib.lake import Lake, TableName
-from tradelib.marketdata import MarketDataSlotManager, SlotUsage
+from tradelib.marketdata import MarketDataSlotManager
 from tradelib.markethours import MarketHours
 from tradelib.regime import EnhancedMarketRegimeDetector, RegimeReading
 from tradelib.risk import (
@@ -129,6 +117,7 @@ from tradelib.risk import (
     LimitBreach,
     StrategyRisk,
     check_book,
+    measure_book,
     strategy_risks,
 )
 from tradelib.rules import (
@@ -139,316 +128,24 @@ from tradelib.rules import (
     build_strategy_state,
 )
 from tradelib.rules.book import apply_book_limits
-from tradelib.rules.persist import record_decisions
-from tradelib.sync.model import CloseReason, HeldLeg, StrategyRecord
-from tradelib.sync.store import SyncStore
-from tradelib.variance import ExitStatus, StrategyPredictionsTable
+from tradelib.rules.exits import (
+    closing_legs,
+    roll_expiry,
+    rolled_legs,
+    short_leg_iv,
+)
+from tradelib.stores.decisions import decision_from_row, record_decisions
+from tradelib.stores.predictions import StrategyPredictionsTable
+from tradelib.stores.risk import lake_breaker, record_limit_use
+from tradelib.stores.sync import SyncStore
 
 log = logging.getLogger(__name__)
 
-VIX = "VIX"
-INTRADAY_BAR_S = 300
-# Order sequence numbers per exit attempt (see the module doc).
-ATTEMPT_BLOCK = 1000
 _EPS = 1e-9
-_PURPOSE = {
-    DecisionAction.CLOSE: OrderPurpose.CLOSE,
-    DecisionAction.REDUCE: OrderPurpose.REDUCE,
-    DecisionAction.ROLL: OrderPurpose.ROLL,
-}
-
-
-# --- the report -----------------------------------------------------------------------------
-class MonitoringStatus(StrEnum):
-    """How a cycle ended."""
-
-    COMPLETED = "completed"
-    NO_STRATEGIES = "no_strategies"
-
-
-class ActionOutcome(StrEnum):
-    """What became of one decision that asked for an order."""
-
-    CLOSED = "closed"  # the whole position closed
-    REDUCED = "reduced"  # part of it closed (a reduce, or a close partly filled)
-    ROLLED = "rolled"
-    NOT_FILLED = "not_filled"  # worked by the executor, nothing filled
-    SKIPPED = "skipped"  # no order sent; ``reason`` says why
-
-
-@dataclass(frozen=True, slots=True)
-class ActionReport:
-    """One acting decision and what the workflow did about it."""
-
-    strategy_id: str
-    rule: str
-    action: DecisionAction
-    urgency: Urgency
-    outcome: ActionOutcome
-    reason: str
-    quantity: int = 0  # units the order asked for
-    filled: float = 0.0  # units filled
-    price: float = math.nan  # signed net per unit (positive = debit paid)
-    bound: float = math.nan
-    realized_pnl: float | None = None  # dollars, whole position (full closes only)
-    exit_status: str = ""  # how the actual was stored against the prediction
-    attempt: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MonitoringReport:
-    """What one monitoring cycle saw, decided and did."""
-
-    ts: datetime
-    status: MonitoringStatus
-    market_open: bool
-    regime: MarketRegime | None = None
-    regime_reason: str = ""
-    decisions: tuple[Decision, ...] = ()
-    actions: tuple[ActionReport, ...] = ()
-    reused: tuple[str, ...] = ()  # strategy ids whose decision at ``ts`` was already stored
-    left_to_sync: tuple[str, ...] = ()  # expired strategies, not evaluated
-    usage: SlotUsage | None = None
-    quotes_refreshed: int = 0
-
-    @property
-    def closed(self) -> tuple[ActionReport, ...]:
-        return tuple(a for a in self.actions if a.outcome is ActionOutcome.CLOSED)
-
-    @property
-    def skipped(self) -> tuple[ActionReport, ...]:
-        return tuple(a for a in self.actions if a.outcome is ActionOutcome.SKIPPED)
-
-    def decisions_frame(self) -> pl.DataFrame:
-        """One row per decision: strategy, rule, action, urgency, reason (and any skip)."""
-        rows = [
-            {
-                "strategy": d.strategy_id,
-                "rule": d.rule,
-                "action": d.action.value,
-                "urgency": d.urgency.name,
-                "reason": d.reason,
-                "skip_reason": _text_or_none(d.inputs.get("skip_reason")),
-            }
-            for d in self.decisions
-        ]
-        schema = dict.fromkeys(
-            ("strategy", "rule", "action", "urgency", "reason", "skip_reason"), pl.String
-        )
-        return pl.DataFrame(rows, schema=schema)
-
-    def actions_frame(self) -> pl.DataFrame:
-        """One row per acting decision: what was sent, what filled, the P&L booked."""
-        rows = [
-            {
-                "strategy": a.strategy_id,
-                "rule": a.rule,
-                "action": a.action.value,
-                "outcome": a.outcome.value,
-                "filled": a.filled,
-                "price": _finite_or_none(a.price),
-                "realized_pnl": a.realized_pnl,
-                "reason": a.reason,
-            }
-            for a in self.actions
-        ]
-        schema: dict[str, Any] = {
-            "strategy": pl.String,
-            "rule": pl.String,
-            "action": pl.String,
-            "outcome": pl.String,
-            "filled": pl.Float64,
-            "price": pl.Float64,
-            "realized_pnl": pl.Float64,
-            "reason": pl.String,
-        }
-        return pl.DataFrame(rows, schema=schema)
-
-    def lines(self) -> list[str]:
-        """A short human summary."""
-        regime = self.regime.value if self.regime is not None else "unknown"
-        hours = "market open" if self.market_open else "market closed: no orders"
-        out = [
-            f"monitoring at {self.ts:%Y-%m-%d %H:%M} UTC: {self.status.value} ({hours})",
-            f"  regime {regime}: {self.regime_reason or '-'}",
-            f"  {len(self.decisions)} decision(s), {len(self.reused)} already stored; "
-            f"{len(self.actions)} acting, {len(self.closed)} closed, {len(self.skipped)} skipped",
-        ]
-        if self.usage is not None:
-            u = self.usage
-            out.append(
-                f"  market data: {u.lines_in_use}/{u.option_lines} lines streaming "
-                f"{u.streaming_strategies} strategies, {u.snapshot_strategies} on snapshots"
-            )
-        out += [
-            f"  {a.strategy_id}: {a.rule} -> {a.outcome.value} ({a.reason})" for a in self.actions
-        ]
-        return out
-
-
-def _text_or_none(value: InputValue) -> str | None:
-    return None if value is None else str(value)
-
-
-def _finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
 
 
 # --- pure helpers ---------------------------------------------------------------------------
-def closing_legs(strategy: Strategy) -> tuple[Leg, ...]:
-    """The legs that close ``strategy``: every held ratio reversed."""
-    return tuple(Leg(leg.contract, -leg.ratio) for leg in strategy.legs)
-
-
-def exit_bound(natural: float, tolerance_pct: float, min_tolerance: float) -> float:
-    """The most an exit may pay per unit: its natural debit plus the larger slack."""
-    return natural + max(abs(natural) * tolerance_pct, min_tolerance)
-
-
-def reduce_units(units: int, fraction: float) -> int:
-    """How many of ``units`` a reduce closes: ``fraction`` of them, at least one."""
-    return max(1, min(units, math.floor(units * fraction + _EPS)))
-
-
-def roll_expiry(
-    expiries: Iterable[date], current: date, today: date, dte_min: int, dte_max: int
-) -> date | None:
-    """The listed expiry to roll to: later than ``current``, inside the entry DTE window,
-    nearest its middle (None when no expiry qualifies)."""
-    middle = (dte_min + dte_max) / 2.0
-    inside = [e for e in expiries if e > current and dte_min <= (e - today).days <= dte_max]
-    return min(inside, key=lambda e: (abs((e - today).days - middle), e), default=None)
-
-
-def rolled_legs(strategy: Strategy, expiry: date) -> tuple[Leg, ...] | None:
-    """``strategy``'s option legs at ``expiry`` (same strikes, rights, ratios); None if it
-    holds anything but options of one expiry."""
-    legs = strategy.legs
-    if any(leg.contract.sec_type is not SecType.OPTION for leg in legs):
-        return None
-    if len({leg.contract.expiry for leg in legs}) != 1:
-        return None
-    out = []
-    for leg in legs:
-        c = leg.contract
-        assert c.strike is not None and c.right is not None
-        new = Contract.option(
-            c.symbol,
-            expiry,
-            c.strike,
-            c.right,
-            multiplier=c.multiplier,
-            trading_class=c.trading_class,
-        )
-        out.append(Leg(new, leg.ratio))
-    return tuple(out)
-
-
-def short_leg_iv(strategy: Strategy, quotes: Mapping[str, Quote]) -> float | None:
-    """Mean IV of the short option legs in ``quotes`` (None without any)."""
-    ivs = []
-    for leg in strategy.legs:
-        q = quotes.get(leg.contract.key)
-        if not leg.is_short or q is None or q.greeks is None:
-            continue
-        iv = q.greeks.iv
-        if math.isfinite(iv) and iv > 0:
-            ivs.append(iv)
-    return sum(ivs) / len(ivs) if ivs else None
-
-
-def scaled(record: StrategyRecord, units_left: int, at: datetime) -> StrategyRecord:
-    """``record`` holding ``units_left`` of its units (same ratios), updated at ``at``."""
-    units = record.units
-    legs = tuple(HeldLeg(h.contract, h.quantity / units * units_left) for h in record.legs)
-    return replace(record, legs=legs, updated_at=at)
-
-
-def realized_pnl(
-    fills: pl.DataFrame, multipliers: Mapping[int, float], default_multiplier: float
-) -> float:
-    """Cash in minus cash out over ``fills`` (``executions`` rows), less commissions, in dollars.
-
-    Summed over every fill of a strategy's orders (open, rolls, reduces, close)
-    this is (credits received - debits paid) x multiplier x quantity - commissions.
-    """
-    total = 0.0
-    for row in fills.iter_rows(named=True):
-        sign = 1.0 if row["side"] == "SLD" else -1.0
-        mult = multipliers.get(int(row["con_id"]), default_multiplier)
-        commission = row["commission"]
-        fee = float(commission) if commission is not None and math.isfinite(commission) else 0.0
-        total += sign * float(row["quantity"]) * float(row["price"]) * mult - fee
-    return total
-
-
-def decision_from_row(row: Mapping[str, Any]) -> Decision:
-    """A stored ``decisions`` row as the engine's ``Decision``."""
-    inputs = json.loads(row["inputs_json"]) if row.get("inputs_json") else {}
-    return Decision(
-        decision_id=row["decision_id"],
-        strategy_id=row["strategy_id"],
-        ts=row["ts"],
-        rule=row["rule"],
-        priority=float(row["priority"]),
-        action=DecisionAction(row["action"]),
-        urgency=Urgency[row["urgency"]],
-        reason=row["reason"],
-        inputs=inputs,
-    )
-
-
-def with_inputs(decision: Decision, extra: Mapping[str, InputValue]) -> Decision:
-    """``decision`` with ``extra`` joined to its inputs."""
-    return replace(decision, inputs={**decision.inputs, **extra})
-
-
-@dataclass(frozen=True, slots=True)
-class _Attempt:
-    """One exit attempt (a block of order sequence numbers) as the journal knows it."""
-
-    index: int
-    filled: float
-    quantity: int
-    unsettled: bool  # an order of it is pending or working
-    last_update: datetime
-    reason: str  # why its last order ended (or was replaced)
-
-
-def attempts_of(entries: Sequence[JournalEntry]) -> list[_Attempt]:
-    """Group a strategy's journaled orders of one purpose into attempts, oldest first."""
-    blocks: dict[int, list[JournalEntry]] = {}
-    for e in entries:
-        blocks.setdefault(e.seq // ATTEMPT_BLOCK, []).append(e)
-    out = []
-    for index in sorted(blocks):
-        group = sorted(blocks[index], key=lambda e: e.seq)
-        out.append(
-            _Attempt(
-                index,
-                sum(e.filled_quantity for e in group),
-                max(e.quantity for e in group),
-                any(e.is_live or e.status is OrderStatus.PENDING for e in group),
-                max(e.updated_at for e in group),
-                group[-1].reason or group[-1].status.value,
-            )
-        )
-    return out
-
-
-# --- what a cycle works with ----------------------------------------------------------------
-@dataclass(slots=True)
-class _Watched:
-    """One open strategy through the cycle."""
-
-    record: StrategyRecord
-    strategy: Strategy
-    state: StrategyState | None = None
-    roll: tuple[Leg, ...] | None = None  # the legs it would roll to
-    close_natural: float | None = None  # natural debit per unit to close, at the decision
-
-
-class MonitoringWorkflow:
+class MonitoringWorkflow(ExitActions):
     """One monitoring pass over a broker and a lake (see the module doc)."""
 
     def __init__(
@@ -474,6 +171,7 @@ class MonitoringWorkflow:
         self.detector = detector or EnhancedMarketRegimeDetector.from_config(cfg)
         self.predictions = predictions or StrategyPredictionsTable(lake)
         self.store = SyncStore(lake)
+        self.regime_reader = RegimeReader(broker, lake, self.detector, hours)
         self._last_rebalance: datetime | None = None
 
     @classmethod
@@ -488,7 +186,7 @@ class MonitoringWorkflow:
         slots: MarketDataSlotManager | None = None,
     ) -> MonitoringWorkflow:
         """Build every part from ``cfg``; the breaker (exits always pass it) lives in ``lake``."""
-        breaker = breaker or CircuitBreaker.from_config(cfg, lake)
+        breaker = breaker or lake_breaker(cfg, lake)
         return cls(
             cfg,
             broker,
@@ -572,7 +270,7 @@ class MonitoringWorkflow:
             MonitoringStatus.COMPLETED,
             market_open,
             reading.regime,
-            _regime_text(reading),
+            regime_text(reading),
             tuple(sorted(decisions, key=lambda d: d.strategy_id)),
             tuple(actions),
             tuple(sorted(d.strategy_id for d in reused)),
@@ -582,9 +280,9 @@ class MonitoringWorkflow:
         )
 
     # --- book ----------------------------------------------------------------------------
-    def _book(self, today: date) -> tuple[list[_Watched], list[str]]:
+    def _book(self, today: date) -> tuple[list[Watched], list[str]]:
         """Open strategies to watch, and those whose legs expired (left to the sync)."""
-        watched: list[_Watched] = []
+        watched: list[Watched] = []
         expired: list[str] = []
         for record in sorted(self.store.open_strategies(), key=lambda r: r.strategy_id):
             if not record.legs:
@@ -594,11 +292,11 @@ class MonitoringWorkflow:
             if expiry is not None and expiry < today:
                 expired.append(record.strategy_id)
                 continue
-            watched.append(_Watched(record, strategy))
+            watched.append(Watched(record, strategy))
         return watched, expired
 
     # --- quotes ------------------------------------------------------------------------------
-    def _quotes(self, watched: Sequence[_Watched], now: datetime) -> tuple[dict[str, Quote], int]:
+    def _quotes(self, watched: Sequence[Watched], now: datetime) -> tuple[dict[str, Quote], int]:
         """Every leg's quote at ``now`` through the slot manager; (quotes by key, refreshed)."""
         self.slots.track(w.strategy for w in watched)
         cycle_s = self._cycle_s()
@@ -636,7 +334,7 @@ class MonitoringWorkflow:
         task = self.cfg.scheduler.tasks.get("monitoring")
         return 60.0 * task.every_minutes if task is not None else 0.0
 
-    def _spots(self, watched: Sequence[_Watched]) -> dict[str, float]:
+    def _spots(self, watched: Sequence[Watched]) -> dict[str, float]:
         """Spot of every underlying watched (missing when its quote is unusable)."""
         underlyings = sorted({w.strategy.underlying for w in watched})
         try:
@@ -648,97 +346,11 @@ class MonitoringWorkflow:
 
     # --- regime ----------------------------------------------------------------------------------
     def _regime(self, now: datetime, market_open: bool) -> RegimeReading:
-        """Today's reading, with yesterday's (stored) for hysteresis; stored back per day."""
-        start = bar_start(now, self.detector.warmup)
-        try:
-            spy = self.broker.bars(Contract.stock(BENCHMARK), start, now, DAY_BAR_S)
-            vix = self.broker.bars(Contract.index(VIX), start, now, DAY_BAR_S)
-            intraday = None
-            vix_now = spy_now = None
-            if market_open:
-                session_open, _ = self.hours.session_bounds(now.astimezone(NEW_YORK).date())
-                intraday = self.broker.bars(
-                    Contract.stock(BENCHMARK), session_open, now, INTRADAY_BAR_S
-                )
-                # Danger is admitted on the reading that shows it: the live VIX and SPY
-                # can raise the regime before the daily bars close (never lower it).
-                vix_now, spy_now = self._live(Contract.index(VIX), Contract.stock(BENCHMARK))
-            table = self.detector.features(spy, vix)
-            if table.height == 0:
-                return RegimeReading(None, 0.0, {"decided_by": "no daily bars for SPY and VIX"})
-            last_day: date = table["date"][-1]
-            previous = self._previous_reading(last_day)
-            if previous is None:
-                # First run: walk the history so today starts from a settled reading.
-                history = self.detector.detect_series(spy, vix)
-                previous = history[-2] if len(history) >= 2 else None
-            reading = self.detector.detect(
-                spy,
-                vix,
-                previous=previous,
-                spy_intraday=intraday,
-                vix_now=vix_now,
-                spy_now=spy_now,
-            )
-        except (BrokerError, ContractError, RegimeInputError) as exc:
-            return RegimeReading(None, 0.0, {"decided_by": f"no regime: {exc}"})
-        self._store_reading(reading, now)
-        return reading
-
-    def _live(self, *contracts: Contract) -> list[float | None]:
-        """Each contract's live mark (None where the quote has none)."""
-        out: list[float | None] = []
-        for q in self.broker.snapshot(list(contracts)):
-            mark = q.mark
-            out.append(mark if math.isfinite(mark) and mark > 0 else None)
-        return out
-
-    def _previous_reading(self, day: date) -> RegimeReading | None:
-        """The last stored reading up to ``day``: an earlier cycle's of the same day counts,
-        so a regime raised intraday holds for the rest of the day."""
-        frame = (
-            self.lake.read(TableName.REGIME_READINGS, filter=pl.col("as_of") <= day)
-            .sort("as_of")
-            .tail(1)
-            .collect()
-        )
-        if frame.height == 0:
-            return None
-        row = frame.row(0, named=True)
-        return RegimeReading(
-            regime=MarketRegime(row["regime"]) if row["regime"] else None,
-            confidence=float(row["confidence"]),
-            evidence=json.loads(row["evidence_json"]) if row["evidence_json"] else {},
-            raw=MarketRegime(row["raw"]) if row["raw"] else None,
-            candidate=MarketRegime(row["candidate"]) if row["candidate"] else None,
-            streak=int(row["streak"]),
-            as_of=row["as_of"],
-        )
-
-    def _store_reading(self, reading: RegimeReading, now: datetime) -> None:
-        if reading.as_of is None:
-            return
-        row = {
-            "as_of": reading.as_of,
-            "ts": now,
-            "regime": reading.regime.value if reading.regime else None,
-            "raw": reading.raw.value if reading.raw else None,
-            "candidate": reading.candidate.value if reading.candidate else None,
-            "streak": reading.streak,
-            "confidence": reading.confidence,
-            "evidence_json": json.dumps(dict(reading.evidence), sort_keys=True),
-        }
-        same = self.lake.read(
-            TableName.REGIME_READINGS,
-            columns=["regime", "candidate", "streak"],
-            filter=pl.col("as_of") == reading.as_of,
-        ).collect()
-        if same.height and same.row(0) == (row["regime"], row["candidate"], row["streak"]):
-            return  # nothing hysteresis needs changed: spare the lake a commit
-        self.lake.upsert(TableName.REGIME_READINGS, [row])
+        """The regime entry and monitoring share (see ``tradelib.jobs.regime``)."""
+        return self.regime_reader.read(now, market_open=market_open)
 
     # --- stored decisions and entry IV ---------------------------------------------------------
-    def _stored_decisions(self, watched: Sequence[_Watched], now: datetime) -> _Stored:
+    def _stored_decisions(self, watched: Sequence[Watched], now: datetime) -> _Stored:
         """Decisions already stored at ``now`` and each strategy's recorded entry IV."""
         ids = [w.strategy.strategy_id for w in watched]
         since = min(w.strategy.opened_at for w in watched).date()
@@ -763,7 +375,7 @@ class MonitoringWorkflow:
 
     def _entry_ivs(
         self,
-        watched: Sequence[_Watched],
+        watched: Sequence[Watched],
         recorded: Mapping[str, float],
         quotes: Mapping[str, Quote],
     ) -> dict[str, float]:
@@ -780,7 +392,7 @@ class MonitoringWorkflow:
                     out[sid] = iv
         return out
 
-    def _snapshot_ivs(self, watched: Sequence[_Watched]) -> dict[str, float]:
+    def _snapshot_ivs(self, watched: Sequence[Watched]) -> dict[str, float]:
         """Mean short-leg IV in the newest ``option_snapshots`` at or before each entry."""
         out: dict[str, float] = {}
         for w in watched:
@@ -814,7 +426,7 @@ class MonitoringWorkflow:
     # --- states ------------------------------------------------------------------------------------
     def _state(
         self,
-        w: _Watched,
+        w: Watched,
         quotes: Mapping[str, Quote],
         spots: Mapping[str, float],
         now: datetime,
@@ -840,7 +452,7 @@ class MonitoringWorkflow:
         return state
 
     def _book_limits(
-        self, watched: Sequence[_Watched], quotes: Mapping[str, Quote], now: datetime, today: date
+        self, watched: Sequence[Watched], quotes: Mapping[str, Quote], now: datetime, today: date
     ) -> tuple[tuple[StrategyRisk, ...], tuple[LimitBreach, ...]]:
         """Each strategy's share of the portfolio, and the limits the book as it stands is
         over (none when it cannot be measured: the reason is logged)."""
@@ -858,6 +470,10 @@ class MonitoringWorkflow:
                 open_strategies=len(watched),
                 strategies=risks,
             )
+            uses = measure_book(
+                measured.portfolio, measured.account, limits, open_strategies=len(watched)
+            )
+            record_limit_use(self.lake, uses, now)  # the dashboard's risk panel reads these
         except (BrokerError, RiskInputError) as exc:
             log.warning("monitoring: book limits not measured: %s", exc)
             return (), ()
@@ -899,7 +515,7 @@ class MonitoringWorkflow:
             ],
         )
 
-    def _dividends(self, watched: Sequence[_Watched]) -> dict[str, DividendInfo]:
+    def _dividends(self, watched: Sequence[Watched]) -> dict[str, DividendInfo]:
         """The next dividend of each watched underlying holding a short call (for rule 1.4)."""
         out: dict[str, DividendInfo] = {}
         symbols = {
@@ -929,7 +545,7 @@ class MonitoringWorkflow:
 
     def _roll(
         self,
-        w: _Watched,
+        w: Watched,
         quotes: dict[str, Quote],
         now: datetime,
         today: date,
@@ -973,7 +589,7 @@ class MonitoringWorkflow:
         # Trade the broker's contracts (con_id resolved): the strategy row keeps them.
         return tuple(Leg(q.contract, leg.ratio) for leg, q in zip(legs, got, strict=True))
 
-    def _roll_credit(self, w: _Watched, quotes: Mapping[str, Quote]) -> float | None:
+    def _roll_credit(self, w: Watched, quotes: Mapping[str, Quote]) -> float | None:
         """Net credit per share per unit of closing ``w`` and reopening it at the roll legs."""
         assert w.roll is not None
         combo = (*closing_legs(w.strategy), *w.roll)
@@ -982,286 +598,6 @@ class MonitoringWorkflow:
         _, natural, _ = net_prices(combo, quotes)
         return -natural
 
-    def _annotate(
-        self, d: Decision, w: _Watched, reading: RegimeReading, market_open: bool
-    ) -> Decision:
-        """Join what the workflow adds to the rule's inputs: regime confidence, and for an
-        acting decision either the price bound or why no order will go out."""
-        extra: dict[str, InputValue] = {"regime_confidence": reading.confidence}
-        if d.acts:
-            skip = self._skip_reason(d, w, market_open)
-            if skip:
-                extra["skip_reason"] = skip
-            else:
-                extra["order_bound"] = round(self._bound(d, w), 4)
-                if d.action is DecisionAction.ROLL and w.roll is not None:
-                    expiry = w.roll[0].contract.expiry
-                    extra["roll_expiry"] = expiry.isoformat() if expiry else None
-        return with_inputs(d, extra)
-
-    def _skip_reason(self, d: Decision, w: _Watched, market_open: bool) -> str:
-        if not market_open:
-            return "market closed: decisions only, no orders outside regular hours"
-        state = w.state
-        if state is not None and not state.marks_valid:
-            return "invalid quote: " + "; ".join(state.mark_problems)
-        if d.action is DecisionAction.ROLL and w.roll is None:
-            return "no roll legs quoted"
-        if w.close_natural is None or not math.isfinite(w.close_natural):
-            return "no natural price to close at"
-        return ""
-
-    def _bound(self, d: Decision, w: _Watched) -> float:
-        if d.action is DecisionAction.ROLL:
-            return -self.cfg.rules.roll_min_credit
-        ex = self.cfg.execution
-        assert w.close_natural is not None
-        return exit_bound(w.close_natural, ex.exit_tolerance_pct, ex.exit_min_tolerance)
-
-    # --- acting ----------------------------------------------------------------------------------
-    def _try_act(self, d: Decision, w: _Watched, reused: bool) -> ActionReport:
-        """``_act``, with a broker or plan failure reported for this strategy alone."""
-        try:
-            return self._act(d, w, reused=reused)
-        except (BrokerError, ExecutionPlanError) as exc:
-            log.error("monitoring: %s %s failed: %s", d.strategy_id, d.action.value, exc)
-            return ActionReport(
-                d.strategy_id, d.rule, d.action, d.urgency, ActionOutcome.SKIPPED, f"failed: {exc}"
-            )
-
-    def _act(self, d: Decision, w: _Watched, *, reused: bool) -> ActionReport:
-        """Send (or resume, or book) the order ``d`` asks for; report the outcome."""
-        base = ActionReport(
-            d.strategy_id, d.rule, d.action, d.urgency, ActionOutcome.SKIPPED, reason=""
-        )
-        skip = d.inputs.get("skip_reason")
-        if skip:
-            return replace(base, reason=str(skip))
-        bound = d.inputs.get("order_bound")
-        if not isinstance(bound, int | float):
-            return replace(base, reason="no price bound recorded with the decision")
-        purpose = _PURPOSE[d.action]
-        quantity = w.strategy.quantity
-        if d.action is DecisionAction.REDUCE:
-            quantity = reduce_units(quantity, self.cfg.execution.reduce_fraction)
-        base = replace(base, quantity=quantity, bound=float(bound))
-        attempt = self._attempt(d, w, purpose, base, reused=reused)
-        if isinstance(attempt, ActionReport):
-            return attempt
-        legs = closing_legs(w.strategy)
-        if d.action is DecisionAction.ROLL:
-            roll = w.roll or self._journaled_roll(d)
-            if roll is None:
-                return replace(base, reason="the roll legs are not known to this run")
-            legs = (*legs, *roll)
-        plan = ExecutionPlan(d.strategy_id, purpose, legs, quantity, float(bound), d.urgency)
-        result = self._execute(plan, attempt)
-        return self._book_result(d, w, plan, result, replace(base, attempt=attempt))
-
-    def _attempt(
-        self,
-        d: Decision,
-        w: _Watched,
-        purpose: OrderPurpose,
-        base: ActionReport,
-        *,
-        reused: bool,
-    ) -> int | ActionReport:
-        """The exit attempt to work now, or the report of why none is (see "Retries")."""
-        attempts = attempts_of(self.executor.journal.entries(d.strategy_id, purpose))
-        latest = attempts[-1] if attempts else None
-        if latest is None:
-            return 0
-        if latest.unsettled:
-            return latest.index  # an order may still be working: resume, never send twice
-        if latest.filled > _EPS and latest.last_update > w.record.updated_at:
-            if purpose is OrderPurpose.CLOSE and latest.filled >= latest.quantity - _EPS:
-                return latest.index  # a close that filled but was never booked: book it
-            why = (
-                f"an earlier {purpose.value} filled {latest.filled:g} after the book was "
-                "written: left to the sync to regroup the legs"
-            )
-            return replace(base, reason=why, attempt=latest.index)
-        if reused:
-            # This decision was already worked by an earlier run at the same time.
-            why = f"attempt {latest.index} already worked at this time: {latest.reason}"
-            outcome = ActionOutcome.NOT_FILLED if latest.filled <= _EPS else ActionOutcome.SKIPPED
-            return replace(base, outcome=outcome, reason=why, attempt=latest.index)
-        return latest.index + 1
-
-    def _journaled_roll(self, d: Decision) -> tuple[Leg, ...] | None:
-        """On a re-run the roll legs come from the journal (the decision's own run had them)."""
-        entries = self.executor.journal.entries(d.strategy_id, OrderPurpose.ROLL)
-        if not entries:
-            return None
-        from tradelib.jobs.entry import journal_legs  # the parser of the executor's legs JSON
-
-        legs = journal_legs(entries[-1].legs_json)
-        half = len(legs) // 2
-        return tuple(legs[half:]) if half else None
-
-    def _execute(self, plan: ExecutionPlan, attempt: int) -> ExecutionResult:
-        """Execute ``plan`` as exit attempt ``attempt`` (see "Retries" in the module doc)."""
-        if attempt == 0:
-            return self.executor.execute(plan)
-        if not self.broker.mode.may_place_orders:
-            return self.executor.execute(plan)  # reports the refusal, sends nothing
-        # The executor has one order block per (strategy, purpose); an exit retried after an
-        # unfilled attempt needs a fresh block, which its public plan cannot name yet.
-        start = attempt * ATTEMPT_BLOCK + 1
-        schedule = WalkSchedule.from_config(self.executor.cfg, plan.urgency)
-        group = _Group(
-            plan.strategy_id,
-            plan.purpose,
-            plan.legs,
-            plan.quantity,
-            plan.bound,
-            schedule,
-            range(start, start + SEQ_BLOCK - 1),
-            plan.tif,
-            guarded=True,
-            label=f"{plan.purpose.value} attempt {attempt}",
-        )
-        return self.executor._run(group)
-
-    def _book_result(
-        self,
-        d: Decision,
-        w: _Watched,
-        plan: ExecutionPlan,
-        result: ExecutionResult,
-        base: ActionReport,
-    ) -> ActionReport:
-        """Write what filled into ``strategies`` (and ``predictions`` on a full close)."""
-        filled_units = math.floor(result.filled_quantity + _EPS)
-        report = replace(base, filled=result.filled_quantity, price=result.avg_price)
-        if filled_units < 1:
-            why = f"{result.outcome.value}: {result.reason}"
-            outcome = (
-                ActionOutcome.SKIPPED
-                if result.outcome
-                in (
-                    ExecutionOutcome.INVALID_QUOTE,
-                    ExecutionOutcome.MARKET_CLOSED,
-                    ExecutionOutcome.REFUSED,
-                    ExecutionOutcome.BLOCKED,
-                )
-                and not result.order_refs
-                else ActionOutcome.NOT_FILLED
-            )
-            log.info("monitoring: %s %s not filled (%s)", d.strategy_id, d.action.value, why)
-            return replace(report, outcome=outcome, reason=why)
-        at = max((f.ts for f in result.fills), default=self.broker.now())
-        stamp = max(at, self.broker.now())
-        record, units = w.record, w.strategy.quantity
-        if d.action is DecisionAction.ROLL:
-            return self._book_roll(d, w, plan, result, report, filled_units, stamp)
-        left = units - filled_units
-        if left > 0:
-            self.store.save_strategies([scaled(record, left, stamp)])
-            why = f"closed {filled_units} of {units} unit(s) at {result.avg_price:.2f}"
-            if d.action is DecisionAction.CLOSE:
-                why += f"; {left} left open ({result.reason})"
-            return replace(report, outcome=ActionOutcome.REDUCED, reason=why)
-        self.store.save_strategies(
-            [replace(record.closed(CloseReason.CLOSED, at), updated_at=stamp)]
-        )
-        pnl = self._realized(w)
-        status = self._record_exit(d, record, pnl, at, stamp)
-        why = f"closed {units} unit(s) at {result.avg_price:.2f} debit: realized ${pnl:,.2f}"
-        log.info("monitoring: %s %s", d.strategy_id, why)
-        return replace(
-            report, outcome=ActionOutcome.CLOSED, reason=why, realized_pnl=pnl, exit_status=status
-        )
-
-    def _book_roll(
-        self,
-        d: Decision,
-        w: _Watched,
-        plan: ExecutionPlan,
-        result: ExecutionResult,
-        report: ActionReport,
-        filled_units: int,
-        stamp: datetime,
-    ) -> ActionReport:
-        """The strategy holds the new legs for the units that rolled (same id, bigger credit)."""
-        record, units = w.record, w.strategy.quantity
-        n_old = len(w.strategy.legs)
-        new_legs = plan.legs[n_old:]
-        filled_contracts = {f.contract.key: f.contract for f in result.fills}
-        rolled = [
-            HeldLeg(filled_contracts.get(leg.contract.key, leg.contract), leg.ratio * filled_units)
-            for leg in new_legs
-        ]
-        kept = [
-            HeldLeg(h.contract, h.quantity / units * (units - filled_units)) for h in record.legs
-        ]
-        roll_credit = -result.avg_price
-        credit = (record.credit or 0.0) + roll_credit * filled_units / units
-        legs = tuple(h for h in (*kept, *rolled) if abs(h.quantity) > _EPS)
-        self.store.save_strategies([replace(record, legs=legs, credit=credit, updated_at=stamp)])
-        why = f"rolled {filled_units} of {units} unit(s) for {roll_credit:.2f} credit"
-        expiry = new_legs[0].contract.expiry if new_legs else None
-        if expiry is not None:
-            why += f" to {expiry.isoformat()}"
-        log.info("monitoring: %s %s", d.strategy_id, why)
-        return replace(report, outcome=ActionOutcome.ROLLED, reason=why)
-
-    def _realized(self, w: _Watched) -> float:
-        """Realized P&L of the whole strategy from its fills (credit-based if it has none)."""
-        sid = w.strategy.strategy_id
-        fills = self.lake.read(
-            TableName.EXECUTIONS,
-            filter=pl.col("order_ref").is_not_null()
-            & pl.col("order_ref").str.starts_with(f"tl:{sid}:"),
-        ).collect()
-        multipliers = {
-            h.contract.con_id: h.contract.multiplier
-            for h in w.record.legs
-            if h.contract.con_id is not None
-        }
-        opened = fills.filter(pl.col("order_ref").str.starts_with(f"tl:{sid}:open:"))
-        pnl = realized_pnl(fills, multipliers, w.strategy.multiplier)
-        if opened.height == 0:
-            # Opened by hand (or before the journal): its credit stands in for the opening fills.
-            s = w.strategy
-            pnl += s.credit * s.multiplier * s.quantity
-        return pnl
-
-    def _record_exit(
-        self, d: Decision, record: StrategyRecord, pnl: float, at: datetime, stamp: datetime
-    ) -> str:
-        if record.prediction_id is None:
-            return "no prediction"
-        result = self.predictions.record_exit(
-            record.prediction_id, pnl, d.rule, at, recorded_at=stamp
-        )
-        if result.status not in (ExitStatus.RECORDED, ExitStatus.DUPLICATE):
-            log.warning(
-                "monitoring: exit of %s not stored: %s (%s)",
-                record.prediction_id,
-                result.status.value,
-                result.reason,
-            )
-        return result.status.value
-
-    # --- slot use --------------------------------------------------------------------------------
-    def _record_usage(self, now: datetime) -> SlotUsage:
-        usage = self.slots.usage()
-        md = self.cfg.market_data
-        legs = sum(len(self.slots.legs_of(sid)) for sid in self.slots.tracked)
-        row = {
-            "ts": now,
-            "streaming_lines": usage.lines_in_use,
-            "snapshot_contracts": max(legs - usage.lines_in_use, 0),
-            "budget": md.line_budget,
-            "reserved": md.reserved_lines,
-            "snapshot_load_per_min": usage.snapshot_load_per_min,
-            "snapshot_capacity_per_min": usage.snapshot_capacity_per_min,
-        }
-        self.lake.upsert(TableName.MARKET_DATA_SLOTS, [row])
-        return usage
-
 
 @dataclass(frozen=True, slots=True)
 class _Stored:
@@ -1269,29 +605,16 @@ class _Stored:
     entry_ivs: dict[str, float]  # strategy id -> the entry IV first recorded
 
 
-def _regime_text(reading: RegimeReading) -> str:
-    if reading.regime is None:
-        return str(reading.evidence.get("decided_by", "regime unknown"))
-    why = reading.evidence.get("decided_by", "")
-    return f"{reading.regime.value} (confidence {reading.confidence:.2f}; {why})"
-
-
 # --- the job ----------------------------------------------------------------------------------
-def run_monitoring_job(
-    cfg: TradingConfig, *, lake: Lake | None = None, advance_to: datetime | None = None
-) -> MonitoringReport:
-    """The monitoring job: open the configured broker and lake, run one cycle at broker time.
+def run_monitoring(ctx: JobContext, *, at: datetime | None = None) -> MonitoringReport:
+    """The monitoring job: one cycle over the open strategies at ``at`` (default: broker time)."""
+    workflow = MonitoringWorkflow.from_config(ctx.cfg, ctx.broker, ctx.lake, hours=ctx.hours)
+    try:
+        return workflow.run_cycle(ctx.at(at))
+    finally:
+        workflow.close()
 
-    ``advance_to`` moves a simulated market forward first (drivers such as the demo use it).
-    """
-    from tradelib.broker.factory import open_broker  # the broker stack loads only for the job
-    from tradelib.lake.workspace import job_lake
 
-    store = lake or job_lake(cfg)
-    alerts.configure(cfg, store)
-    with open_broker(cfg, advance_to=advance_to) as broker:
-        workflow = MonitoringWorkflow.from_config(cfg, broker, store)
-        try:
-            return workflow.run_cycle(broker.now())
-        finally:
-            workflow.close()
+def monitoring_job(config_path: str = "", lake_uri: str = "") -> MonitoringReport:
+    """The scheduled notebook's one call: load the config, open its broker and lake, one cycle."""
+    return run_once(run_monitoring, load_job_config(config_path), lake_uri=lake_uri)

@@ -50,6 +50,10 @@ class TableName(StrEnum):
     MARKET_DATA_SLOTS = "market_data_slots"
     REGIME_READINGS = "regime_readings"
     LIMIT_BREACHES = "limit_breaches"
+    RISK_LIMIT_USE = "risk_limit_use"
+    BACKTEST_RUNS = "backtest_runs"
+    BACKTEST_TRADES = "backtest_trades"
+    BACKTEST_EQUITY = "backtest_equity"
     ALERTS = "alerts"
 
 
@@ -402,6 +406,93 @@ _SPECS: tuple[TableSpec, ...] = (
         merge_keys=("breach_id",),
         time_column="ts",
         description="Portfolio limits the existing book was over, per monitoring cycle.",
+    ),
+    TableSpec(
+        name=TableName.RISK_LIMIT_USE,
+        schema=_schema(
+            ("ts", TIMESTAMP, REQ),
+            ("date", DAY, REQ),
+            ("limit", TEXT, REQ),  # max_portfolio_delta / max_margin_use / ...
+            ("measured", NUMBER, OPT),  # null: could not be measured
+            ("threshold", NUMBER, REQ),
+            ("detail", TEXT, REQ),  # what was measured (the worst underlying or group)
+        ),
+        partition_by=("date",),
+        merge_keys=("ts", "limit"),
+        time_column="ts",
+        description="How much of each portfolio limit the book used, per monitoring cycle.",
+    ),
+    TableSpec(
+        name=TableName.BACKTEST_RUNS,
+        schema=_schema(
+            ("run_id", ID, REQ),
+            ("created_at", TIMESTAMP, REQ),  # wall clock
+            ("source", TEXT, REQ),  # sim / history / chains / lake
+            ("source_name", TEXT, REQ),
+            ("modelled", FLAG, REQ),  # option quotes from a model (not recorded)
+            ("seed", COUNT, OPT),
+            ("start", DAY, REQ),
+            ("end", DAY, REQ),
+            ("days", COUNT, REQ),
+            ("cycles_per_day", COUNT, REQ),
+            ("config_hash", TEXT, REQ),
+            ("config_json", TEXT, REQ),
+            ("code_version", TEXT, REQ),
+            ("wall_s", NUMBER, REQ),
+            ("stats_json", TEXT, REQ),  # the headline statistics
+        ),
+        partition_by=(),
+        merge_keys=("run_id",),
+        time_column="created_at",
+        description="One row per backtest run: what ran, on what, and its statistics.",
+    ),
+    TableSpec(
+        name=TableName.BACKTEST_TRADES,
+        schema=_schema(
+            ("run_id", ID, REQ),
+            ("strategy_id", ID, REQ),
+            ("strategy_type", TEXT, REQ),
+            ("underlying", TEXT, REQ),
+            ("opened_at", TIMESTAMP, REQ),
+            ("closed_at", TIMESTAMP, OPT),  # null: still open at the end
+            ("status", TEXT, REQ),
+            ("exit_rule", TEXT, OPT),  # the rule (or expiry/assignment) that ended it
+            ("regime", TEXT, OPT),  # the regime at entry
+            ("quantity", NUMBER, REQ),
+            ("credit", NUMBER, OPT),  # per share per unit at entry
+            ("pnl", NUMBER, OPT),  # realized dollars (fills less commissions); null while open
+            ("predicted_pnl", NUMBER, OPT),
+            ("prob_profit", NUMBER, OPT),
+            ("max_loss", NUMBER, OPT),
+            ("commissions", NUMBER, REQ),
+            ("slippage", NUMBER, OPT),  # dollars given up against the first (mid) limit
+        ),
+        partition_by=(),
+        merge_keys=("run_id", "strategy_id"),
+        time_column="opened_at",
+        description="Every strategy a backtest traded, with its entry prediction and outcome.",
+    ),
+    TableSpec(
+        name=TableName.BACKTEST_EQUITY,
+        schema=_schema(
+            ("run_id", ID, REQ),
+            ("day", DAY, REQ),
+            ("net_liquidation", NUMBER, REQ),
+            ("cash", NUMBER, REQ),
+            ("init_margin", NUMBER, REQ),
+            ("margin_use", NUMBER, REQ),
+            ("drawdown", NUMBER, REQ),  # fraction below the running peak
+            ("day_pnl", NUMBER, REQ),
+            ("benchmark_close", NUMBER, OPT),  # the benchmark ETF's close (buy-and-hold)
+            ("regime", TEXT, OPT),
+            ("open_strategies", COUNT, REQ),
+            ("entered", COUNT, REQ),
+            ("closed", COUNT, REQ),
+        ),
+        partition_by=(),
+        merge_keys=("run_id", "day"),
+        time_column="day",
+        description="A backtest's daily equity, drawdown and margin use.",
     ),
     TableSpec(
         name=TableName.RECONCILIATION_EVENTS,

@@ -172,6 +172,26 @@ def _last_per_key(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
     return table.take(pc.take(last.column(f"{index}_max"), keep))
 
 
+def narrowed(
+    spec: TableSpec,
+    frame: pl.LazyFrame,
+    columns: list[str] | tuple[str, ...] | None,
+    filter: pl.Expr | None,
+) -> pl.LazyFrame:
+    """``frame`` filtered and cut to ``columns`` (each checked against the table's schema)."""
+    if columns is not None:
+        unknown = [c for c in columns if c not in spec.columns]
+        if unknown:
+            raise UnknownColumnError(
+                table=spec.name, columns=unknown, known=", ".join(spec.columns)
+            )
+    if filter is not None:
+        frame = frame.filter(filter)
+    if columns is not None:
+        frame = frame.select(list(columns))
+    return frame
+
+
 class Lake:
     """Read and write the tradelib Delta tables under one root.
 
@@ -513,19 +533,9 @@ class Lake:
     ) -> pl.LazyFrame:
         """Return the table as a lazy frame (empty, with the schema, before its first write)."""
         spec = self.spec(table)
-        if columns is not None:
-            unknown = [c for c in columns if c not in spec.columns]
-            if unknown:
-                raise UnknownColumnError(
-                    table=spec.name, columns=unknown, known=", ".join(spec.columns)
-                )
         handle = self._handle(spec.name)
         frame = spec.empty().lazy() if handle is None else pl.scan_delta(handle)
-        if filter is not None:
-            frame = frame.filter(filter)
-        if columns is not None:
-            frame = frame.select(list(columns))
-        return frame
+        return narrowed(spec, frame, columns, filter)
 
     def sql(
         self, query: str, **tables: str | pl.DataFrame | pl.LazyFrame | pa.Table

@@ -449,7 +449,8 @@ def _lake_check(cfg: TradingConfig, lake_uri: str | None) -> Check:
 
 def _breaker_check(cfg: TradingConfig, lake_uri: str | None) -> Check:
     from tradelib.lake import Lake
-    from tradelib.risk import BreakerPolicy, LakeBreakerStore
+    from tradelib.risk import BreakerPolicy
+    from tradelib.stores.risk import LakeBreakerStore
 
     uri, path = _lake_path(cfg, lake_uri)
     try:

@@ -14,19 +14,15 @@ from tradelib.regime.features import (
     warmup_rows,
     with_live_quotes,
 )
-from tradelib.regime.simmap import SIM_REGIME_MATCHES, agreement, sim_regime_matches
 
 __all__ = [
     "FEATURE_COLUMNS",
-    "SIM_REGIME_MATCHES",
     "EnhancedMarketRegimeDetector",
     "EvidenceValue",
     "RegimeReading",
-    "agreement",
     "classify",
     "daily_features",
     "intraday_realized_vol",
-    "sim_regime_matches",
     "warmup_rows",
     "with_live_quotes",
 ]

@@ -140,7 +140,7 @@ def run_daily_report(
 
 def daily_report_job(config_path: str = "", lake_uri: str = "", now: str = "") -> ReportResult:
     """The scheduled job's one call: the report of the last closed session at ``now``."""
-    from tradelib.variance.job import parse_now
+    from tradelib.jobs.context import parse_now
 
     cfg = load_config(config_path or None)
     return run_daily_report(cfg, config_path=config_path, lake_uri=lake_uri, now=parse_now(now))

@@ -18,6 +18,7 @@ from tradelib.risk.limits import (
     BookLimits,
     EntryContext,
     LimitBreach,
+    LimitUse,
     MaxContractsPerOrder,
     MaxCorrelatedExposure,
     MaxMarginUse,
@@ -32,14 +33,8 @@ from tradelib.risk.limits import (
     RiskVerdict,
     adds_to_breach,
     check_book,
+    measure_book,
     propose_reductions,
-)
-from tradelib.risk.persist import (
-    LakeBreakerStore,
-    read_rejections,
-    record_rejections,
-    rejection_rows,
-    store_rejection_rows,
 )
 from tradelib.risk.portfolio import (
     PortfolioRisk,
@@ -68,8 +63,8 @@ __all__ = [
     "BreakerTrigger",
     "CircuitBreaker",
     "EntryContext",
-    "LakeBreakerStore",
     "LimitBreach",
+    "LimitUse",
     "MaxContractsPerOrder",
     "MaxCorrelatedExposure",
     "MaxMarginUse",
@@ -95,10 +90,7 @@ __all__ = [
     "daily_returns",
     "estimate_betas",
     "greeks_from_quotes",
+    "measure_book",
     "propose_reductions",
-    "read_rejections",
-    "record_rejections",
-    "rejection_rows",
-    "store_rejection_rows",
     "strategy_risks",
 ]

@@ -4,7 +4,7 @@ order failures or a burst of orders; closes again by rule or by hand.
 Two halves: a pure policy (``BreakerPolicy``: events in, status out, time passed
 in) and ``CircuitBreaker``, which keeps this process's order counters and reads
 and writes events through a ``BreakerStore`` (the lake in production, see
-``tradelib.risk.persist``). Every trip and every reset is an event; the current
+``tradelib.stores.risk``). Every trip and every reset is an event; the current
 state is the latest event, so every process sharing the lake sees the same state.
 
 Policy:
@@ -32,19 +32,17 @@ places the orders (the executor reports to it); the trips they cause are shared.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from tradelib.config import CircuitBreakerConfig
 from tradelib.domain import AccountSnapshot, OrderPurpose
 from tradelib.domain.time import NEW_YORK, ensure_utc
 
-if TYPE_CHECKING:
-    from tradelib.alerts import Alerter
-    from tradelib.config import TradingConfig
-    from tradelib.lake import Lake
+BreakerListener = Callable[["BreakerEvent"], None]
 
 # Purposes that add risk: the breaker blocks these and nothing else.
 ENTRY_PURPOSES: frozenset[OrderPurpose] = frozenset({OrderPurpose.OPEN, OrderPurpose.ROLL})
@@ -301,25 +299,12 @@ class CircuitBreaker:
         self,
         cfg: CircuitBreakerConfig | None = None,
         store: BreakerStore | None = None,
-        alerter: Alerter | None = None,  # None: the process's installed one, if any
+        on_event: BreakerListener | None = None,  # told of every trip and reset (alerts)
     ) -> None:
         self.policy = BreakerPolicy(cfg or CircuitBreakerConfig())
         self.store: BreakerStore = store if store is not None else MemoryBreakerStore()
-        self.alerter = alerter
+        self.on_event = on_event
         self._activity = OrderActivity()
-
-    @classmethod
-    def from_config(cls, cfg: TradingConfig, lake: Lake | None = None) -> CircuitBreaker:
-        """Build from ``cfg.risk.circuit_breaker``, persisted in ``lake`` when given."""
-        store: BreakerStore | None = None
-        alerter: Alerter | None = None
-        if lake is not None:
-            from tradelib.alerts import Alerter
-            from tradelib.risk.persist import LakeBreakerStore
-
-            store = LakeBreakerStore(lake)
-            alerter = Alerter.from_config(cfg, lake)
-        return cls(cfg.risk.circuit_breaker, store, alerter)
 
     def __repr__(self) -> str:
         return f"CircuitBreaker({self.policy.cfg!r})"
@@ -436,7 +421,6 @@ class CircuitBreaker:
                 reset_by=event.reset_by,
             )
         self.store.append(event)
-        from tradelib.alerts import breaker_alert, emit
-
-        emit(breaker_alert(event), alerter=self.alerter)  # never raises
+        if self.on_event is not None:
+            self.on_event(event)  # the alerts listener never raises
         return event

@@ -433,6 +433,101 @@ class LimitBreach:
         return abs(self.measured) - self.threshold
 
 
+@dataclass(frozen=True, slots=True)
+class LimitUse:
+    """How much of one portfolio limit the book uses (``measured`` in the limit's unit)."""
+
+    limit: str
+    measured: float
+    threshold: float
+    detail: str
+
+    @property
+    def use(self) -> float:
+        """``measured`` over ``threshold`` (above 1: over the limit)."""
+        return abs(self.measured) / self.threshold if self.threshold > 0 else math.inf
+
+
+def measure_book(
+    portfolio: PortfolioRisk,
+    account: AccountSnapshot,
+    limits: BookLimits,
+    *,
+    open_strategies: int,
+) -> tuple[LimitUse, ...]:
+    """Every portfolio limit's use by the book as it stands, measured as ``check_book`` does.
+
+    Concentration and correlated exposure report the worst underlying and group.
+    """
+    nl = account.net_liquidation
+    budget = max(limits.max_margin_use * nl, 0.0)
+    out: list[LimitUse] = []
+    if limits.max_portfolio_delta is not None:
+        delta = portfolio.beta_weighted_delta
+        out.append(
+            LimitUse(
+                MaxPortfolioDelta.name,
+                delta,
+                limits.max_portfolio_delta,
+                f"{delta:+.0f} SPY-equivalent shares (beta-weighted)",
+            )
+        )
+    if limits.max_underlying_concentration is not None:
+        worst = max(portfolio.by_underlying.values(), key=lambda u: u.risk_capital, default=None)
+        dollars = worst.risk_capital if worst is not None else 0.0
+        name = worst.underlying if worst is not None else "none held"
+        out.append(
+            LimitUse(
+                MaxUnderlyingConcentration.name,
+                _budget_share(dollars, budget),
+                limits.max_underlying_concentration,
+                f"{name}: ${dollars:,.0f} of ${budget:,.0f} risk budget",
+            )
+        )
+    if limits.max_correlated_exposure is not None:
+        sums = [
+            (sum(r.risk_capital for g in grp if (r := portfolio.underlying(g)) is not None), grp)
+            for grp in limits.groups
+            if len(grp) >= 2
+        ]
+        dollars, group = max(sums, key=lambda t: t[0], default=(0.0, frozenset[str]()))
+        names = ", ".join(sorted(group)) or "no correlated group"
+        out.append(
+            LimitUse(
+                MaxCorrelatedExposure.name,
+                _budget_share(dollars, budget),
+                limits.max_correlated_exposure,
+                f"{{{names}}}: ${dollars:,.0f} of ${budget:,.0f} risk budget",
+            )
+        )
+    use = account.init_margin / nl if nl > 0 else math.inf
+    out.append(
+        LimitUse(
+            MaxMarginUse.name,
+            use,
+            limits.max_margin_use,
+            f"${account.init_margin:,.0f} initial margin of ${nl:,.0f} net liquidation",
+        )
+    )
+    if limits.max_positions is not None:
+        out.append(
+            LimitUse(
+                MaxPositions.name,
+                float(open_strategies),
+                float(limits.max_positions),
+                f"{open_strategies} open strategies",
+            )
+        )
+    return tuple(out)
+
+
+def _budget_share(dollars: float, budget: float) -> float:
+    """``dollars`` as a share of the risk budget (no budget: infinite for any risk)."""
+    if dollars <= 0:
+        return 0.0
+    return dollars / budget if budget > 0 else math.inf
+
+
 def check_book(
     portfolio: PortfolioRisk,
     account: AccountSnapshot,

@@ -27,9 +27,9 @@ from datetime import date
 
 import polars as pl
 
-from tradelib.broker.sim_margin import margin_requirement
 from tradelib.domain import Leg, OptionGreeks, Position, Quote, SecType, Strategy
 from tradelib.errors import RiskInputError
+from tradelib.risk.margin import margin_requirement
 from tradelib.risk.returns import daily_returns, estimate_betas
 
 DEFAULT_BENCHMARK = "SPY"

@@ -2,7 +2,7 @@
 
 Pure: ``build_strategy_state`` + ``MarketState`` + the time go into
 ``DecisionEngine.evaluate``; a ``Decision`` comes out. Storing decisions is in
-``tradelib.rules.persist`` (kept out of this import so the pure core loads no
+``tradelib.stores.decisions`` (kept out of this import so the pure core loads no
 lake machinery).
 """
 

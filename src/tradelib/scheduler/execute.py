@@ -124,6 +124,9 @@ class PapermillExecutor:
             """Remembers itself so the watchdog can find the kernel to kill."""
 
             def __init__(self, **kwargs: Any) -> None:
+                # Unix sockets, not TCP: no port open to the machine, and no kernel warning
+                # about unencrypted TCP in every job's (and the demo's) output.
+                kwargs.setdefault("transport", "ipc")
                 super().__init__(**kwargs)
                 managers.append(self)
 

@@ -161,6 +161,47 @@ class SimulatedMarket:
     def __repr__(self) -> str:
         return f"SimulatedMarket(seed={self.config.seed}, now={self._now.isoformat()})"
 
+    # --- as a backtest market source (tradelib.backtest.MarketSource) ------------------------
+    @property
+    def name(self) -> str:
+        """Say what this market is."""
+        return f"sim(seed={self.config.seed})"
+
+    @property
+    def modelled(self) -> bool:
+        """Every quote here comes from the model."""
+        return True
+
+    @property
+    def intraday(self) -> bool:
+        """Quotes move every second of the session."""
+        return True
+
+    @property
+    def underlyings(self) -> tuple[str, ...]:
+        """Return the optionable ETFs."""
+        return self.config.underlyings
+
+    @property
+    def vol_index(self) -> str:
+        """Return the volatility index symbol."""
+        return VIX
+
+    def trading_days(self, start: date | None = None, end: date | None = None) -> list[date]:
+        """Return the sessions in ``[start, end]``: from the first simulated day by default.
+
+        The market is generated lazily, so any range the calendar covers is served.
+        """
+        first = self._days[0]
+        lo = first if start is None else start
+        if lo < first:
+            raise ValueError(f"start {lo} is before the simulation's first day {first}")
+        return self.hours.trading_days(lo, self.hours.last_day if end is None else end)
+
+    def quote_time(self, day: date) -> datetime:
+        """Return the session open of ``day`` (quotes exist all session)."""
+        return self.hours.session_bounds(day)[0]
+
     # --- time -------------------------------------------------------------------------------
     def now(self) -> datetime:
         """Return the current simulated time (UTC)."""

@@ -8,14 +8,6 @@ and ``SyncStore`` (the lake adapter).
 from tradelib.sync.model import CloseReason, HeldLeg, StrategyRecord, StrategyStatus
 from tradelib.sync.reconcile import ReconEvent, ReconKind
 from tradelib.sync.registry import Assignment, FillFact, RegistryUpdate, StrategyRegistry
-from tradelib.sync.store import SyncStore
-from tradelib.sync.workflow import (
-    SyncReport,
-    SyncStatus,
-    SyncWorkflow,
-    run_sync,
-    run_sync_job,
-)
 
 __all__ = [
     "Assignment",
@@ -28,10 +20,4 @@ __all__ = [
     "StrategyRecord",
     "StrategyRegistry",
     "StrategyStatus",
-    "SyncReport",
-    "SyncStatus",
-    "SyncStore",
-    "SyncWorkflow",
-    "run_sync",
-    "run_sync_job",
 ]

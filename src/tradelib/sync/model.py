@@ -106,6 +106,12 @@ class StrategyRecord:
         """Signed quantity this strategy holds of ``con_id`` (0 if none)."""
         return sum(leg.quantity for leg in self.legs if leg.contract.con_id == con_id)
 
+    def scaled(self, units_left: int, at: datetime) -> StrategyRecord:
+        """This record holding ``units_left`` of its units (same ratios), updated at ``at``."""
+        units = self.units
+        legs = tuple(HeldLeg(h.contract, h.quantity / units * units_left) for h in self.legs)
+        return replace(self, legs=legs, updated_at=at)
+
     def to_strategy(self) -> Strategy:
         """The domain strategy (ratios per unit, ``units`` units); only for open records."""
         if not self.legs:

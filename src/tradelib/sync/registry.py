@@ -1,5 +1,5 @@
 """``StrategyRegistry``: which legs belong to which strategy (pure; the lake adapter is
-``tradelib.sync.store``).
+``tradelib.stores.sync``).
 
 One ``update`` takes the strategies the lake holds open, the broker's
 positions and the fills seen since the last sync, and returns the new state.

@@ -1,10 +1,12 @@
 """Prediction tracking, variance analysis and the strategy weights fed back into entry.
 
-``StrategyPredictionsTable`` stores each entry's ``Prediction`` and, at exit,
-its actual outcome; ``analyze_prediction_variance`` measures the misses (pure);
-``resolve_weights`` / ``get_strategy_weights`` / ``get_regime_strategy_weights``
-turn them into strategy weights with the config overrides; ``WeightsProvider``
-hands them to the entry workflow; ``run_variance_job`` stores them over time.
+All pure: a ``Prediction`` made at entry and its ``Outcome`` at exit;
+``analyze_prediction_variance`` measures the misses; ``resolve_weights`` /
+``get_strategy_weights`` / ``get_regime_strategy_weights`` turn them into
+strategy weights with the config overrides. Their tables live in
+``tradelib.stores.predictions`` and ``tradelib.stores.weights``
+(``WeightsProvider`` hands the weights to entry); the job is
+``tradelib.jobs.variance``.
 """
 
 from tradelib.variance.analysis import (
@@ -18,21 +20,14 @@ from tradelib.variance.analysis import (
     weight_from_mae,
     window_start,
 )
-from tradelib.variance.job import (
-    StrategyWeightsTable,
-    VarianceJobSummary,
-    run_variance_job,
-    variance_job,
-)
 from tradelib.variance.predictions import (
     ExitRecord,
     ExitStatus,
     Outcome,
     Prediction,
-    StrategyPredictionsTable,
+    apply_exit,
     prediction_id_for,
 )
-from tradelib.variance.provider import EntryWeights, WeightProvenance, WeightsProvider
 from tradelib.variance.weights import (
     StrategyWeight,
     WeightSource,
@@ -45,30 +40,23 @@ from tradelib.variance.weights import (
 __all__ = [
     "ALL_REGIMES",
     "NEUTRAL_WEIGHT",
-    "EntryWeights",
     "ExitRecord",
     "ExitStatus",
     "Outcome",
     "Prediction",
-    "StrategyPredictionsTable",
     "StrategyWeight",
-    "StrategyWeightsTable",
-    "VarianceJobSummary",
     "VarianceReport",
     "VarianceStats",
-    "WeightProvenance",
     "WeightSource",
     "WeightTable",
-    "WeightsProvider",
     "analyze_prediction_variance",
+    "apply_exit",
     "calibration_table",
     "get_regime_strategy_weights",
     "get_strategy_weights",
     "prediction_id_for",
     "resolve_weights",
-    "run_variance_job",
     "scored_predictions",
-    "variance_job",
     "weight_from_mae",
     "window_start",
 ]

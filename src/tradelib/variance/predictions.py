@@ -1,4 +1,4 @@
-"""Predictions at entry, actuals at exit: the ``predictions`` lake table (SPEC part 11).
+"""Predictions at entry, actuals at exit (SPEC part 11): the values and their pure rules.
 
 The entry workflow records one ``Prediction`` per strategy it opens (what the
 model expected: P&L, probability of profit, max risk, the regime and skew it
@@ -18,26 +18,20 @@ unbounded (a strangle's call side), the risk capital (Reg-T margin) it ties up.
 
 from __future__ import annotations
 
-import hashlib
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
 from tradelib.domain import MarketRegime, StrategyType
 from tradelib.domain.time import ensure_utc
-from tradelib.lake import Lake
-from tradelib.lake.schemas import TableName
 
 if TYPE_CHECKING:
     from tradelib.entry import Candidate
 
 PREDICTION_PREFIX = "pred-"
-TABLE = TableName.PREDICTIONS
 _SECONDS_PER_DAY = 86_400.0
 
 
@@ -252,111 +246,7 @@ def _days_held(entered_at: datetime, closed_at: datetime) -> float:
     return (closed_at - entered_at).total_seconds() / _SECONDS_PER_DAY
 
 
-class StrategyPredictionsTable:
-    """Read and write the ``predictions`` table.
-
-    Writers: the entry workflow (``record_entry``) and the monitoring workflow
-    (``record_exit``). Entries are guarded by a Delta app transaction, so two
-    runs racing to record the same batch still write it once; exits assume one
-    writer per prediction at a time (the scheduler never runs a job twice at once).
-    """
-
-    def __init__(self, lake: Lake) -> None:
-        self.lake = lake
-
-    # --- entries ---------------------------------------------------------------------
-    def record_entry(self, prediction: Prediction) -> bool:
-        """Store one entry prediction; return False when it was already stored."""
-        return self.record_entries([prediction]) == 1
-
-    def record_entries(self, predictions: Iterable[Prediction]) -> int:
-        """Store entry predictions not stored yet (first of a repeated id wins); return how many."""
-        batch: dict[str, Prediction] = {}
-        for prediction in predictions:
-            batch.setdefault(prediction.prediction_id, prediction)
-        if not batch:
-            return 0
-        stored = set(self._existing_ids(batch))
-        new = [p for pid, p in batch.items() if pid not in stored]
-        if not new:
-            return 0
-        digest = hashlib.sha256("\n".join(sorted(p.prediction_id for p in new)).encode())
-        return self.lake.append(
-            TABLE, [p.row() for p in new], txn_id=f"predictions:entry:{digest.hexdigest()[:32]}"
-        )
-
-    def _existing_ids(self, ids: Iterable[str]) -> list[str]:
-        wanted = list(ids)
-        frame = self.lake.read(
-            TABLE, columns=["prediction_id"], filter=pl.col("prediction_id").is_in(wanted)
-        ).collect()
-        return [str(v) for v in frame["prediction_id"].to_list()]
-
-    # --- exits -----------------------------------------------------------------------
-    def record_exit(
-        self,
-        prediction_id: str,
-        actual_pnl: float,
-        exit_rule: str,
-        closed_at: datetime,
-        *,
-        recorded_at: datetime | None = None,
-    ) -> ExitRecord:
-        """Store the actual outcome of a prediction; never replaces a newer one.
-
-        ``actual_pnl`` is the realized P&L in dollars for the whole position.
-        """
-        outcome = Outcome(prediction_id, actual_pnl, exit_rule, closed_at, recorded_at)
-        return self.record_exits([outcome])[0]
-
-    def record_exits(self, outcomes: Sequence[Outcome]) -> list[ExitRecord]:
-        """Store several outcomes in one write; one ``ExitRecord`` per outcome, in order.
-
-        Within the batch, outcomes of the same prediction are applied in order,
-        so only the newest of them is written.
-        """
-        if not outcomes:
-            return []
-        rows = {
-            str(r["prediction_id"]): r
-            for r in self.lake.read(
-                TABLE,
-                filter=pl.col("prediction_id").is_in([o.prediction_id for o in outcomes]),
-            )
-            .collect()
-            .to_dicts()
-        }
-        changed: dict[str, dict[str, Any]] = {}
-        records: list[ExitRecord] = []
-        for outcome in outcomes:
-            current = changed.get(outcome.prediction_id) or rows.get(outcome.prediction_id)
-            record, updated = _apply_exit(current, outcome)
-            records.append(record)
-            if updated is not None:
-                changed[outcome.prediction_id] = updated
-        if changed:
-            self.lake.upsert(TABLE, list(changed.values()))
-        return records
-
-    # --- reads -----------------------------------------------------------------------
-    def get(self, prediction_id: str) -> dict[str, Any] | None:
-        """Return the stored row of one prediction, or None."""
-        rows = (
-            self.lake.read(TABLE, filter=pl.col("prediction_id") == prediction_id)
-            .collect()
-            .to_dicts()
-        )
-        return rows[0] if rows else None
-
-    def frame(self, *, closed_since: datetime | None = None) -> pl.DataFrame:
-        """Return the predictions, all or (``closed_since``) those closed at or after a time."""
-        flt = None
-        if closed_since is not None:
-            flt = pl.col("closed_at") >= ensure_utc(closed_since, "closed_since")
-        return self.lake.read(TABLE, filter=flt).collect()
-
-
-def _apply_exit(
+def apply_exit(
     row: Mapping[str, Any] | None, outcome: Outcome
 ) -> tuple[ExitRecord, dict[str, Any] | None]:
     """Decide what one outcome does to a stored row: (result, the row to write or None)."""

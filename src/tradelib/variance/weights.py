@@ -30,7 +30,6 @@ from typing import Any
 import polars as pl
 
 from tradelib.config import REGIME_NAMES, VarianceAnalysisConfig
-from tradelib.lake.schemas import TABLES, TableName
 from tradelib.variance.analysis import (
     ALL_REGIMES,
     NEUTRAL_WEIGHT,
@@ -48,6 +47,21 @@ __all__ = [
     "resolve_weights",
     "weight_from_mae",
 ]
+
+
+# The columns of ``WeightTable.frame()``; a test holds them equal to the lake's
+# ``strategy_weights`` schema (the core does not import the lake).
+FRAME_SCHEMA: dict[str, pl.DataType] = {
+    "computed_at": pl.Datetime("us", "UTC"),
+    "strategy_type": pl.String(),
+    "regime": pl.String(),
+    "weight": pl.Float64(),
+    "mae": pl.Float64(),
+    "bias": pl.Float64(),
+    "count": pl.Int64(),
+    "source": pl.String(),
+    "adjustment": pl.Float64(),
+}
 
 
 class WeightSource(StrEnum):
@@ -130,11 +144,7 @@ class WeightTable:
 
     def frame(self) -> pl.DataFrame:
         """Return the rows as a frame with the ``strategy_weights`` table's schema."""
-        spec = TABLES[TableName.STRATEGY_WEIGHTS]
-        records = self.records()
-        if not records:
-            return spec.empty()
-        return pl.DataFrame(records, schema=spec.polars_schema)
+        return pl.DataFrame(self.records(), schema=FRAME_SCHEMA)
 
 
 def _base(

@@ -1,0 +1,1 @@
+"""End-of-day option chains: the file schema, the importer and a market source over them."""

@@ -1,0 +1,1 @@
+"""User-brought daily bars and a volatility index: loading, intraday bridges, modelled quotes."""

@@ -1,0 +1,120 @@
+"""`tradelib backtest`: the real jobs over years of simulated trading days, in memory."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tradelib.cli.params import ConfigPathOption, LakeOption, check_name, choice, parse_day
+
+MAX_BACKTEST_DAYS = 252 * 30
+
+
+def backtest(
+    source: Annotated[
+        str,
+        typer.Option(
+            parser=choice("sim", "history"),
+            help="Market: sim = the simulated market (regime-switching, any seed); history = "
+            "option quotes MODELLED over your daily OHLC files and a volatility index (--history).",
+        ),
+    ] = "sim",
+    history: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            file_okay=False,
+            dir_okay=True,
+            help="Folder of SYMBOL.csv/.parquet daily bars (Date,Open,High,Low,Close[,Adj Close,"
+            "Volume]) and VIX.csv, for --source history.",
+        ),
+    ] = None,
+    start: Annotated[
+        date | None,
+        typer.Option(
+            help="First trading day, YYYY-MM-DD (history; default: after the warm-up bars).",
+            parser=parse_day,
+            metavar="YYYY-MM-DD",
+        ),
+    ] = None,
+    days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_BACKTEST_DAYS,
+            help="Trading days to run (252 = a year; history: at most, default all to --end).",
+        ),
+    ] = None,
+    end: Annotated[
+        date | None,
+        typer.Option(
+            help="Last trading day, YYYY-MM-DD (default: yesterday).",
+            parser=parse_day,
+            metavar="YYYY-MM-DD",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(min=0, help="Market and fill seed (default: simulation.seed).")
+    ] = None,
+    cycles: Annotated[
+        int, typer.Option(min=1, max=78, help="Monitoring cycles per trading day.")
+    ] = 5,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run-id", callback=lambda v: None if v is None else check_name(v), help="Run id."
+        ),
+    ] = None,
+    config: ConfigPathOption = None,
+    lake: LakeOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
+) -> None:
+    """Backtest the configured rules day by day through the real jobs; results go to the lake.
+
+    Exits 1 when the book breaks an invariant (the day, strategy and numbers are
+    printed) and 2 on bad input.
+    """
+    from tradelib.backtest.run import run_backtest
+    from tradelib.config import load_config
+    from tradelib.errors import BacktestDataError, BacktestError, BookInvariantError
+    from tradelib.lake.workspace import job_lake
+    from tradelib.secrets import install_log_masking
+
+    install_log_masking()
+    if (source == "history") != (history is not None):
+        typer.echo("error: --source history needs --history DIR (and --history needs it)", err=True)
+        raise typer.Exit(2)
+    if start is not None and source != "history":
+        typer.echo("error: --start is for --source history (sim runs --days up to --end)", err=True)
+        raise typer.Exit(2)
+    cfg = load_config(config)
+    results = job_lake(cfg, lake or "")
+    silent = quiet or os.environ.get("CI") == "true"
+    progress = None if silent else typer.echo
+    try:
+        result = run_backtest(
+            cfg,
+            days=days if days is not None or history is not None else 252,
+            end=end,
+            start=start,
+            history=history,
+            seed=seed,
+            cycles_per_day=cycles,
+            run_id=run_id,
+            results=results,
+            progress=progress,
+        )
+    except BookInvariantError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except (BacktestError, BacktestDataError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"run id: {result.run_id}")
+    for line in result.lines():
+        typer.echo(line)
+    typer.echo(f"results in {results.root} (backtest_runs, backtest_trades, backtest_equity)")

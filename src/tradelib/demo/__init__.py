@@ -1,0 +1,1 @@
+"""The demo: simulated days and months driven through the real jobs."""

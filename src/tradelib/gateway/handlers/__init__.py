@@ -1,0 +1,1 @@
+"""Protocol handlers of the simulated gateway, one module per concern (see ``core``)."""

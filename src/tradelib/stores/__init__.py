@@ -1,0 +1,1 @@
+"""Table access: one store per table family, the only writer of its tables."""

@@ -1,0 +1,57 @@
+"""A job notebook's kernel talks over Unix sockets: no TCP port, no warning in the output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tradelib.scheduler.execute import PapermillExecutor
+from tradelib.scheduler.runs import RunStatus
+
+
+def _notebook(path: Path) -> Path:
+    cells = [
+        {
+            "cell_type": "code",
+            "id": "p",
+            "metadata": {"tags": ["parameters"]},
+            "source": ["x = 1"],
+            "outputs": [],
+            "execution_count": None,
+        },
+        {
+            "cell_type": "code",
+            "id": "b",
+            "metadata": {},
+            "source": ["import os; print(x + 1, os.environ.get('JPY_PARENT_PID') is not None)"],
+            "outputs": [],
+            "execution_count": None,
+        },
+    ]
+    nb = {
+        "cells": cells,
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path.write_text(json.dumps(nb))
+    return path
+
+
+@pytest.mark.slow
+def test_a_job_kernel_runs_over_ipc_and_prints_no_tcp_warning(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    notebook = _notebook(tmp_path / "job.ipynb")
+    outcome = PapermillExecutor()(
+        notebook, tmp_path / "out.ipynb", {"x": 41}, cwd=tmp_path, timeout_s=120
+    )
+    assert outcome.status is RunStatus.SUCCESS, outcome.error
+    printed = json.loads((tmp_path / "out.ipynb").read_text())["cells"][-1]["outputs"][0]["text"]
+    assert "".join(printed).startswith("42")
+    err = capfd.readouterr().err
+    assert "without encryption" not in err and "over TCP" not in err
