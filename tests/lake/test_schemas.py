@@ -42,6 +42,7 @@ def test_date_partitioned_tables_derive_date_from_their_time_column() -> None:
         "option_snapshots",
         "futures_bars",
         "limit_breaches",
+        "risk_limit_use",
     }
 
 
