@@ -62,7 +62,7 @@ test-fast: venv
 # Mutation testing of the pure core (long, so not part of `make test`): one mutmut run per
 # package under nice, then the kill rate and the survivors go to docs/mutation.md.
 # `make mutation MUTATION_PACKAGES="risk sync"` runs a subset (the report keeps the others).
-MUTATION_PACKAGES ?= rules regime entry risk variance execution sync pricing
+MUTATION_PACKAGES ?= execution risk entry variance sync rules pricing regime
 mutation: venv
 	@$(BIN)/python -c "import mutmut" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[dev,mutation]'
 	@mkdir -p mutants
