@@ -98,13 +98,13 @@ def test_the_bound_is_rounded_down_even_when_up_is_nearer() -> None:
 def test_an_infinite_bound_is_no_bound_and_a_non_finite_quote_is_refused() -> None:
     assert step_price(-1.234, -1.10, 1.0, bound=float("inf"), rule=PENNY) == -1.10
     for mid, natural in ((float("nan"), -1.0), (-1.0, float("nan")), (-1.0, float("inf"))):
-        with pytest.raises(ExecutionPlanError, match="bad execution plan walk: .*not finite"):
+        with pytest.raises(ExecutionPlanError, match=r"bad execution plan walk: .*not finite"):
             step_price(mid, natural, 0.5, -0.3, PENNY)
 
 
 def test_natural_equal_to_mid_is_a_walk_in_place() -> None:
     assert step_price(-1.10, -1.10, 0.5, bound=-0.30, rule=PENNY) == -1.10
-    with pytest.raises(ExecutionPlanError, match="bad execution plan walk: natural -1.2"):
+    with pytest.raises(ExecutionPlanError, match=r"bad execution plan walk: natural -1\.2"):
         step_price(-1.0, -1.2, 0.5, -0.3, PENNY)
 
 
