@@ -53,7 +53,8 @@ def collect(root: Path) -> dict[str, dict[str, list[tuple[str, int | None, Path]
     for meta in sorted((root / "src" / "tradelib").rglob("*.py.meta")):
         package = meta.relative_to(root / "src" / "tradelib").parts[0]
         data = json.loads(meta.read_text())
-        source = Path(str(meta)[: -len(".meta")])
+        # mutmut wants the path of the original file (it reads the mutated copy itself)
+        source = Path(str(meta)[: -len(".meta")]).relative_to(root)
         module = source.name
         found[package][module] = [
             (name, code, source) for name, code in sorted(data["exit_code_by_key"].items())
