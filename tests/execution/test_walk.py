@@ -144,3 +144,9 @@ def test_fractions_are_clamped_to_the_schedule_and_times_to_the_timeout() -> Non
     assert [s.step_at(t) for t in (-5, 0, 10, 39.99, 1e6)] == [0, 0, 1, 3, 4]
     assert s.next_change_s(25) == 30 and s.next_change_s(30) == 35  # capped at the timeout
     assert s.next_change_s(50) == 35
+
+
+def test_sub_second_intervals_and_timeouts_are_allowed() -> None:
+    s = WalkSchedule(0.0, 2, 0.5, 0.75)
+    assert [s.step_at(t) for t in (0.0, 0.5, 1.0)] == [0, 1, 2]
+    assert s.next_change_s(0.0) == 0.5 and s.next_change_s(0.5) == 0.75
