@@ -54,6 +54,8 @@ from tradelib.rules import decision_id
 from tradelib.rules.persist import record_decisions
 from tradelib.secrets import clear_registered_secrets, register_secret
 
+pytestmark = pytest.mark.slow  # a month of demo data per module: minutes
+
 DAY = date(2026, 11, 24)
 NOW = datetime(2026, 11, 24, 21, 0, tzinfo=UTC)  # just after the demo day's last snapshot
 UNDERLYINGS = ("IWM", "QQQ", "SPY")
