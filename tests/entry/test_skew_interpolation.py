@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from tradelib.config import TradingConfig
-from tradelib.entry import OptionChain, SkewInterpretation, SmartStrikeSelector
+from tradelib.domain import Right
+from tradelib.entry import OptionChain, SkewInterpretation, SmartStrikeSelector, nearest_delta_row
 
 from .chains import RATE, TODAY, TS
 
@@ -80,12 +81,17 @@ def test_a_quarter_of_the_way_weights_the_nearer_strike_three_to_one() -> None:
 def test_a_listed_strike_exactly_at_the_matching_delta_gives_its_own_iv() -> None:
     chain = _chain(
         [-0.05, -0.15, -0.25, -0.60, -0.85],
-        [0.40, 0.30, 0.27, 0.18, 0.17],
+        [0.40, 0.33, 0.30, 0.18, 0.17],
         [0.85, 0.60, 0.25, 0.15, 0.05],
-        [0.15, 0.15, 0.27, 0.24, 0.30],
+        [0.15, 0.15, 0.25, 0.24, 0.30],
     )
     reading = _selector().calculate_skew_ratio(chain, EXPIRY)
-    assert (reading.put_iv, reading.call_iv, reading.ratio) == (0.27, 0.27, 1.0)
+    assert (reading.put_iv, reading.call_iv, reading.ratio) == (0.30, 0.25, 1.2)
+    assert not reading.fallback and reading.interpretation is SkewInterpretation.NEUTRAL
+    assert reading.reason == (
+        "put IV 0.3000 / call IV 0.2500 at |delta| 0.25 = 1.200 within [0.8, 1.2]"
+    )
+    assert (reading.expiry, reading.matching_delta) == (EXPIRY, 0.25)
 
 
 def test_rows_without_a_usable_iv_are_skipped_not_interpolated_through() -> None:
@@ -122,3 +128,32 @@ def test_a_side_with_no_iv_at_all_says_which_side() -> None:
     chain = _chain(PUT_DELTA, nan5, CALL_DELTA, [0.2] * 5)
     reading = _selector().calculate_skew_ratio(chain, EXPIRY)
     assert reading.fallback and reading.reason.endswith("no put with both IV and delta")
+
+
+def test_both_sides_without_iv_name_both_problems() -> None:
+    nan5 = [math.nan] * 5
+    reading = _selector().calculate_skew_ratio(_chain(PUT_DELTA, nan5, CALL_DELTA, nan5), EXPIRY)
+    assert reading.reason == (
+        "no usable IV, neutral 1.0: no put with both IV and delta; no call with both IV and delta"
+    )
+    assert (reading.expiry, reading.matching_delta, reading.ratio) == (EXPIRY, 0.25, 1.0)
+
+
+def test_select_strikes_uses_the_configured_target_unless_given_one() -> None:
+    chain = _chain(PUT_DELTA, [0.2] * 5, CALL_DELTA, [0.2] * 5)  # neutral
+    selector = _selector()
+    assert selector.target_delta == TradingConfig().strategies.target_delta == 0.16
+    picked = selector.select_strikes(chain.expiry(EXPIRY))
+    assert (picked.expiry, picked.put_target, picked.call_target) == (EXPIRY, 0.16, 0.16)
+    assert picked.put is not None and picked.call is not None
+    assert (picked.put.right, picked.put.strike, picked.put.target_delta) == (Right.PUT, 95.0, 0.16)
+    assert (picked.call.right, picked.call.strike) == (Right.CALL, 105.0)
+    wider = selector.select_strikes(chain.expiry(EXPIRY), base_delta=0.35)
+    assert (wider.put_target, wider.call_target) == (0.35, 0.35)
+    assert wider.put is not None and wider.put.strike == 100.0
+
+
+def test_a_target_exactly_between_two_deltas_takes_the_lower_delta() -> None:
+    deltas = np.array([0.125, 0.375])
+    assert nearest_delta_row(deltas, 0.25) == 0
+    assert nearest_delta_row(deltas, 0.25 + 1e-9) == 1
