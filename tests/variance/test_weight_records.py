@@ -1,0 +1,84 @@
+"""What the variance analysis hands on: weight rows for the lake table, the statistics frame
+and the one-line explanation people read, each field in its named place."""
+
+from __future__ import annotations
+
+import pytest
+
+from tradelib.config import VarianceAnalysisConfig
+from tradelib.variance import (
+    ALL_REGIMES,
+    StrategyWeight,
+    WeightSource,
+    analyze_prediction_variance,
+    resolve_weights,
+)
+
+from .rows import NOW, frame, many
+
+CFG = VarianceAnalysisConfig()
+
+
+def _weight(**kw: object) -> StrategyWeight:
+    base: dict[str, object] = {
+        "strategy_type": "short_put",
+        "regime": ALL_REGIMES,
+        "weight": 0.75,
+        "source": WeightSource.VARIANCE,
+        "adjustment": None,
+        "mae": 0.1,
+        "bias": 0.0,
+        "count": 12,
+    }
+    return StrategyWeight(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def test_a_computed_weight_explains_its_mae_and_count() -> None:
+    assert _weight().describe() == "short_put in all regimes: 0.750 (variance, mae 0.100 over 12)"
+
+
+def test_a_default_weight_says_how_few_predictions_closed() -> None:
+    w = _weight(regime="crash", weight=1.0, source=WeightSource.DEFAULT, mae=None, count=3)
+    assert w.describe() == "short_put in crash: 1.000 (default, 3 closed)"
+
+
+def test_a_config_weight_names_only_its_source_and_an_adjustment_its_factor() -> None:
+    w = _weight(weight=0.9, source=WeightSource.CONFIG, mae=0.2)
+    assert w.describe() == "short_put in all regimes: 0.900 (config)"
+    adjusted = _weight(regime="high_vol", weight=0.6, adjustment=0.8, mae=0.1)
+    assert adjusted.describe() == (
+        "short_put in high_vol: 0.600 (variance, mae 0.100 over 12, x0.8 high_vol adjustment)"
+    )
+
+
+def test_weight_rows_carry_every_field_under_the_lake_tables_names() -> None:
+    report = analyze_prediction_variance(
+        frame(many(12, "short_put", 0.1, alternate=True)), NOW, CFG, ["short_put"]
+    )
+    table = resolve_weights(report, CFG, ["short_put"])
+    out = table.frame()
+    first = out.row(0, named=True)
+    assert {k: first[k] for k in ("strategy_type", "regime", "source", "count")} == {
+        "strategy_type": "short_put",
+        "regime": ALL_REGIMES,
+        "source": "variance",
+        "count": 12,
+    }
+    assert first["weight"] == pytest.approx(0.75) and first["mae"] == pytest.approx(0.1)
+    assert first["bias"] == pytest.approx(0.0, abs=1e-12) and first["adjustment"] is None
+    assert out["computed_at"].null_count() == 0
+    assert out["strategy_type"].null_count() == 0 and out["weight"].null_count() == 0
+    records = table.records()
+    assert set(records[0]) == set(out.columns)
+
+
+def test_the_statistics_frame_has_every_figure_in_its_column() -> None:
+    report = analyze_prediction_variance(
+        frame(many(12, "short_put", -0.3)), NOW, CFG, ["short_put"]
+    )
+    row = report.frame().row(0, named=True)
+    assert (row["strategy_type"], row["regime"], row["count"]) == ("short_put", ALL_REGIMES, 12)
+    assert row["mae"] == pytest.approx(0.3) and row["bias"] == pytest.approx(-0.3)
+    assert row["mean_pop"] == pytest.approx(0.7) and row["win_rate"] is not None
+    assert row["brier"] is not None and row["enough_data"] is True
+    assert row["weight"] == pytest.approx(0.5) and "mae" in row["reason"]
