@@ -11,10 +11,13 @@ from tradelib.variance import (
     StrategyWeight,
     WeightSource,
     analyze_prediction_variance,
+    calibration_table,
+    get_regime_strategy_weights,
+    get_strategy_weights,
     resolve_weights,
 )
 
-from .rows import NOW, frame, many
+from .rows import NOW, closed, frame, many
 
 CFG = VarianceAnalysisConfig()
 
@@ -82,3 +85,33 @@ def test_the_statistics_frame_has_every_figure_in_its_column() -> None:
     assert row["mean_pop"] == pytest.approx(0.7) and row["win_rate"] is not None
     assert row["brier"] is not None and row["enough_data"] is True
     assert row["weight"] == pytest.approx(0.5) and "mae" in row["reason"]
+
+
+def test_the_getters_answer_for_the_strategies_asked_and_the_regimes_asked() -> None:
+    report = analyze_prediction_variance(
+        frame(many(12, "short_put", 0.1, alternate=True)), NOW, CFG, ["short_put"]
+    )
+    # Asked for a strategy the report has no predictions of: it is there, neutral.
+    assert get_strategy_weights(report, CFG, ["iron_condor"]) == {"iron_condor": 1.0}
+    by_regime = get_regime_strategy_weights(report, CFG, ["iron_condor"], regimes=["crash"])
+    assert by_regime == {"crash": {"iron_condor": 1.0}}
+
+
+def test_calibration_bins_have_both_edges_and_one_bin_is_allowed() -> None:
+    rows = [closed(pop=0.15, actual=10.0), closed(pop=0.95, actual=-10.0)]
+    table = calibration_table(frame(rows), NOW, CFG, bins=5)
+    assert table["bin_low"].to_list() == pytest.approx([0.0, 0.8])
+    assert table["bin_high"].to_list() == pytest.approx([0.2, 1.0])
+    one = calibration_table(frame(rows), NOW, CFG, bins=1)
+    assert (one["bin_low"].to_list(), one["bin_high"].to_list()) == ([0.0], [1.0])
+    assert one["count"].to_list() == [2]
+    with pytest.raises(ValueError, match="bins must be > 0, got 0"):
+        calibration_table(frame(rows), NOW, CFG, bins=0)
+
+
+def test_calibration_leaves_out_predictions_without_a_probability() -> None:
+    rows = [closed(pop=0.5, actual=10.0), closed(pop=None, actual=10.0)]
+    rows += [closed(pop=float("nan"), actual=-10.0)]
+    table = calibration_table(frame(rows), NOW, CFG, bins=2)
+    assert table["count"].to_list() == [1]
+    assert table["bin_low"].to_list() == [0.5]
