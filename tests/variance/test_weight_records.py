@@ -115,3 +115,39 @@ def test_calibration_leaves_out_predictions_without_a_probability() -> None:
     table = calibration_table(frame(rows), NOW, CFG, bins=2)
     assert table["count"].to_list() == [1]
     assert table["bin_low"].to_list() == [0.5]
+
+
+def test_too_few_predictions_keep_the_neutral_weight_however_large_the_miss() -> None:
+    report = analyze_prediction_variance(
+        frame(many(CFG.min_predictions - 1, "short_put", -0.4)), NOW, CFG, ["short_put"]
+    )
+    (row,) = resolve_weights(report, CFG, ["short_put"], regimes=()).rows
+    assert (row.weight, row.source, row.count) == (1.0, WeightSource.DEFAULT, 9)
+    assert row.mae == pytest.approx(0.4) and row.bias == pytest.approx(-0.4)
+
+
+def test_strategies_named_only_in_regime_adjustments_are_resolved_too() -> None:
+    cfg = VarianceAnalysisConfig(regime_adjustments={"crash": {"iron_condor": 0.8}})
+    report = analyze_prediction_variance(
+        frame(many(12, "short_put", 0.1, alternate=True)), NOW, cfg
+    )
+    weights = resolve_weights(report, cfg).strategy_weights()
+    assert set(weights) == {"short_put", "iron_condor"}
+
+
+def test_a_requested_strategy_without_predictions_has_a_count_of_zero() -> None:
+    report = analyze_prediction_variance(frame([]), NOW, CFG, ["short_put"])
+    stats = report.stats("short_put")
+    assert stats is not None and stats.count == 0 and stats.mae is None
+
+
+def test_a_prediction_without_a_finite_pop_is_left_out_of_the_mean_pop() -> None:
+    rows = [closed(pop=0.8, actual=10.0) for _ in range(10)] + [closed(pop=float("nan"))]
+    stats = analyze_prediction_variance(frame(rows), NOW, CFG).stats("iron_condor")
+    assert stats is not None and stats.count == 11
+    assert stats.mean_pop == pytest.approx(0.8) and stats.win_rate == pytest.approx(1.0)
+
+
+def test_a_naive_review_time_is_refused_naming_the_argument() -> None:
+    with pytest.raises(ValueError, match=r"^now "):
+        analyze_prediction_variance(frame([]), NOW.replace(tzinfo=None), CFG)
