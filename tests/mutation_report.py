@@ -61,18 +61,30 @@ def collect(root: Path) -> dict[str, list[tuple[str, str]]]:
     The logs (``mutants/run-<package>.log``, written by ``make mutation``) are the record:
     mutmut's own result files are reset whenever the test selection changes.
     """
+    # ``mutmut run NAME ...`` of survivors after new tests: ``mutants/rerun-*.log`` overrides.
+    again: dict[str, str] = {}
+    for log in sorted(root.glob("rerun-*.log")):
+        again.update(_verdicts(log))
     found: dict[str, list[tuple[str, str]]] = {}
     for package in PACKAGES:
         log = root / f"run-{package}.log"
         if not log.exists():
             continue
-        rows = []
-        for line in log.read_text(errors="replace").replace("\r", "\n").splitlines():
-            emoji, _, name = line.strip().partition(" ")
-            if emoji in STATUS and name.startswith(f"tradelib.{package}."):
-                rows.append((name, STATUS[emoji]))
-        found[package] = rows
+        found[package] = [
+            (name, again.get(name, kind))
+            for name, kind in _verdicts(log).items()
+            if name.startswith(f"tradelib.{package}.")
+        ]
     return found
+
+
+def _verdicts(log: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in log.read_text(errors="replace").replace("\r", "\n").splitlines():
+        emoji, _, name = line.strip().partition(" ")
+        if emoji in STATUS and name.startswith("tradelib."):
+            out[name] = STATUS[emoji]
+    return out
 
 
 def _source_of(name: str) -> Path:
