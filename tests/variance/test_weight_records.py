@@ -95,6 +95,8 @@ def test_the_getters_answer_for_the_strategies_asked_and_the_regimes_asked() -> 
     assert get_strategy_weights(report, CFG, ["iron_condor"]) == {"iron_condor": 1.0}
     by_regime = get_regime_strategy_weights(report, CFG, ["iron_condor"], regimes=["crash"])
     assert by_regime == {"crash": {"iron_condor": 1.0}}
+    (row,) = resolve_weights(report, CFG, ["iron_condor"], regimes=()).rows
+    assert (row.source, row.count, row.mae, row.bias) == (WeightSource.DEFAULT, 0, None, None)
 
 
 def test_calibration_bins_have_both_edges_and_one_bin_is_allowed() -> None:
