@@ -153,3 +153,10 @@ def test_a_prediction_without_a_finite_pop_is_left_out_of_the_mean_pop() -> None
 def test_a_naive_review_time_is_refused_naming_the_argument() -> None:
     with pytest.raises(ValueError, match=r"^now "):
         analyze_prediction_variance(frame([]), NOW.replace(tzinfo=None), CFG)
+
+
+def test_a_break_even_trade_is_not_a_win() -> None:
+    rows = [closed(pop=0.5, actual=0.0) for _ in range(5)]
+    rows += [closed(pop=0.5, actual=0.5) for _ in range(5)]  # fifty cents of profit wins
+    stats = analyze_prediction_variance(frame(rows), NOW, CFG).stats("iron_condor")
+    assert stats is not None and stats.win_rate == pytest.approx(0.5)
