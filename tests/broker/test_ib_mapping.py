@@ -32,6 +32,7 @@ from tradelib.domain import (
 from tradelib.domain import (
     OrderStatus as Status,
 )
+from tradelib.errors import ContractError
 from tradelib.pricing import TickRule, bs_greeks, tick_rule_for
 
 NOW = datetime(2026, 11, 24, 15, tzinfo=UTC)
@@ -84,7 +85,7 @@ def test_an_option_goes_out_with_ibs_date_and_multiplier_text() -> None:
 
 
 def test_an_unsupported_ib_security_type_is_a_contract_error() -> None:
-    with pytest.raises(Exception, match="CASH"):
+    with pytest.raises(ContractError, match="CASH"):
         m.domain_contract(IbContract(secType="CASH", symbol="EUR", conId=1))
 
 
@@ -136,7 +137,7 @@ def test_a_market_order_carries_no_price_and_an_unresolved_leg_is_refused() -> N
     plan = m.plan_order(_intent([Leg(PUT, 1)], None), tick_rule_for("SPY"))
     assert plan.order_type == "MKT" and "lmtPrice" not in plan.order_fields()
     unresolved = Contract.option("SPY", EXPIRY, 590.0, Right.PUT)
-    with pytest.raises(Exception, match="not resolved"):
+    with pytest.raises(ContractError, match="not resolved"):
         m.plan_order(_intent([Leg(unresolved, 1)], 1.0), tick_rule_for("SPY"))
 
 

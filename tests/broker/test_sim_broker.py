@@ -64,6 +64,7 @@ def _put(broker: SimBroker, moneyness: float = 0.97) -> Contract:
 # --- price walk ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # many seeded markets
 def test_fill_odds_rise_from_mid_to_natural_over_many_seeds(market: SimulatedMarket) -> None:
     steps = (0.0, 0.25, 0.5, 0.75, 1.0)
     filled = dict.fromkeys(steps, 0)

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,6 +20,8 @@ from tradelib.cli.config_cmd import app
 from tradelib.config import TradingConfig, load_config
 from tradelib.config.base import MAX_MAGNITUDE
 from tradelib.config.problems import dotted
+
+pytestmark = pytest.mark.slow  # hypothesis: hundreds of generated configs per test
 
 runner = CliRunner()
 DEFAULTS: dict[str, Any] = TradingConfig().model_dump(mode="json", exclude={"ib": {"account"}})

@@ -85,12 +85,20 @@ def test_live_is_refused_without_both_opt_ins(
 
 def test_live_with_both_opt_ins_passes() -> None:
     config = TradingConfig().with_overrides({"ib.mode": "live", "ib.allow_live": True})
-    config.ensure_live_allowed({"TRADELIB_ALLOW_LIVE": "1"})
+    assert config.ib.mode == "live"
+    assert config.ensure_live_allowed({"TRADELIB_ALLOW_LIVE": "1"}) is None  # no refusal
+    # ... and the same live config is refused the moment the environment's opt-in goes.
+    with pytest.raises(LiveTradingNotAllowed, match="TRADELIB_ALLOW_LIVE is not '1'"):
+        config.ensure_live_allowed({"TRADELIB_ALLOW_LIVE": "0"})
 
 
 @pytest.mark.parametrize("mode", ["sim", "paper", "readonly"])
 def test_modes_other_than_live_need_no_opt_in(mode: str) -> None:
-    TradingConfig().with_overrides({"ib.mode": mode}).ensure_live_allowed({})
+    config = TradingConfig().with_overrides({"ib.mode": mode, "ib.allow_live": False})
+    assert config.ib.mode == mode
+    # Neither opt-in is given, yet nothing is refused: only live needs them.
+    assert config.ensure_live_allowed({}) is None
+    assert config.ensure_live_allowed({"TRADELIB_ALLOW_LIVE": "no"}) is None
 
 
 def test_live_opt_in_reads_the_process_environment_by_default(

@@ -20,6 +20,8 @@ from tradelib.dashboards.futures import (
 from tradelib.demo.futures import run_futures_demo
 from tradelib.lake import Lake
 
+pytestmark = pytest.mark.slow  # a week of simulated futures data per module
+
 END_DAY = date(2026, 11, 24)
 
 

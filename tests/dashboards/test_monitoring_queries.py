@@ -56,6 +56,8 @@ from tradelib.secrets import clear_registered_secrets, register_secret
 from tradelib.stores.decisions import record_decisions
 from tradelib.stores.risk import record_limit_use
 
+pytestmark = pytest.mark.slow  # a month of demo data per module: minutes
+
 DAY = date(2026, 11, 24)
 NOW = datetime(2026, 11, 24, 21, 0, tzinfo=UTC)  # just after the demo day's last snapshot
 UNDERLYINGS = ("IWM", "QQQ", "SPY")

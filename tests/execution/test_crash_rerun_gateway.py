@@ -25,7 +25,11 @@ from tradelib.sim import SimMarketConfig, SimRegime, SimulatedMarket
 from .conftest import SEED, START, put_credit_spread
 
 CFG = ExecutionConfig(price_walk_steps=2, step_interval_s=10.0, order_timeout_s=120.0)
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+pytestmark = [  # slow: crash and rerun over the gateway
+    pytest.mark.slow,
+    pytest.mark.integration,
+    pytest.mark.timeout(180),
+]
 
 
 class Crash(Exception):

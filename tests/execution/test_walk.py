@@ -77,3 +77,76 @@ def test_bad_walk_inputs_are_refused() -> None:
         step_price(-1.0, -1.2, 0.5, -0.3, PENNY)
     with pytest.raises(ExecutionPlanError, match="start_fraction"):
         WalkSchedule(1.5, 3, 10, 100)
+
+
+# --- exactly on the edges ------------------------------------------------------------------------
+
+
+def test_only_the_last_step_is_rounded_up_to_be_marketable() -> None:
+    # natural -1.113 is off the nickel grid: the last step goes to -1.10 (marketable),
+    # a step just short of it is rounded passive, to -1.15.
+    assert step_price(-1.234, -1.113, 1.0, bound=-0.30, rule=NICKEL) == -1.10
+    assert step_price(-1.234, -1.113, 0.999, bound=-0.30, rule=NICKEL) == -1.15
+
+
+def test_the_bound_is_rounded_down_even_when_up_is_nearer() -> None:
+    # -1.12 lies nearer -1.10 than -1.15: the cap still rounds down, so it is never passed.
+    assert step_price(-1.234, -1.10, 1.0, bound=-1.12, rule=NICKEL) == -1.15
+    assert step_price(0.425, 0.55, 1.0, bound=0.549, rule=PENNY) == 0.54
+
+
+def test_an_infinite_bound_is_no_bound_and_a_non_finite_quote_is_refused() -> None:
+    assert step_price(-1.234, -1.10, 1.0, bound=float("inf"), rule=PENNY) == -1.10
+    for mid, natural in ((float("nan"), -1.0), (-1.0, float("nan")), (-1.0, float("inf"))):
+        with pytest.raises(ExecutionPlanError, match=r"bad execution plan walk: .*not finite"):
+            step_price(mid, natural, 0.5, -0.3, PENNY)
+
+
+def test_natural_equal_to_mid_is_a_walk_in_place() -> None:
+    assert step_price(-1.10, -1.10, 0.5, bound=-0.30, rule=PENNY) == -1.10
+    with pytest.raises(ExecutionPlanError, match=r"bad execution plan walk: natural -1\.2"):
+        step_price(-1.0, -1.2, 0.5, -0.3, PENNY)
+
+
+@pytest.mark.parametrize("start", [0.0, 1.0])
+def test_start_fraction_may_be_zero_or_one(start: float) -> None:
+    assert WalkSchedule(start, 1, 10, 100).fraction(0) == start
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        ((-0.01, 3, 10, 100), "start_fraction must be in \\[0, 1\\], got -0.01"),
+        ((1.01, 3, 10, 100), "start_fraction must be in \\[0, 1\\], got 1.01"),
+        ((0.0, 0, 10, 100), "steps must be >= 1, got 0"),
+        ((0.0, 1, 0, 100), "interval and timeout must be > 0"),
+        ((0.0, 1, 10, 0), "interval and timeout must be > 0"),
+    ],
+)
+def test_a_schedule_just_outside_its_range_is_refused_with_its_reason(
+    args: tuple[float, int, float, float], problem: str
+) -> None:
+    with pytest.raises(ExecutionPlanError, match=f"^bad execution plan walk: {problem}$"):
+        WalkSchedule(*args)
+
+
+def test_one_configured_step_stays_one_step_at_any_urgency() -> None:
+    one = ExecutionConfig(price_walk_steps=1, step_interval_s=10.0, order_timeout_s=120.0)
+    for urgency in Urgency:
+        assert WalkSchedule.from_config(one, urgency).steps == 1
+    five = ExecutionConfig(price_walk_steps=5, step_interval_s=10.0, order_timeout_s=120.0)
+    assert [WalkSchedule.from_config(five, u).steps for u in Urgency] == [2, 3, 5, 5]
+
+
+def test_fractions_are_clamped_to_the_schedule_and_times_to_the_timeout() -> None:
+    s = WalkSchedule(0.2, 4, 10.0, 35.0)
+    assert [s.fraction(k) for k in (-1, 0, 2, 4, 9)] == pytest.approx([0.2, 0.2, 0.6, 1.0, 1.0])
+    assert [s.step_at(t) for t in (-5, 0, 10, 39.99, 1e6)] == [0, 0, 1, 3, 4]
+    assert s.next_change_s(25) == 30 and s.next_change_s(30) == 35  # capped at the timeout
+    assert s.next_change_s(50) == 35
+
+
+def test_sub_second_intervals_and_timeouts_are_allowed() -> None:
+    s = WalkSchedule(0.0, 2, 0.5, 0.75)
+    assert [s.step_at(t) for t in (0.0, 0.5, 1.0)] == [0, 1, 2]
+    assert s.next_change_s(0.0) == 0.5 and s.next_change_s(0.5) == 0.75

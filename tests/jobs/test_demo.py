@@ -15,6 +15,8 @@ from tradelib.demo.day import DemoSummary, run_demo
 from tradelib.domain import OrderStatus
 from tradelib.lake import Lake
 
+pytestmark = pytest.mark.slow  # demo days through the real jobs
+
 DAY = date(2026, 11, 24)
 
 

@@ -387,6 +387,7 @@ def test_a_tested_short_put_is_rolled_out_for_a_credit(crash: Opened, tmp_path: 
     assert _table(s.root, "strategies").sort("strategy_id").equals(book.sort("strategy_id"))
 
 
+@pytest.mark.slow  # hours of market through cycles
 def test_rising_iv_on_a_losing_position_reduces_it_by_half(tmp_path: Path) -> None:
     broker = SimBroker(_market(SimRegime.CRASH))
     broker.connect()
@@ -504,6 +505,7 @@ class FrozenFills(SimBroker):
             super()._try_fill(*args, **kwargs)
 
 
+@pytest.mark.slow  # several walked exits
 def test_an_exit_that_did_not_fill_is_retried_as_a_new_attempt(tmp_path: Path) -> None:
     broker = FrozenFills(_market())
     broker.connect()
@@ -727,6 +729,7 @@ def test_attempts_group_journaled_orders_by_sequence_block() -> None:
     assert [(a.index, a.filled, a.unsettled) for a in found] == [(0, 0.0, False), (1, 0.0, True)]
 
 
+@pytest.mark.slow  # two sessions of rolls
 def test_a_roll_never_lands_on_a_contract_another_strategy_holds(
     crash: Opened, tmp_path: Path
 ) -> None:

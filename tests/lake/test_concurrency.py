@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from tradelib.lake import Lake
 
@@ -41,6 +42,7 @@ WRITER_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # four writer processes
 def test_four_processes_appending_concurrently_keep_every_row_once(tmp_path: Path) -> None:
     root = str(tmp_path / "lake")
     writers = [

@@ -12,6 +12,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+pytestmark = pytest.mark.slow  # spawned writer processes
+
 WRITERS = 6
 BATCHES_PER_WRITER = 8
 ROWS_PER_BATCH = 3

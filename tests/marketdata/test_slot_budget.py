@@ -65,6 +65,7 @@ def run_hour(
     return slots, watch, problems
 
 
+@pytest.mark.slow  # an hour of 300 legs: ~3-7 s
 def test_300_legs_on_a_100_line_budget_stay_within_it_and_fresh_for_an_hour() -> None:
     cfg = TradingConfig()
     market = SimulatedMarket(SimMarketConfig(seed=5, start=START))
@@ -103,6 +104,7 @@ def test_streamed_strategies_are_the_most_urgent(reserved: int) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # 300 legs through ib_async and the gateway: ~17 s
 @pytest.mark.timeout(120)
 def test_300_legs_through_ib_async_and_the_gateway_never_see_error_101() -> None:
     cfg = TradingConfig()

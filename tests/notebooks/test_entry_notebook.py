@@ -7,9 +7,12 @@ from pathlib import Path
 
 import papermill as pm
 import polars as pl
+import pytest
 import yaml
 
 from tradelib.config.loader import read_yaml
+
+pytestmark = pytest.mark.slow  # papermill kernel
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "entry.ipynb"

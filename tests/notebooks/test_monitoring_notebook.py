@@ -8,12 +8,15 @@ from pathlib import Path
 
 import papermill as pm
 import polars as pl
+import pytest
 import yaml
 
 from tradelib.config import load_config
 from tradelib.config.loader import read_yaml
 from tradelib.jobs.context import run_once
 from tradelib.jobs.entry import run_entry
+
+pytestmark = pytest.mark.slow  # papermill kernel
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "monitoring.ipynb"

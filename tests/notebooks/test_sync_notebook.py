@@ -24,6 +24,8 @@ from tradelib.domain import (
     make_order_ref,
 )
 
+pytestmark = pytest.mark.slow  # papermill kernel
+
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "sync.ipynb"
 TABLES = ("strategies", "positions", "executions", "orders", "reconciliation_events")

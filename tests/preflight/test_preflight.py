@@ -15,7 +15,11 @@ from tradelib.domain import NEW_YORK
 from tradelib.gateway import GatewayThread, build_gateway
 from tradelib.preflight import CheckStatus, PreflightReport, run_preflight
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = [  # slow: each test starts the simulated gateway
+    pytest.mark.slow,
+    pytest.mark.integration,
+    pytest.mark.timeout(120),
+]
 
 TRADING_DAY = date(2025, 6, 10)  # a Tuesday: the market starts at 09:45 New York
 

@@ -118,6 +118,7 @@ def test_arguments_broadcast_like_numpy() -> None:
     assert bs_price(100, 100, 0.5, 0.2, 0.03, 0.0, True).shape == ()
 
 
+@pytest.mark.slow  # numba parallel compile
 def test_large_inputs_take_the_parallel_path_with_the_same_results() -> None:
     rng = np.random.default_rng(3)
     n = 10_000

@@ -154,6 +154,7 @@ def test_results_keep_the_broadcast_shape_and_codes_are_int8() -> None:
     np.testing.assert_allclose(res.iv, 0.2, rtol=1e-10)
 
 
+@pytest.mark.slow  # numba parallel compile
 def test_large_chains_take_the_parallel_path_with_the_same_results() -> None:
     rng = np.random.default_rng(11)
     n = 20_000

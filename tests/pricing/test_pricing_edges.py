@@ -66,6 +66,7 @@ print("parfors" if metadata and metadata["parfor_diagnostics"].has_setup else "s
 """
 
 
+@pytest.mark.slow  # numba compiles the parallel kernel
 def test_the_parallel_iv_kernel_compiles_a_parallel_loop_after_the_serial_one(
     tmp_path: Path,
 ) -> None:

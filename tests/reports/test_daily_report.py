@@ -38,6 +38,8 @@ from tradelib.scheduler.tasks import JobRegistry, declared_parameters
 
 from ..alerts.conftest import SMTP_PASSWORD, SMTP_USER, SmtpServer
 
+pytestmark = pytest.mark.slow  # a demo session and papermill kernels
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -208,3 +208,45 @@ def test_rejections_are_stored_once_per_candidate_and_check(
         record_rejections(lake, RiskVerdict(), candidate_id="x", strategy_type="short_put", ts=T0)
         == 0
     )
+
+
+# --- exactly on the limits ---------------------------------------------------------------------
+
+
+def test_delta_exactly_at_the_limit_is_approved_either_way(calc: PortfolioRiskCalculator) -> None:
+    assert _check(MaxPortfolioDelta(500), _with_spy_shares(calc, 500)).approved
+    assert _check(MaxPortfolioDelta(500), _with_spy_shares(calc, -500)).approved
+
+
+def test_one_share_over_the_delta_limit_is_refused_either_way(
+    calc: PortfolioRiskCalculator,
+) -> None:
+    assert (
+        "delta exceeded: +501 > 500"
+        in _check(MaxPortfolioDelta(500), _with_spy_shares(calc, 501)).reason
+    )
+    assert (
+        "delta exceeded: -501 > 500"
+        in _check(MaxPortfolioDelta(500), _with_spy_shares(calc, -501)).reason
+    )
+
+
+def test_an_entry_that_leaves_a_breach_as_large_as_before_is_refused(
+    calc: PortfolioRiskCalculator,
+) -> None:
+    # -600 before, +600 after: the breach is no smaller, so it is not a reduction.
+    short = _with_spy_shares(calc, -600)
+    base = calc.calculate(short.positions, {})
+    flipped = calc.with_candidate(base, [Leg(SPY_STOCK, 1200)], {}, marks={SPY_STOCK.key: 600.0})
+    assert flipped.beta_weighted_delta == pytest.approx(600)
+    assert not _check(MaxPortfolioDelta(500), flipped).approved
+
+
+def test_the_last_allowed_position_and_entry_of_the_day_are_approved(
+    calc: PortfolioRiskCalculator,
+) -> None:
+    after = _with_spreads(calc, calc.calculate([], {}), "SPY", 580, 10)
+    assert _check(MaxPositions(20), after, open_strategies=19).approved  # 20th of 20
+    assert not _check(MaxPositions(20), after, open_strategies=20).approved
+    assert _check(MaxNewEntriesPerDay(5), after, entries_today=4).approved  # 5th of 5
+    assert _check(MaxContractsPerOrder(10), after).approved  # exactly 10 units

@@ -27,6 +27,7 @@ def stub_notebooks(root: Path, *jobs: str) -> None:
 
 
 # --- real papermill -----------------------------------------------------------------------
+@pytest.mark.slow  # three papermill kernels: ~5-6 s
 def test_a_tick_runs_every_due_job_archives_it_and_records_it_even_when_one_fails(
     make_runner: MakeRunner, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -97,6 +98,7 @@ def test_a_job_past_its_timeout_is_killed_and_recorded(
     after.release()
 
 
+@pytest.mark.slow  # a papermill kernel and a compaction: ~4 s
 def test_the_maintenance_job_compacts_the_lake_through_its_notebook(
     make_runner: MakeRunner, workspace: Path
 ) -> None:
@@ -133,6 +135,7 @@ def test_a_held_lock_makes_the_tick_record_a_skip_and_the_next_tick_run_it(
     assert runs_table(runner)["status"].to_list() == ["skipped_locked", "success"]
 
 
+@pytest.mark.slow  # a second process holding the lock: ~4 s
 def test_the_lock_excludes_other_processes(tmp_path: Path) -> None:
     import subprocess
     import sys
