@@ -141,6 +141,8 @@ class SimulatedMarket:
         self._block_close: list[int] = []
         self._states: list[PathState] = [self._history.end_state]
         self._blocks: OrderedDict[int, Block] = OrderedDict()
+        # (symbol, block) -> the daily bar of a finished session (open ts, o, h, l, c, volume)
+        self._session_bars: dict[tuple[str, int], tuple[int, float, float, float, float, int]] = {}
         self._append_day(first_day, int(self._hist_close[-1]))
         self._listings: dict[tuple[str, date], list[date]] = {}
 
@@ -751,21 +753,29 @@ class SimulatedMarket:
             for k in self._blocks_between(max(s, self._block_start[0]), e):
                 if not s <= self._block_open[k] < e:
                     continue
+                done = self._block_close[k] <= e  # a whole session: its bar never changes
+                cached = self._session_bars.get((symbol, k)) if done else None
+                if cached is not None:
+                    rows.append(cached)
+                    continue
                 times, prices, volume = self._series(symbol, kind, k)
                 n = int(np.searchsorted(times, e))
                 if n == 0:
                     continue
                 p = prices[:n]
-                rows.append(
-                    (
-                        self._block_open[k],
-                        p[0],
-                        float(p.max()),
-                        float(p.min()),
-                        p[-1],
-                        int(volume[:n].sum()),
-                    )
+                row = (
+                    self._block_open[k],
+                    p[0],
+                    float(p.max()),
+                    float(p.min()),
+                    p[-1],
+                    int(volume[:n].sum()),
                 )
+                if done:
+                    # Regime and risk read months of daily bars every cycle: regenerating
+                    # each past session's seconds was most of a backtest's time.
+                    self._session_bars[(symbol, k)] = row
+                rows.append(row)
         if not rows:
             return pl.DataFrame(schema=_BAR_SCHEMA)
         cols = list(zip(*rows, strict=True))
