@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
-from datetime import date
+from datetime import date, time
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, StrictBool, ValidationInfo, field_validator, model_validator
@@ -449,6 +449,23 @@ class SchedulerConfig(ConfigModel):
     calendar: str = Field(default="XNYS", min_length=1, max_length=32)  # exchange_calendars name
     timezone: str = "America/New_York"
     preflight: PreflightGateConfig = Field(default_factory=PreflightGateConfig)
+    # The daily IB Gateway / TWS restart, "HH:MM" in ``timezone`` (null: none). Broker jobs
+    # due within ``broker_restart_window_minutes`` of it wait for the first tick after.
+    broker_restart: str | None = None
+    broker_restart_window_minutes: int = Field(default=10, ge=1, le=120)
+
+    @field_validator("broker_restart")
+    @classmethod
+    def _restart_time(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            time.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"must be a time HH:MM, got {value!r}") from None
+        if len(value) != 5:
+            raise ValueError(f"must be a time HH:MM, got {value!r}")
+        return value
 
     @field_validator("tasks", mode="before")
     @classmethod

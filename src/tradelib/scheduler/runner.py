@@ -254,6 +254,9 @@ class Runner:
         for decision in decisions:
             if not decision.due:
                 continue
+            if self.in_restart_window(decision.job, at):
+                log.info("scheduler: %s waits out the broker's daily restart", decision.job)
+                continue  # still due: the first tick after the window runs it
             if gate is not None and gate.holds(decision.job):
                 held = self._hold(decision.job, at, gate)
                 if held is not None:
@@ -267,6 +270,21 @@ class Runner:
             if record is not None:
                 runs.append(record)
         return TickReport(at, tuple(decisions), tuple(runs), gate)
+
+    def in_restart_window(self, job: str, at: datetime) -> bool:
+        """True when ``job`` talks to the broker and ``at`` is near its daily restart."""
+        sched = self.cfg.scheduler
+        if sched.broker_restart is None or job not in sched.preflight.broker_jobs:
+            return False
+        local = at.astimezone(self.tz)
+        at_time = datetime.strptime(sched.broker_restart, "%H:%M").time()
+        restart = datetime.combine(local.date(), at_time, self.tz)
+        window = timedelta(minutes=sched.broker_restart_window_minutes)
+        # the restart nearest ``at`` (yesterday's or tomorrow's around midnight)
+        nearest = min(
+            (restart + timedelta(days=d) for d in (-1, 0, 1)), key=lambda r: abs(r - local)
+        )
+        return abs(local - nearest) <= window
 
     # --- the daily preflight ----------------------------------------------------------
     def gate(self, due: list[str], now: datetime | None = None) -> GateVerdict | None:
