@@ -443,7 +443,7 @@ def _limit_row(
     }
 
 
-# (risk.limits name, panel label, unit) of the limits monitoring measures.
+# (risk limit name, panel label, unit) of the limits monitoring measures.
 _MEASURED_LIMITS = (
     ("max_margin_use", "margin use", "fraction"),
     ("max_portfolio_delta", "portfolio delta", "shares"),
@@ -475,7 +475,7 @@ def risk_limit_use(
     """How much of each portfolio limit the newest numbers in the lake use.
 
     The portfolio limits are not measured here: monitoring measures them each
-    cycle with ``tradelib.risk.limits.measure_book`` (beta-weighted delta,
+    cycle with ``tradelib.risk.book.measure_book`` (beta-weighted delta,
     concentration and correlated exposure as shares of the risk budget, margin
     use) and stores them; this reads the newest cycle's. Counts (open
     strategies, today's entries) and the day's loss come from the lake's rows.

@@ -1,6 +1,16 @@
 """Portfolio risk: greeks aggregation, limits (each denial a value with a reason) and
 the circuit breaker that halts new entries."""
 
+from tradelib.risk.book import (
+    BookLimits,
+    LimitBreach,
+    LimitUse,
+    Reduction,
+    adds_to_breach,
+    check_book,
+    measure_book,
+    propose_reductions,
+)
 from tradelib.risk.breaker import (
     ENTRY_PURPOSES,
     BreakerDecision,
@@ -15,10 +25,7 @@ from tradelib.risk.breaker import (
     OrderActivity,
 )
 from tradelib.risk.limits import (
-    BookLimits,
     EntryContext,
-    LimitBreach,
-    LimitUse,
     MaxContractsPerOrder,
     MaxCorrelatedExposure,
     MaxMarginUse,
@@ -27,14 +34,9 @@ from tradelib.risk.limits import (
     MaxPositions,
     MaxUnderlyingConcentration,
     PortfolioLimitsChecker,
-    Reduction,
     RiskControl,
     RiskRejection,
     RiskVerdict,
-    adds_to_breach,
-    check_book,
-    measure_book,
-    propose_reductions,
 )
 from tradelib.risk.portfolio import (
     PortfolioRisk,

@@ -4,9 +4,9 @@ reductions that bring the book back within its limits, most at risk first.
 The rules engine judges each strategy alone; this step looks at the book. It runs on the
 engine's decisions:
 
-- a ROLL of a strategy that adds to a breached limit (``risk.limits.adds_to_breach``)
+- a ROLL of a strategy that adds to a breached limit (``risk.book.adds_to_breach``)
   becomes a CLOSE: rolling a tested naked put for credit forever never frees margin;
-- a strategy the reductions name (``risk.limits.propose_reductions``: furthest-over
+- a strategy the reductions name (``risk.book.propose_reductions``: furthest-over
   breach first, the strategy that cuts it most first) that the engine would hold is
   closed, NORMAL urgency, the breach's numbers in its inputs.
 
