@@ -17,8 +17,8 @@ import polars as pl
 from tradelib.config import TradingConfig
 from tradelib.domain.time import ensure_utc
 from tradelib.lake import Lake, TableName
-from tradelib.risk.breaker import BreakerEvent, BreakerState, BreakerTrigger, CircuitBreaker
 from tradelib.risk.book import LimitUse
+from tradelib.risk.breaker import BreakerEvent, BreakerState, BreakerTrigger, CircuitBreaker
 from tradelib.risk.limits import RiskVerdict
 
 EVENTS = TableName.CIRCUIT_BREAKER_EVENTS
