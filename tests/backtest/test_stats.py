@@ -128,3 +128,13 @@ def test_performance_puts_strategy_next_to_buy_and_hold() -> None:
     table = rep.table()
     assert table["series"].to_list() == ["strategy", "buy_and_hold SPY"]
     assert table["total_return"][0] == pytest.approx(values[-1] / values[0] - 1)
+
+
+def test_a_group_without_a_losing_trade_has_an_infinite_profit_factor_not_minus_infinity() -> None:
+    trades = pl.DataFrame(
+        {"pnl": [10.0, 20.0, -5.0, 7.0], "exit_rule": ["tp", "tp", "stop", "dte"]}
+    )
+    by = {r["exit_rule"]: r for r in pnl_breakdown(trades, "exit_rule").iter_rows(named=True)}
+    assert by["tp"]["profit_factor"] == math.inf
+    assert by["dte"]["profit_factor"] == math.inf
+    assert by["stop"]["profit_factor"] == 0.0

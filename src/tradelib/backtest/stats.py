@@ -221,7 +221,11 @@ def pnl_breakdown(trades: pl.DataFrame, by: str) -> pl.DataFrame:
             pl.col(PNL).sum().alias("total_pnl"),
             pl.col(PNL).mean().alias("mean_pnl"),
             (pl.col(PNL) > 0).mean().alias("win_rate"),
-            (win.sum() / (-loss.sum())).alias("profit_factor"),
+            # no losing trade: inf, as trade_stats says (x / -0.0 would be -inf)
+            pl.when(loss.sum() < 0)
+            .then(win.sum() / -loss.sum())
+            .otherwise(pl.lit(math.inf))
+            .alias("profit_factor"),
         )
         .sort(["total_pnl", by], descending=[True, False])
     )
