@@ -115,7 +115,9 @@ def test_the_collector_survives_the_nightly_restart_and_records_the_gap_unfilled
     settings = CollectorSettings(
         poll_interval_s=30.0, flush_interval_s=60.0, step_s=10.0, reconnect_delays_s=(1.0,)
     )
-    end = START + timedelta(minutes=8)
+    # A refused session costs the client its connect timeout in real time, while the gateway's
+    # clock runs on: leave ample market time after the restart for collecting to resume.
+    end = START + timedelta(minutes=16)
     try:
         report = FuturesCollector(broker, lake, settings).run(until=end)
     finally:
