@@ -12,10 +12,14 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tradelib.broker.modes import build_broker
 from tradelib.broker.port import Broker
 from tradelib.config import TradingConfig, workspace_root
+
+if TYPE_CHECKING:
+    from tradelib.broker.sim_state import TapeSink
 
 
 def sim_state_path(cfg: TradingConfig, base: Path | None = None) -> Path:
@@ -32,11 +36,13 @@ def open_broker(
     advance_to: datetime | None = None,
     state_path: Path | None = None,
     env: Mapping[str, str] | None = None,
+    tape: TapeSink | None = None,
 ) -> Iterator[Broker]:
     """Yield a connected broker for ``cfg.ib.mode``; disconnect (and persist a sim) on exit.
 
     ``advance_to`` applies to the simulated market only (a driver such as the
     demo moves simulated time between jobs); ``role`` picks the IB client id.
+    ``tape`` (simulation only) receives every answer the market gave the session.
     """
     mode = cfg.ib.mode
     if mode == "sim":
@@ -44,7 +50,9 @@ def open_broker(
         from tradelib.broker.sim_state import sim_session
 
         path = state_path or sim_state_path(cfg)
-        with sim_session(path, lambda: SimBroker.from_config(cfg), advance_to=advance_to) as broker:
+        with sim_session(
+            path, lambda: SimBroker.from_config(cfg), advance_to=advance_to, tape=tape
+        ) as broker:
             yield broker
         return
     ib_broker = build_broker(cfg, role=role, env=env)

@@ -16,19 +16,25 @@ import fcntl
 import os
 import pickle
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tradelib.backtest.tape import RecordingSource, TapeEntry
 from tradelib.broker.port import EventHub
 from tradelib.broker.sim import SimBroker
 from tradelib.domain.time import ensure_utc
 from tradelib.errors import BrokerError
 from tradelib.markethours import MarketHours
 from tradelib.sim import SimMarketConfig, SimulatedMarket
+
+if TYPE_CHECKING:
+    from tradelib.backtest.source import MarketSource
+
+TapeSink = Callable[[list[TapeEntry]], None]
 
 _FORMAT = 1
 # Attributes rebuilt on load rather than saved: the market (regenerated from
@@ -51,13 +57,25 @@ class SimState:
 def snapshot_state(broker: SimBroker) -> SimState:
     """Capture everything needed to rebuild ``broker`` in another process."""
     saved = {k: v for k, v in vars(broker).items() if k not in _TRANSIENT}
-    market = broker.simulated_market
-    return SimState(market.config, market.now(), saved)
+    market = broker.market
+    config = getattr(market, "config", None)  # the simulated market's, or a replayed tape's
+    if not isinstance(config, SimMarketConfig):
+        raise SimStateError(
+            path="-", problem=f"{market.name} is not the simulated market: nothing to save"
+        )
+    return SimState(config, market.now(), saved)
 
 
-def restore_state(state: SimState, calendar: MarketHours | None = None) -> SimBroker:
-    """Rebuild a (disconnected) broker and its market from ``state``."""
-    market = SimulatedMarket(state.market_config, calendar=calendar)
+def restore_state(
+    state: SimState, calendar: MarketHours | None = None, market: MarketSource | None = None
+) -> SimBroker:
+    """Rebuild a (disconnected) broker and its market from ``state``.
+
+    ``market`` replaces the rebuilt simulated market (a replay's recorded tape);
+    it is moved to the state's time.
+    """
+    if market is None:
+        market = SimulatedMarket(state.market_config, calendar=calendar)
     market.advance_to(state.market_now)
     broker = SimBroker.__new__(SimBroker)
     vars(broker).update(state.broker)
@@ -84,8 +102,8 @@ def save_sim_broker(broker: SimBroker, path: Path) -> None:
         raise
 
 
-def load_sim_broker(path: Path, calendar: MarketHours | None = None) -> SimBroker:
-    """Load a broker saved by :func:`save_sim_broker`."""
+def load_sim_state(path: Path) -> SimState:
+    """Read a state saved by :func:`save_sim_broker`."""
     try:
         with path.open("rb") as fh:
             state = pickle.load(fh)
@@ -99,7 +117,14 @@ def load_sim_broker(path: Path, calendar: MarketHours | None = None) -> SimBroke
         raise SimStateError(
             path=path, problem="written by an incompatible version; delete it to start afresh"
         )
-    return restore_state(state, calendar)
+    return state
+
+
+def load_sim_broker(
+    path: Path, calendar: MarketHours | None = None, market: MarketSource | None = None
+) -> SimBroker:
+    """Load a broker saved by :func:`save_sim_broker` (over ``market`` when given)."""
+    return restore_state(load_sim_state(path), calendar, market)
 
 
 @contextmanager
@@ -109,29 +134,46 @@ def sim_session(
     *,
     advance_to: datetime | None = None,
     calendar: MarketHours | None = None,
+    market: MarketSource | None = None,
+    tape: TapeSink | None = None,
 ) -> Iterator[SimBroker]:
     """Load (or create with ``new_broker()``) the simulated account, lock it, yield it connected.
 
     ``advance_to`` moves the simulated market forward first, through
     ``broker.wait`` so working orders fill and expiries settle on the way.
-    The state is saved when the block exits, also on error.
+    The state is saved when the block exits, also on error. ``market`` runs
+    the account over another source (a replay's tape). ``tape`` receives every
+    answer the market gave during the session (the advance included) once the
+    state is saved, so a day can be replayed.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     lock_path = path.with_name(path.name + ".lock")
     with lock_path.open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            broker: SimBroker = load_sim_broker(path, calendar) if path.exists() else new_broker()
-            if advance_to is not None:
-                target = ensure_utc(advance_to, "advance_to")
-                gap = (target - broker.now()).total_seconds()
-                if gap > 0:
-                    broker.wait(gap)
-            broker.connect()
+            broker: SimBroker = (
+                load_sim_broker(path, calendar, market) if path.exists() else new_broker()
+            )
+            recorder = None
+            if tape is not None:
+                recorder = RecordingSource(broker.market)
+                broker.market = recorder
             try:
-                yield broker
+                if advance_to is not None:
+                    target = ensure_utc(advance_to, "advance_to")
+                    gap = (target - broker.now()).total_seconds()
+                    if gap > 0:
+                        broker.wait(gap)
+                broker.connect()
+                try:
+                    yield broker
+                finally:
+                    broker.disconnect()
             finally:
-                broker.disconnect()
+                if recorder is not None:
+                    broker.market = recorder.inner  # the state holds the market, never the wrapper
                 save_sim_broker(broker, path)
+            if recorder is not None and tape is not None:
+                tape(list(recorder.entries.values()))
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tradelib.cli.params import ConfigPathOption, LakeOption, check_name, choice, parse_day
+
+if TYPE_CHECKING:
+    from tradelib.lake import Lake
 
 MAX_BACKTEST_DAYS = 252 * 30
 
@@ -18,9 +21,10 @@ def backtest(
     source: Annotated[
         str,
         typer.Option(
-            parser=choice("sim", "history"),
+            parser=choice("sim", "history", "lake"),
             help="Market: sim = the simulated market (regime-switching, any seed); history = "
-            "option quotes MODELLED over your daily OHLC files and a volatility index (--history).",
+            "option quotes MODELLED over your daily OHLC files and a volatility index (--history); "
+            "lake = replay a recorded day (--day) from the lake and compare with what it did.",
         ),
     ] = "sim",
     history: Annotated[
@@ -57,6 +61,14 @@ def backtest(
             metavar="YYYY-MM-DD",
         ),
     ] = None,
+    day: Annotated[
+        date | None,
+        typer.Option(
+            help="The recorded day to replay, YYYY-MM-DD (--source lake).",
+            parser=parse_day,
+            metavar="YYYY-MM-DD",
+        ),
+    ] = None,
     seed: Annotated[
         int | None, typer.Option(min=0, help="Market and fill seed (default: simulation.seed).")
     ] = None,
@@ -76,7 +88,7 @@ def backtest(
     """Backtest the configured rules day by day through the real jobs; results go to the lake.
 
     Exits 1 when the book breaks an invariant (the day, strategy and numbers are
-    printed) and 2 on bad input.
+    printed) or a replay differs from the live day, and 2 on bad input.
     """
     from tradelib.backtest.run import run_backtest
     from tradelib.config import load_config
@@ -91,8 +103,14 @@ def backtest(
     if start is not None and source != "history":
         typer.echo("error: --start is for --source history (sim runs --days up to --end)", err=True)
         raise typer.Exit(2)
+    if (source == "lake") != (day is not None):
+        typer.echo("error: --source lake needs --day DATE (and --day is for it)", err=True)
+        raise typer.Exit(2)
     cfg = load_config(config)
     results = job_lake(cfg, lake or "")
+    if day is not None:
+        _replay(results, day, quiet or os.environ.get("CI") == "true")
+        return
     silent = quiet or os.environ.get("CI") == "true"
     progress = None if silent else typer.echo
     try:
@@ -118,3 +136,19 @@ def backtest(
     for line in result.lines():
         typer.echo(line)
     typer.echo(f"results in {results.root} (backtest_runs, backtest_trades, backtest_equity)")
+
+
+def _replay(lake: Lake, day: date, quiet: bool) -> None:
+    """Replay ``day`` from ``lake``; exit 1 without parity, 2 when the day cannot be replayed."""
+    from tradelib.backtest.replay import ReplayError, replay_day
+    from tradelib.stores.replay import ReplayDataError
+
+    try:
+        result = replay_day(lake, day, progress=None if quiet else typer.echo)
+    except (ReplayError, ReplayDataError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for line in result.lines():
+        typer.echo(line)
+    if not result.parity:
+        raise typer.Exit(1)

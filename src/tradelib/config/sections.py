@@ -520,3 +520,6 @@ class SimulationConfig(ConfigModel):
     initial_cash: float = Field(default=100_000.0, gt=0, le=1e12)  # dollars
     # simulated account between job runs (relative: workspace)
     state_path: str = Field(default="data/sim/broker.pkl", min_length=1, max_length=4096)
+    # Record every answer the simulated market gives a job (lake table market_tape, about
+    # 1-2 MB a day) so a day with a checkpoint can be replayed: `tradelib backtest --source lake`.
+    record_tape: bool = True

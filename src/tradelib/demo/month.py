@@ -35,11 +35,11 @@ from tradelib.book import check_book, raise_on_violations
 from tradelib.broker.factory import sim_state_path
 from tradelib.broker.port import Broker
 from tradelib.broker.sim import SimBroker
-from tradelib.broker.sim_state import save_sim_broker, sim_session
+from tradelib.broker.sim_state import load_sim_state, save_sim_broker, sim_session
 from tradelib.config import TradingConfig
 from tradelib.domain.time import NEW_YORK
 from tradelib.errors import DemoLakeError
-from tradelib.jobs.context import JobContext
+from tradelib.jobs.context import JobContext, tape_sink
 from tradelib.jobs.snapshot import (
     ChainWindow,
     record_account,
@@ -50,6 +50,7 @@ from tradelib.lake import TABLES, Lake
 from tradelib.lake.memory import MemoryLake
 from tradelib.markethours import MarketHours
 from tradelib.sim import SimMarketConfig, SimulatedMarket
+from tradelib.stores.replay import finish_checkpoint, write_checkpoint
 
 Progress = Callable[[str], None]
 
@@ -266,20 +267,35 @@ def run_demo_month(
 
     runner = Runner(cfg, root=root, config_path=config_path, lake=lake, hours=hours)
     for day in by_notebook:
-        for slot in day_slots(hours, day):
-            with sim_session(state, lambda: None, advance_to=slot.at):
+        slots = day_slots(hours, day)
+        # A replayable day: the account and the lake's versions at its start, and (through
+        # each session's tape) every answer the market gives its jobs.
+        tape = tape_sink(lake, day) if cfg.simulation.record_tape else None
+        if tape is not None:
+            write_checkpoint(
+                lake,
+                day,
+                ts=load_sim_state(state).market_now,
+                broker_state=state.read_bytes(),
+                slots=[(s.job, s.at) for s in slots],
+                config_json=cfg.model_dump_json(),  # no secrets: those come from the environment
+            )
+        for slot in slots:
+            with sim_session(state, lambda: None, advance_to=slot.at, tape=tape):
                 pass  # the simulated market moves to the job's time, as the wall clock would
             record = runner.run_job(slot.job, now=slot.at)
             summary.notebooks_run += 1
             status = str(record.status)
             if status != "success":
                 summary.notebooks_failed.append(f"{slot.job}@{slot.at:%H:%M} ({status})")
-            with sim_session(state, lambda: None) as sim:
+            with sim_session(state, lambda: None, tape=tape) as sim:
                 record_account(sim, lake)
                 record_positions(sim, lake, sim.now())
             progress(
                 f"  {day} {slot.at.astimezone(NEW_YORK):%H:%M} ET  {slot.job:<10} notebook: {status}"
             )
+        if tape is not None:
+            finish_checkpoint(lake, day)
         with sim_session(state, lambda: None) as sim:
             _check_book(sim, lake, day, summary)
     _, last_close = hours.session_bounds(sim_days[-1])

@@ -16,16 +16,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TypeVar
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, TypeVar
 
 from tradelib import alerts
 from tradelib.broker.port import Broker
 from tradelib.config import TradingConfig, load_config
-from tradelib.domain.time import ensure_utc
+from tradelib.domain.time import NEW_YORK, ensure_utc
 from tradelib.lake import Lake
 from tradelib.lake.workspace import job_lake
 from tradelib.markethours import MarketHours
+
+if TYPE_CHECKING:
+    from tradelib.backtest.tape import TapeEntry
 
 R = TypeVar("R")
 
@@ -96,8 +99,26 @@ def job_context(
 
     store = lake or job_lake(cfg, lake_uri)
     alerts.configure(cfg, store)
-    with open_broker(cfg, advance_to=advance_to) as broker:
+    tape = tape_sink(store) if cfg.simulation.record_tape else None
+    with open_broker(cfg, advance_to=advance_to, tape=tape) as broker:
         yield JobContext.of(broker, store, cfg)
+
+
+def tape_sink(lake: Lake, day: date | None = None) -> Callable[[list[TapeEntry]], None]:
+    """Where a simulated session's market answers go: ``lake``'s tape, for ``day``.
+
+    ``day`` None: the New York date of the session's last answer (a job's own day).
+    """
+    from tradelib.backtest.tape import tape_frame
+    from tradelib.stores.replay import write_tape
+
+    def sink(entries: list[TapeEntry]) -> None:
+        if len(entries) <= 1:  # the header alone: the market was never asked anything
+            return
+        when = day or max(e.ts for e in entries).astimezone(NEW_YORK).date()
+        write_tape(lake, when, tape_frame(entries))
+
+    return sink
 
 
 def run_once(

@@ -106,6 +106,12 @@ def _cast_column(spec: TableSpec, field: pa.Field, column: pa.ChunkedArray) -> p
             or pa.types.is_large_string(source)
             or pa.types.is_string_view(source)
         )
+    elif pa.types.is_binary(target):
+        compatible = (
+            pa.types.is_binary(source)
+            or pa.types.is_large_binary(source)
+            or pa.types.is_binary_view(source)
+        )
     else:
         compatible = False
     if not compatible:

@@ -26,6 +26,7 @@ TEXT = pa.string()
 COUNT = pa.int64()
 FLAG = pa.bool_()
 DAY = pa.date32()
+BLOB = pa.binary()
 
 
 class TableName(StrEnum):
@@ -55,6 +56,8 @@ class TableName(StrEnum):
     BACKTEST_TRADES = "backtest_trades"
     BACKTEST_EQUITY = "backtest_equity"
     ALERTS = "alerts"
+    MARKET_TAPE = "market_tape"
+    REPLAY_CHECKPOINTS = "replay_checkpoints"
 
 
 @dataclass(frozen=True, slots=True)
@@ -594,6 +597,37 @@ _SPECS: tuple[TableSpec, ...] = (
         merge_keys=("alert_id",),
         time_column="ts",
         description="Every alert raised: sent, suppressed (duplicate, rate limit) or failed.",
+    ),
+    TableSpec(
+        name=TableName.MARKET_TAPE,
+        schema=_schema(
+            ("day", DAY, REQ),  # the trading day whose jobs asked (the replay reads one day)
+            ("key", TEXT, REQ),  # the question and the market time it was asked at
+            ("ts", TIMESTAMP, REQ),  # market time asked at
+            ("method", TEXT, REQ),  # spot / quote / option_chain / bars / ...
+            ("value", BLOB, REQ),  # the exact answer (or error), pickled
+        ),
+        partition_by=("day",),
+        merge_keys=(),  # append-only: a key asked twice has one answer, kept once on read
+        time_column="ts",
+        description="What the simulated market showed the jobs, answer by answer, for replay.",
+    ),
+    TableSpec(
+        name=TableName.REPLAY_CHECKPOINTS,
+        schema=_schema(
+            ("day", DAY, REQ),
+            ("ts", TIMESTAMP, REQ),  # market time of the account state
+            ("created_at", TIMESTAMP, REQ),  # wall clock
+            ("broker_state", BLOB, REQ),  # the simulated account at the day's start, pickled
+            ("start_versions_json", TEXT, REQ),  # {table: Delta version} before the day's jobs
+            ("end_versions_json", TEXT, OPT),  # {table: Delta version} after them
+            ("slots_json", TEXT, REQ),  # [[job, market time], ...] as the day ran them
+            ("config_json", TEXT, REQ),  # the trading config the jobs ran with (no secrets)
+        ),
+        partition_by=(),
+        merge_keys=("day",),
+        time_column="ts",
+        description="A replayable day: the account and the lake's versions at its start.",
     ),
 )
 

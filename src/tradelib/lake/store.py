@@ -537,6 +537,25 @@ class Lake:
         frame = spec.empty().lazy() if handle is None else pl.scan_delta(handle)
         return narrowed(spec, frame, columns, filter)
 
+    def read_version(self, table: str, version: int) -> pl.LazyFrame:
+        """Return ``table`` as it was at Delta ``version`` (time travel, e.g. for a replay).
+
+        Raise ``LakeError`` naming the table when the table or that version is gone
+        (never written, or its files vacuumed away).
+        """
+        spec = self.spec(table)
+        if self._handle(spec.name) is None:
+            raise LakeError(table=spec.name, problem="does not exist")
+        try:
+            handle = DeltaTable(
+                self.uri(spec.name), version=version, storage_options=self.storage_options
+            )
+            return pl.scan_delta(handle)
+        except (DeltaError, OSError) as exc:
+            raise LakeError(
+                table=spec.name, problem=f"version {version} cannot be read ({exc})"
+            ) from None
+
     def sql(
         self, query: str, **tables: str | pl.DataFrame | pl.LazyFrame | pa.Table
     ) -> pl.DataFrame:
