@@ -48,6 +48,7 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, MonthSummary]
         lake=Lake(tmp / "lake"),
         days=2,
         end=END,
+        notebook_days=2,  # both days through the scheduler: each leaves a replayable record
         config_path=config_path,
         progress=lambda _m: None,
     )
@@ -109,3 +110,70 @@ def test_a_month_of_trading_keeps_the_book_whole_every_day(tmp_path: Path) -> No
     assert sum(book.closed_by_reason.values()) > 0
     # The lake's last account snapshot is the account the demo ended with.
     assert book.net_liq_end is not None and abs(book.net_liq_end - summary.net_liq_end) < 0.01
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_replaying_each_scheduled_day_from_the_lake_decides_exactly_what_the_jobs_did(
+    month: tuple[Path, MonthSummary], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Replay parity (issue 15): the day's jobs again over its market tape, from its start."""
+    from tradelib.backtest.replay import replay_day
+    from tradelib.cli import main
+    from tradelib.stores.replay import replayable_days
+
+    tmp, summary = month
+    lake = Lake(tmp / "lake")
+    assert replayable_days(lake) == summary.days
+    traded = 0
+    for day in summary.days:
+        result = replay_day(lake, day)
+        assert result.parity, "\n".join(result.lines())
+        assert result.jobs == [s.job for s in day_slots(MarketHours(), day)]
+        assert result.day_rows["decisions"] > 0
+        traded += result.day_rows["orders"] + result.day_rows["executions"]
+        assert result.answers_asked > 0
+    assert traded > 0, "the replayed days placed and filled orders"
+
+    # The same through the command line: exit 0 and the verdict printed.
+    with pytest.raises(SystemExit) as info:
+        main(
+            [
+                "backtest",
+                "--source",
+                "lake",
+                "--day",
+                str(summary.days[0]),
+                "--lake",
+                str(tmp / "lake"),
+                "-q",
+            ]
+        )
+    out = capsys.readouterr().out
+    assert info.value.code in (0, None) and "100% parity" in out
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_replay_under_another_rule_is_told_apart_from_the_live_day(
+    month: tuple[Path, MonthSummary],
+) -> None:
+    """Parity bites: with one underlying fewer, the entry day no longer matches."""
+    from tradelib.backtest.replay import ReplayError, replay_day
+    from tradelib.stores.replay import read_checkpoint
+
+    tmp, summary = month
+    lake = Lake(tmp / "lake")
+    day = summary.days[0]
+    live_cfg = TradingConfig.model_validate_json(read_checkpoint(lake, day).config_json)
+    held = live_cfg.strategies.underlyings
+    other = live_cfg.with_overrides({"strategies.underlyings": list(held[:-1])})
+    try:
+        result = replay_day(lake, day, cfg=other)
+    except ReplayError as exc:  # or it asked the market something the day never asked
+        assert "market tape has no answer" in str(exc)
+    else:
+        assert not result.parity
+        assert result.comparison is not None
+        strategies = next(t for t in result.comparison.tables if t.table == "strategies")
+        assert strategies.only_a, "the live day's strategy on the dropped underlying is missing"
