@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import polars as pl
+
 from tradelib import alerts
 from tradelib.backtest.engine import JobSlot, run_day
 from tradelib.book import check_book, raise_on_violations
@@ -189,6 +191,15 @@ def _check_book(broker: Broker, lake: Lake, day: date, summary: MonthSummary) ->
     summary.book_checks += 1
 
 
+def _count_notebook_days(lake: Lake, since: datetime, summary: MonthSummary) -> None:
+    """Add what the scheduled (notebook) days entered and closed, as the lake records it."""
+    if not lake.exists("strategies"):
+        return
+    rows = lake.read("strategies", columns=["opened_at", "closed_at"]).collect()
+    summary.entered += rows.filter(pl.col("opened_at") >= since).height
+    summary.closed += rows.filter(pl.col("closed_at") >= since).height
+
+
 def run_demo_month(
     cfg: TradingConfig,
     *,
@@ -298,6 +309,8 @@ def run_demo_month(
             finish_checkpoint(lake, day)
         with sim_session(state, lambda: None) as sim:
             _check_book(sim, lake, day, summary)
+    if by_notebook:
+        _count_notebook_days(lake, hours.session_bounds(by_notebook[0])[0], summary)
     _, last_close = hours.session_bounds(sim_days[-1])
     runner.run_job("maintenance", now=last_close + timedelta(minutes=40))
     summary.notebooks_run += 1
