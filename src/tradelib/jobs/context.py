@@ -13,6 +13,7 @@ lake (the demo, the backtest, tests) build a ``JobContext`` directly.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from tradelib import alerts
 from tradelib.broker.port import Broker
 from tradelib.config import TradingConfig, load_config
 from tradelib.domain.time import NEW_YORK, ensure_utc
+from tradelib.errors import TradelibError
 from tradelib.lake import Lake
 from tradelib.lake.workspace import job_lake
 from tradelib.markethours import MarketHours
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from tradelib.backtest.tape import TapeEntry
 
 R = TypeVar("R")
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -116,7 +119,12 @@ def tape_sink(lake: Lake, day: date | None = None) -> Callable[[list[TapeEntry]]
         if len(entries) <= 1:  # the header alone: the market was never asked anything
             return
         when = day or max(e.ts for e in entries).astimezone(NEW_YORK).date()
-        write_tape(lake, when, tape_frame(entries))
+        try:
+            write_tape(lake, when, tape_frame(entries))
+        except (TradelibError, OSError) as exc:  # the job's work is done and saved: say it
+            log.warning(
+                "market tape of %s not recorded (the day cannot be replayed): %s", when, exc
+            )
 
     return sink
 
