@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -247,17 +247,52 @@ class PortfolioRiskCalculator:
 
 def _split_market(
     market: Mapping[str, OptionGreeks] | Mapping[str, Quote], marks: Mapping[str, float] | None
-) -> tuple[dict[str, OptionGreeks], dict[str, float]]:
+) -> tuple[dict[str, OptionGreeks], Mapping[str, float]]:
     greeks: dict[str, OptionGreeks] = {}
-    prices: dict[str, float] = dict(marks or {})
     for key, value in market.items():
         if isinstance(value, Quote):
             if value.greeks is not None:
                 greeks[key] = value.greeks
-            prices.setdefault(key, value.mark)
         else:
             greeks[key] = value
-    return greeks, prices
+    return greeks, _Marks(market, marks or {})
+
+
+class _Marks(Mapping[str, float]):
+    """Per-share prices by contract key: ``marks`` first, else a quote's own mark.
+
+    A quote's mark is validated on demand: callers price a handful of legs out of
+    a market of whole option chains, and marking every quote up front was one of
+    a backtest's largest costs.
+    """
+
+    __slots__ = ("_market", "_marks")
+
+    def __init__(
+        self, market: Mapping[str, OptionGreeks] | Mapping[str, Quote], marks: Mapping[str, float]
+    ) -> None:
+        self._market = market
+        self._marks = marks
+
+    def __getitem__(self, key: str) -> float:
+        if key in self._marks:
+            return self._marks[key]
+        value = self._market.get(key)
+        if isinstance(value, Quote):
+            return value.mark
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._marks or isinstance(self._market.get(key), Quote)  # type: ignore[call-overload]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._marks
+        for key, value in self._market.items():
+            if isinstance(value, Quote) and key not in self._marks:
+                yield key
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def greeks_from_quotes(quotes: Iterable[Quote]) -> dict[str, OptionGreeks]:

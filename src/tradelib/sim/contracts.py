@@ -6,6 +6,7 @@ contract id or an expiry list never depends on how the market got somewhere.
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import date, timedelta
 
@@ -75,11 +76,15 @@ def listed_expiries(symbol: str, today: date, hours: MarketHours) -> list[date]:
     return sorted(d for d in adjusted if d >= today)
 
 
+# The listing rules are pure functions of (arguments, calendar) and the market asks
+# them for every quote it names: remember the answers.
+@functools.lru_cache(maxsize=1 << 16)
 def is_monthly(expiry: date, hours: MarketHours) -> bool:
     """Return whether ``expiry`` is a (holiday-adjusted) monthly third-Friday expiry."""
     return adjust_to_trading_day(third_friday(expiry.year, expiry.month), hours) == expiry
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def is_expiry(symbol: str, day: date, hours: MarketHours) -> bool:
     """Return whether ``day`` is an expiry date of ``symbol`` under the listing rules."""
     if not hours.is_trading_day(day):
@@ -214,6 +219,7 @@ def option_con_ids(
     return head | (is_call.astype(np.int64) << 13) | halves
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def decode_con_id(con_id: int, hours: MarketHours) -> SimInstrument:
     """Return the instrument a con_id stands for; raise ``ContractError`` if none."""
     if con_id in _SYMBOL_OF_CON_ID:
