@@ -145,6 +145,11 @@ class SimulatedMarket:
         self._session_bars: dict[tuple[str, int], tuple[int, float, float, float, float, int]] = {}
         self._append_day(first_day, int(self._hist_close[-1]))
         self._listings: dict[tuple[str, date], list[date]] = {}
+        # Answers are pure functions of (arguments, second): a monitoring cycle asks the
+        # same option and chain several times in one second, so keep the latest ones.
+        self._inputs_at: dict[tuple[str, date, int], dict[str, Any]] = {}
+        self._chains_at: dict[tuple[str, date, int], SimChain] = {}
+        self._quotes_at: dict[tuple[str, date, float, str, int], SimOptionQuote] = {}
 
     # --- construction helpers ---------------------------------------------------------
     @classmethod
@@ -474,6 +479,13 @@ class SimulatedMarket:
             raise ContractError(f"{symbol} expiry {expiry} is not listed on {_ny_date(t)}")
 
     def _option_inputs(self, symbol: str, expiry: date, t: int) -> dict[str, Any]:
+        key = (symbol, expiry, t)
+        cached = self._inputs_at.get(key)
+        if cached is None:
+            cached = _remember(self._inputs_at, key, self._compute_option_inputs(symbol, expiry, t))
+        return cached
+
+    def _compute_option_inputs(self, symbol: str, expiry: date, t: int) -> dict[str, Any]:
         i = self._underlying(symbol)
         self._check_expiry(symbol, expiry, t)
         price, seen = self._etf_price(i, t)
@@ -507,11 +519,15 @@ class SimulatedMarket:
     def option_chain(self, symbol: str, expiry: date, ts: datetime | None = None) -> SimChain:
         """Return every strike x (call, put) of one expiry: quotes, surface IV and greeks."""
         t = self._at(ts)
+        key = (symbol, expiry, t)
+        cached = self._chains_at.get(key)
+        if cached is not None:
+            return cached
         p = self._option_inputs(symbol, expiry, t)
         grid = ct.strike_grid(symbol, p["spot"], p["years"])
         strikes = np.repeat(grid, 2)
         is_call = np.tile(np.array([True, False]), grid.size)
-        return self._price(symbol, expiry, strikes, is_call, p)
+        return _remember(self._chains_at, key, self._price(symbol, expiry, strikes, is_call, p))
 
     def option_quote(
         self, symbol: str, expiry: date, strike: float, right: str, ts: datetime | None = None
@@ -519,13 +535,21 @@ class SimulatedMarket:
         """Return the quote of one option; ``right`` is "C" or "P"."""
         t = self._at(ts)
         right = _check_right(right)
+        key = (symbol, expiry, float(strike), right, t)
+        cached = self._quotes_at.get(key)
+        if cached is not None:
+            return cached
         p = self._option_inputs(symbol, expiry, t)
         ct.check_strike(symbol, float(strike), p["spot"])
         chain = self._price(symbol, expiry, np.array([float(strike)]), np.array([right == "C"]), p)
+        return _remember(self._quotes_at, key, self._option_quote_of(symbol, expiry, right, chain))
+
+    @staticmethod
+    def _option_quote_of(symbol: str, expiry: date, right: str, chain: SimChain) -> SimOptionQuote:
         return SimOptionQuote(
             symbol=symbol,
             expiry=expiry,
-            strike=float(strike),
+            strike=float(chain.strike[0]),
             right=right,
             con_id=int(chain.con_id[0]),
             bid=float(chain.bid[0]),
@@ -819,6 +843,17 @@ def _frame(
             "volume": np.asarray(v, dtype=np.int64),
         }
     )
+
+
+_REMEMBERED = 4096  # answers kept per kind; a cycle asks far fewer in one second
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> Any:
+    """Store ``value`` under ``key`` (forgetting everything once full) and return it."""
+    if len(memo) >= _REMEMBERED:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 def _check_right(right: str) -> str:
