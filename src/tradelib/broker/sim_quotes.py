@@ -31,17 +31,20 @@ def resolve_contract(m: MarketSource, c: Contract) -> Contract:
         if c.sec_type is SecType.OPTION:
             assert c.expiry is not None and c.strike is not None and c.right is not None
             con_id = m.con_id(symbol, expiry=c.expiry, strike=c.strike, right=c.right.value)
-            resolved = Contract.option(
+            # What Contract.option(...) then replace(local_symbol=...) gives, built once.
+            local_symbol = m.instrument(con_id).local_symbol
+            return Contract(
+                SecType.OPTION,
                 symbol,
-                c.expiry,
-                c.strike,
-                c.right,
+                c.exchange or "SMART",
+                expiry=c.expiry,
+                strike=float(c.strike),
+                right=Right(c.right),
                 multiplier=100.0,
-                exchange=c.exchange or "SMART",
+                local_symbol=local_symbol,
                 trading_class=symbol,
                 con_id=con_id,
             )
-            return replace(resolved, local_symbol=m.instrument(con_id).local_symbol)
         if c.sec_type is SecType.FUTURE:
             assert c.expiry is not None
             fut = m.futures_contract(symbol)

@@ -192,7 +192,10 @@ class PortfolioRiskCalculator:
                 risk_capital=capital.get(symbol, 0.0),
                 lines=int(lines),
             )
-        return PortfolioRisk(self.benchmark, bench_spot, by_underlying, held, dict(greeks))
+        # A market view is immutable already; anything else is copied so the caller's
+        # dict can change without changing this result.
+        kept = greeks if isinstance(greeks, _MarketGreeks) else dict(greeks)
+        return PortfolioRisk(self.benchmark, bench_spot, by_underlying, held, kept)
 
     def with_candidate(
         self,
@@ -229,7 +232,7 @@ class PortfolioRiskCalculator:
             total = add + (held.quantity if held is not None else 0.0)
             cost = held.avg_cost if held is not None else mark * c.multiplier
             book[c.key] = Position(c, total, cost, mark, total * mark * c.multiplier)
-        merged = {**portfolio.greeks, **leg_greeks}
+        merged = _MarketGreeks(leg_greeks.market, portfolio.greeks)
         after = self.calculate(book.values(), merged)
         base = portfolio.baseline or portfolio
         touched = tuple(sorted({leg.contract.symbol for leg in legs}))
@@ -247,15 +250,61 @@ class PortfolioRiskCalculator:
 
 def _split_market(
     market: Mapping[str, OptionGreeks] | Mapping[str, Quote], marks: Mapping[str, float] | None
-) -> tuple[dict[str, OptionGreeks], Mapping[str, float]]:
-    greeks: dict[str, OptionGreeks] = {}
-    for key, value in market.items():
-        if isinstance(value, Quote):
+) -> tuple[_MarketGreeks, Mapping[str, float]]:
+    """The market's greeks and per-share marks, looked up on demand.
+
+    Callers price and measure a handful of legs against a market of whole option
+    chains: splitting every quote up front was one of a backtest's largest costs.
+    """
+    # Quotes and greeks are immutable: a shallow copy freezes the view.
+    frozen: dict[str, OptionGreeks | Quote] = dict(market)
+    return _MarketGreeks(frozen, {}), _Marks(frozen, marks or {})
+
+
+_MISSING = object()
+
+
+def _has_greeks(value: object) -> bool:
+    return not isinstance(value, Quote) or value.greeks is not None
+
+
+class _MarketGreeks(Mapping[str, OptionGreeks]):
+    """``{**base, **greeks of market}`` without building it.
+
+    A market value that is a quote gives its greeks (a quote without greeks
+    leaves the key to ``base``); any other value is the greeks itself.
+    """
+
+    __slots__ = ("base", "market")
+
+    def __init__(
+        self, market: Mapping[str, OptionGreeks | Quote], base: Mapping[str, OptionGreeks]
+    ) -> None:
+        self.market = market
+        self.base = base
+
+    def __getitem__(self, key: str) -> OptionGreeks:
+        value = self.market.get(key, _MISSING)
+        if value is not _MISSING:
+            if not isinstance(value, Quote):
+                return value  # type: ignore[return-value]
             if value.greeks is not None:
-                greeks[key] = value.greeks
-        else:
-            greeks[key] = value
-    return greeks, _Marks(market, marks or {})
+                return value.greeks
+        return self.base[key]
+
+    def __contains__(self, key: object) -> bool:
+        value = self.market.get(key, _MISSING)  # type: ignore[call-overload]
+        return (value is not _MISSING and _has_greeks(value)) or key in self.base
+
+    def __iter__(self) -> Iterator[str]:
+        # The order of {**base, **own}: base's keys, then the market's new ones.
+        yield from self.base
+        for key, value in self.market.items():
+            if _has_greeks(value) and key not in self.base:
+                yield key
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 class _Marks(Mapping[str, float]):
@@ -269,7 +318,7 @@ class _Marks(Mapping[str, float]):
     __slots__ = ("_market", "_marks")
 
     def __init__(
-        self, market: Mapping[str, OptionGreeks] | Mapping[str, Quote], marks: Mapping[str, float]
+        self, market: Mapping[str, OptionGreeks | Quote], marks: Mapping[str, float]
     ) -> None:
         self._market = market
         self._marks = marks

@@ -13,7 +13,7 @@ import math
 from collections import OrderedDict
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
@@ -150,6 +150,7 @@ class SimulatedMarket:
         self._inputs_at: dict[tuple[str, date, int], dict[str, Any]] = {}
         self._chains_at: dict[tuple[str, date, int], SimChain] = {}
         self._quotes_at: dict[tuple[str, date, float, str, int], SimOptionQuote] = {}
+        self._option_ids: dict[tuple[str, date, float, str], int] = {}
 
     # --- construction helpers ---------------------------------------------------------
     @classmethod
@@ -634,6 +635,10 @@ class SimulatedMarket:
         quarterly contract; a local symbol like ``"ESZ6"`` works too. An option
         needs ``expiry``, ``strike`` and ``right``.
         """
+        if expiry is not None and strike is not None and right is not None:
+            known = self._option_ids.get((symbol, expiry, strike, right))
+            if known is not None:
+                return known
         parsed = ct.parse_futures_local_symbol(symbol, _ny_date(_epoch(self._now)))
         if parsed is not None and parsed[0] in self.config.futures:
             root, year, month = parsed
@@ -657,13 +662,17 @@ class SimulatedMarket:
                 f"{symbol} expiry={expiry} strike={strike} right={right}"
             )
         assert expiry is not None and strike is not None and right is not None
+        given_right = right
         right = _check_right(right)
         if not ct.is_expiry(symbol, expiry, self.hours):
             raise ContractError(f"{symbol} has no expiry on {expiry}")
         step = UNDERLYINGS[symbol].fine_step
         if not (strike > 0 and abs(strike / step - round(strike / step)) < 1e-9):
             raise ContractError(f"{symbol} strike {strike} is not a positive multiple of {step}")
-        return ct.option_con_id(symbol, expiry, float(strike), right)
+        con_id = ct.option_con_id(symbol, expiry, float(strike), right)
+        # An option's id depends on nothing but its terms (never on now): keep it.
+        self._option_ids[(symbol, expiry, strike, given_right)] = con_id
+        return con_id
 
     def instrument(self, con_id: int) -> SimInstrument:
         """Return what ``con_id`` stands for; raise ``ContractError`` if nothing."""
@@ -808,6 +817,15 @@ class SimulatedMarket:
     def _history_row(
         self, symbol: str, kind: str, j: int
     ) -> tuple[int, float, float, float, float, int]:
+        key = (symbol, -1 - j)  # history day j; generated sessions use block numbers >= 0
+        row = self._session_bars.get(key)
+        if row is None:
+            row = self._session_bars[key] = self._compute_history_row(symbol, kind, j)
+        return row
+
+    def _compute_history_row(
+        self, symbol: str, kind: str, j: int
+    ) -> tuple[int, float, float, float, float, int]:
         h = self._history
         ts = int(self._hist_open[j])
         if kind == "vix":
@@ -848,7 +866,10 @@ def _frame(
 _REMEMBERED = 4096  # answers kept per kind; a cycle asks far fewer in one second
 
 
-def _remember(memo: dict[Any, Any], key: Any, value: Any) -> Any:
+_V = TypeVar("_V")
+
+
+def _remember(memo: dict[Any, _V], key: Any, value: _V) -> _V:
     """Store ``value`` under ``key`` (forgetting everything once full) and return it."""
     if len(memo) >= _REMEMBERED:
         memo.clear()
