@@ -40,6 +40,7 @@ from tradelib.sim.paths import (
     generate_block,
     generate_history,
 )
+from tradelib.sim.sessions import SourceDays
 from tradelib.sim.surface import atm_vol, mix_hash, option_book, surface_iv
 from tradelib.sim.types import (
     REGIMES,
@@ -57,6 +58,7 @@ YEAR_S = 365.0 * 86_400.0  # ACT/365, as tradelib.pricing expects
 MIN_T_YEARS = 60.0 / YEAR_S  # price an expiring option as if a minute were left
 DAY_S = 86_400
 MAX_CACHED_BLOCKS = 16  # ~3-8 MB each; older blocks are regenerated on demand
+MAX_CACHED_SERIES = 16  # one symbol's 1-second series of one block: ~0.5-2 MB each
 _SEED_ETF_VOLUME, _SEED_FUT_VOLUME = 3, 4
 _BAR_SCHEMA: dict[str, pl.DataType] = {
     "ts": pl.Datetime("us", "UTC"),
@@ -144,6 +146,7 @@ class SimulatedMarket:
         # (symbol, block) -> the daily bar of a finished session (open ts, o, h, l, c, volume)
         self._session_bars: dict[tuple[str, int], tuple[int, float, float, float, float, int]] = {}
         self._append_day(first_day, int(self._hist_close[-1]))
+        self._served = SourceDays(self.hours, first_day, self.hours.last_day, self._outside)
         self._listings: dict[tuple[str, date], list[date]] = {}
         # Answers are pure functions of (arguments, second): a monitoring cycle asks the
         # same option and chain several times in one second, so keep the latest ones.
@@ -151,6 +154,10 @@ class SimulatedMarket:
         self._chains_at: dict[tuple[str, date, int], SimChain] = {}
         self._quotes_at: dict[tuple[str, date, float, str, int], SimOptionQuote] = {}
         self._option_ids: dict[tuple[str, date, float, str], int] = {}
+        # (symbol, block) -> its 1-second series: intraday bars re-read today's block every cycle
+        self._series_of: OrderedDict[tuple[str, int], tuple[IntArray, FloatArray, IntArray]] = (
+            OrderedDict()
+        )
 
     # --- construction helpers ---------------------------------------------------------
     @classmethod
@@ -200,15 +207,18 @@ class SimulatedMarket:
 
         The market is generated lazily, so any range the calendar covers is served.
         """
-        first = self._days[0]
-        lo = first if start is None else start
-        if lo < first:
-            raise ValueError(f"start {lo} is before the simulation's first day {first}")
-        return self.hours.trading_days(lo, self.hours.last_day if end is None else end)
+        return self._served.trading_days(start, end)
 
     def quote_time(self, day: date) -> datetime:
         """Return the session open of ``day`` (quotes exist all session)."""
-        return self.hours.session_bounds(day)[0]
+        return self._served.quote_time(day)
+
+    def _outside(self, lo: date, hi: date) -> ValueError:
+        if lo < self._served.first:
+            return ValueError(
+                f"start {lo} is before the simulation's first day {self._served.first}"
+            )
+        return ValueError(f"end {hi} is after the calendar's last day {self._served.last}")
 
     # --- time -------------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -708,6 +718,22 @@ class SimulatedMarket:
 
     def _series(self, symbol: str, kind: str, k: int) -> tuple[IntArray, FloatArray, IntArray]:
         """Return (epoch seconds, rounded prices, volumes) of one block for one symbol."""
+        key = (symbol, k)
+        cached = self._series_of.get(key)
+        if cached is not None:
+            self._series_of.move_to_end(key)
+            return cached
+        series = self._compute_series(symbol, kind, k)
+        for array in series:
+            array.setflags(write=False)
+        self._series_of[key] = series
+        while len(self._series_of) > MAX_CACHED_SERIES:
+            self._series_of.popitem(last=False)
+        return series
+
+    def _compute_series(
+        self, symbol: str, kind: str, k: int
+    ) -> tuple[IntArray, FloatArray, IntArray]:
         b = self._block(k)
         rng_key = [self.config.seed, 0, b.day.toordinal(), 0]
         if kind == "fut":
