@@ -94,7 +94,7 @@ class _Sessions:
     fraction of a numpy scalar search, and session bounds are built once.
     """
 
-    __slots__ = ("days", "opens", "closes", "index", "_bounds")
+    __slots__ = ("_bounds", "closes", "days", "index", "opens")
 
     def __init__(
         self,
