@@ -49,6 +49,7 @@ from tradelib.sim.types import (
 YEAR_S = 365.0 * 86_400.0
 MIN_T_YEARS = 60.0 / YEAR_S
 MAX_CACHED_CHAINS = 128
+MAX_CACHED_QUOTES = 4096
 _BAR_SCHEMA: dict[str, pl.DataType] = {
     "ts": pl.Datetime("us", "UTC"),
     "open": pl.Float64(),
@@ -139,6 +140,7 @@ class HistoricalSource:
         # Full chains by (symbol, expiry, second): a broker marks, checks margin and fills
         # off the same chain several times within one second.
         self._chain_cache: OrderedDict[tuple[str, date, int], SimChain] = OrderedDict()
+        self._quote_cache: dict[tuple[str, date, float, str, int], SimOptionQuote] = {}
         self._specs = {s: self._spec(b) for s, b in self._bars.items()}
         self.contracts = ContractBook(tuple(self._bars), self._vol_index, self.hours)
         begin = self.first_day if start is None else start
@@ -459,10 +461,18 @@ class HistoricalSource:
         right = check_right(right)
         if not (math.isfinite(strike) and strike > 0):
             raise ContractError(f"{symbol} strike {strike!r} must be a positive number")
-        chain = self._chain(
-            symbol, expiry, np.array([float(strike)]), np.array([right == "C"]), self._t(ts)
-        )
-        return option_quote_from_chain(chain, 0, right)
+        t = self._t(ts)
+        # A pure function of (terms, second): monitoring asks the same legs repeatedly.
+        key = (symbol, expiry, float(strike), right, t)
+        cached = self._quote_cache.get(key)
+        if cached is not None:
+            return cached
+        chain = self._chain(symbol, expiry, np.array([float(strike)]), np.array([right == "C"]), t)
+        quote = option_quote_from_chain(chain, 0, right)
+        if len(self._quote_cache) >= MAX_CACHED_QUOTES:
+            self._quote_cache.clear()
+        self._quote_cache[key] = quote
+        return quote
 
     # --- contracts, futures, bars ------------------------------------------------------------
     def con_id(
