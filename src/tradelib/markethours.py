@@ -14,6 +14,7 @@ Thanksgiving) are not modelled, and NYSE early closes do not shorten futures.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import warnings
 from datetime import UTC, date, datetime, time, timedelta
@@ -85,6 +86,41 @@ def _load_calendar(
     return days, opens, closes
 
 
+class _Sessions:
+    """One calendar's sessions as plain Python lists and dicts, shared by every ``MarketHours``.
+
+    Scalar lookups (is this a trading day, the bounds of one session) run many
+    thousand times per backtest day; ``bisect`` over lists and dict lookups cost a
+    fraction of a numpy scalar search, and session bounds are built once.
+    """
+
+    __slots__ = ("_bounds", "closes", "days", "index", "opens")
+
+    def __init__(
+        self,
+        days: npt.NDArray[np.datetime64],
+        opens: npt.NDArray[np.int64],
+        closes: npt.NDArray[np.int64],
+    ) -> None:
+        self.days: list[date] = [d.astype(date) for d in days]
+        self.opens: list[int] = [int(x) for x in opens]
+        self.closes: list[int] = [int(x) for x in closes]
+        self.index: dict[date, int] = {d: i for i, d in enumerate(self.days)}
+        self._bounds: dict[int, tuple[datetime, datetime]] = {}
+
+    def bounds(self, i: int) -> tuple[datetime, datetime]:
+        cached = self._bounds.get(i)
+        if cached is None:
+            cached = (_from_ns(self.opens[i]), _from_ns(self.closes[i]))
+            self._bounds[i] = cached
+        return cached
+
+
+@functools.cache
+def _load_sessions(name: str, first: date, last: date) -> _Sessions:
+    return _Sessions(*_load_calendar(name, first, last))
+
+
 class MarketHours:
     """Regular trading hours of one exchange calendar, plus CME equity-futures hours.
 
@@ -107,6 +143,9 @@ class MarketHours:
         self.first_day = first_day
         self.last_day = last_day
         self._days, self._opens, self._closes = _load_calendar(calendar, first_day, last_day)
+        self._s = _load_sessions(calendar, first_day, last_day)
+        self._lo_ns = int(self._opens[0]) - 7 * 86_400 * _NS
+        self._hi_ns = int(self._closes[-1]) + 7 * 86_400 * _NS
 
     def __repr__(self) -> str:
         return f"MarketHours({self.name!r}, {self.first_day}..{self.last_day})"
@@ -115,40 +154,36 @@ class MarketHours:
     def _check_ts(self, ts: datetime, name: str) -> int:
         utc = require_utc(ts, name)
         ns = _to_ns(utc)
-        if not self._opens[0] - 7 * 86_400 * _NS <= ns <= self._closes[-1] + 7 * 86_400 * _NS:
+        if not self._lo_ns <= ns <= self._hi_ns:
             raise ValueError(
                 f"{name} {utc.isoformat()} is outside the loaded calendar range "
                 f"{self.first_day}..{self.last_day}"
             )
         return ns
 
-    def _check_day(self, day: date, name: str = "day") -> np.datetime64:
+    def _check_day(self, day: date, name: str = "day") -> date:
         _require_day(day, name)
         if not self.first_day <= day <= self.last_day:
             raise ValueError(
                 f"{name} {day} is outside the loaded calendar range "
                 f"{self.first_day}..{self.last_day}"
             )
-        return np.datetime64(day, "D")
+        return day
 
     def _index_of(self, day: date) -> int:
-        d = self._check_day(day)
-        i = int(np.searchsorted(self._days, d))
-        if i >= len(self._days) or self._days[i] != d:
+        i = self._s.index.get(self._check_day(day))
+        if i is None:
             raise ValueError(f"day {day} is not a trading day on {self.name}")
         return i
 
     # --- regular sessions ----------------------------------------------------------
     def is_trading_day(self, day: date) -> bool:
         """Return whether ``day`` has a regular session."""
-        d = self._check_day(day)
-        i = int(np.searchsorted(self._days, d))
-        return i < len(self._days) and bool(self._days[i] == d)
+        return self._check_day(day) in self._s.index
 
     def session_bounds(self, day: date) -> tuple[datetime, datetime]:
         """Return ``(open_utc, close_utc)`` of the session on ``day`` (early closes included)."""
-        i = self._index_of(day)
-        return _from_ns(int(self._opens[i])), _from_ns(int(self._closes[i]))
+        return self._s.bounds(self._index_of(day))
 
     def is_open(self, ts: datetime) -> bool:
         """Return whether the regular session is open at ``ts`` (open inclusive, close exclusive)."""
@@ -157,55 +192,54 @@ class MarketHours:
     def session_for(self, ts: datetime) -> date | None:
         """Return the day of the session in progress at ``ts``, or None outside sessions."""
         ns = self._check_ts(ts, "ts")
-        i = int(np.searchsorted(self._opens, ns, side="right")) - 1
-        if i >= 0 and ns < self._closes[i]:
-            return self._days[i].astype(date)  # type: ignore[no-any-return]
+        i = bisect.bisect_right(self._s.opens, ns) - 1
+        if i >= 0 and ns < self._s.closes[i]:
+            return self._s.days[i]
         return None
 
     def next_open(self, ts: datetime) -> datetime:
         """Return the first session open strictly after ``ts``."""
         ns = self._check_ts(ts, "ts")
-        i = int(np.searchsorted(self._opens, ns, side="right"))
-        if i >= len(self._opens):
+        i = bisect.bisect_right(self._s.opens, ns)
+        if i >= len(self._s.opens):
             raise ValueError(f"ts {ts.isoformat()}: no session open within the loaded range")
-        return _from_ns(int(self._opens[i]))
+        return self._s.bounds(i)[0]
 
     def next_close(self, ts: datetime) -> datetime:
         """Return the first session close strictly after ``ts``."""
         ns = self._check_ts(ts, "ts")
-        i = int(np.searchsorted(self._closes, ns, side="right"))
-        if i >= len(self._closes):
+        i = bisect.bisect_right(self._s.closes, ns)
+        if i >= len(self._s.closes):
             raise ValueError(f"ts {ts.isoformat()}: no session close within the loaded range")
-        return _from_ns(int(self._closes[i]))
+        return self._s.bounds(i)[1]
 
     def previous_close(self, ts: datetime) -> datetime:
         """Return the last session close at or before ``ts``."""
         ns = self._check_ts(ts, "ts")
-        i = int(np.searchsorted(self._closes, ns, side="right")) - 1
+        i = bisect.bisect_right(self._s.closes, ns) - 1
         if i < 0:
             raise ValueError(f"ts {ts.isoformat()}: no session close within the loaded range")
-        return _from_ns(int(self._closes[i]))
+        return self._s.bounds(i)[1]
 
     def trading_days(self, start: date, end: date) -> list[date]:
         """Return the trading days from ``start`` to ``end``, both inclusive."""
         s, e = self._check_day(start, "start"), self._check_day(end, "end")
-        lo = int(np.searchsorted(self._days, s, side="left"))
-        hi = int(np.searchsorted(self._days, e, side="right"))
-        return [d.astype(date) for d in self._days[lo:hi]]
+        days = self._s.days
+        return days[bisect.bisect_left(days, s) : bisect.bisect_right(days, e)]
 
     def previous_trading_day(self, day: date) -> date:
         """Return the last trading day strictly before ``day``."""
-        i = int(np.searchsorted(self._days, self._check_day(day), side="left")) - 1
+        i = bisect.bisect_left(self._s.days, self._check_day(day)) - 1
         if i < 0:
             raise ValueError(f"day {day}: no trading day before it in the loaded range")
-        return self._days[i].astype(date)  # type: ignore[no-any-return]
+        return self._s.days[i]
 
     def next_trading_day(self, day: date) -> date:
         """Return the first trading day strictly after ``day``."""
-        i = int(np.searchsorted(self._days, self._check_day(day), side="right"))
-        if i >= len(self._days):
+        i = bisect.bisect_right(self._s.days, self._check_day(day))
+        if i >= len(self._s.days):
             raise ValueError(f"day {day}: no trading day after it in the loaded range")
-        return self._days[i].astype(date)  # type: ignore[no-any-return]
+        return self._s.days[i]
 
     def trading_day_on_or_before(self, day: date) -> date:
         """Return ``day`` if it is a trading day, else the previous trading day."""
@@ -263,13 +297,6 @@ class MarketHours:
         """Return ``(day, open, close)`` of the sessions overlapping ``[start, end)``."""
         s = self._check_ts(start, "start")
         e = self._check_ts(end, "end")
-        lo = int(np.searchsorted(self._closes, s, side="right"))
-        hi = int(np.searchsorted(self._opens, e, side="left"))
-        return [
-            (
-                self._days[i].astype(date),
-                _from_ns(int(self._opens[i])),
-                _from_ns(int(self._closes[i])),
-            )
-            for i in range(lo, hi)
-        ]
+        lo = bisect.bisect_right(self._s.closes, s)
+        hi = bisect.bisect_left(self._s.opens, e)
+        return [(self._s.days[i], *self._s.bounds(i)) for i in range(lo, hi)]

@@ -15,7 +15,12 @@ import numpy as np
 
 from tradelib.errors import ContractError
 from tradelib.markethours import MarketHours
-from tradelib.sim.contracts import UNDERLYING_CON_IDS, occ_symbol, third_friday
+from tradelib.sim.contracts import (
+    UNDERLYING_CON_IDS,
+    expiries_listed_on,
+    option_instrument,
+    strike_lattice,
+)
 from tradelib.sim.types import FloatArray, IntArray, SimInstrument
 
 # Option id: flag | symbol(8 bits) | expiry days since 1970(16) | call(1) | strike/1000 USD(35)
@@ -23,11 +28,6 @@ _OPT_FLAG = 1 << 62
 _EPOCH = date(1970, 1, 1)
 _STRIKE_SCALE = 1000
 _STRIKE_BITS = 35
-
-
-def _month_add(year: int, month: int, n: int) -> tuple[int, int]:
-    k = year * 12 + month - 1 + n
-    return k // 12, k % 12 + 1
 
 
 class ContractBook:
@@ -89,20 +89,7 @@ class ContractBook:
                 expiry = _EPOCH + timedelta(days=int(days))
                 strike = units / _STRIKE_SCALE
                 right = "C" if call else "P"
-                return SimInstrument(
-                    con_id,
-                    "OPT",
-                    symbol,
-                    occ_symbol(symbol, expiry, strike, right),
-                    "SMART",
-                    "CBOE",
-                    "USD",
-                    100,
-                    expiry=expiry,
-                    strike=strike,
-                    right=right,
-                    trading_class=symbol,
-                )
+                return option_instrument(con_id, symbol, expiry, strike, right)
         raise ContractError(f"unknown con_id {con_id}")
 
     def _symbol_index(self, symbol: str) -> int:
@@ -124,20 +111,11 @@ def listed_expiries(
 ) -> list[date]:
     """Return the expiries listed on ``today`` (today's own included), ascending.
 
-    Weeklies on ``weekly_days`` (Mon=0) ``weeks`` ahead, monthly third Fridays
-    of this and the next ``months`` months; a holiday expiry moves to the
-    previous trading day of the exchange calendar.
+    The simulated market's listing rule (``expiries_listed_on``): weeklies on
+    ``weekly_days`` (Mon=0) ``weeks`` ahead, monthly third Fridays of this and
+    the next ``months`` months, holiday expiries moved to the previous trading day.
     """
-    raw: set[date] = set()
-    for offset in range(weeks * 7 + 1):
-        d = today + timedelta(days=offset)
-        if d.weekday() in weekly_days:
-            raw.add(d)
-    for n in range(months + 1):
-        raw.add(third_friday(*_month_add(today.year, today.month, n)))
-    last = hours.last_day
-    adjusted = {hours.trading_day_on_or_before(d) for d in raw if d <= last}
-    return sorted(d for d in adjusted if d >= today)
+    return expiries_listed_on(today, weekly_days, hours, weeks=weeks, months=months)
 
 
 def strike_grid(spot: float, t_years: float, vol: float, fine_step: float) -> FloatArray:
@@ -146,16 +124,7 @@ def strike_grid(spot: float, t_years: float, vol: float, fine_step: float) -> Fl
     Puts reach deeper (6 sd) than calls (3.5 sd), as listings do.
     """
     sd = vol * math.sqrt(max(t_years, 1.0 / 365.0))
-    coarse = 5.0 * fine_step
-    lo, hi = spot * math.exp(-max(0.06, 6.0 * sd)), spot * math.exp(max(0.05, 3.5 * sd))
-    f_lo, f_hi = spot * math.exp(-max(0.03, 2.5 * sd)), spot * math.exp(max(0.03, 2.5 * sd))
-    parts = [
-        np.arange(math.ceil(lo / coarse) * coarse, f_lo, coarse),
-        np.arange(math.ceil(f_lo / fine_step) * fine_step, f_hi + 1e-9, fine_step),
-        np.arange(math.ceil(f_hi / coarse) * coarse, hi + 1e-9, coarse),
-    ]
-    grid = np.unique(np.round(np.concatenate(parts), 2))
-    return np.asarray(grid[grid > 0], dtype=np.float64)
+    return strike_lattice(spot, sd, fine_step, 5.0 * fine_step)
 
 
 def default_fine_step(spot: float) -> float:

@@ -12,6 +12,8 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from tradelib.domain import Contract, OptionGreeks, Quote, Right, SecType
 from tradelib.errors import ContractError
 
@@ -29,17 +31,20 @@ def resolve_contract(m: MarketSource, c: Contract) -> Contract:
         if c.sec_type is SecType.OPTION:
             assert c.expiry is not None and c.strike is not None and c.right is not None
             con_id = m.con_id(symbol, expiry=c.expiry, strike=c.strike, right=c.right.value)
-            resolved = Contract.option(
+            # What Contract.option(...) then replace(local_symbol=...) gives, built once.
+            local_symbol = m.instrument(con_id).local_symbol
+            return Contract(
+                SecType.OPTION,
                 symbol,
-                c.expiry,
-                c.strike,
-                c.right,
+                c.exchange or "SMART",
+                expiry=c.expiry,
+                strike=float(c.strike),
+                right=Right(c.right),
                 multiplier=100.0,
-                exchange=c.exchange or "SMART",
+                local_symbol=local_symbol,
                 trading_class=symbol,
                 con_id=con_id,
             )
-            return replace(resolved, local_symbol=m.instrument(con_id).local_symbol)
         if c.sec_type is SecType.FUTURE:
             assert c.expiry is not None
             fut = m.futures_contract(symbol)
@@ -139,10 +144,20 @@ def _chain_quotes(
     at: datetime | None,
 ) -> None:
     ch = m.option_chain(symbol, expiry, at)
+    # One conversion of each array to Python floats: indexing numpy per quote and
+    # field was most of the cost of quoting whole chains.
+    strike, is_call = _floats(ch.strike), ch.is_call.tolist()
     lookup = {
-        (round(float(k), 6), bool(call)): j
-        for j, (k, call) in enumerate(zip(ch.strike, ch.is_call, strict=True))
+        (round(k, 6), bool(call)): j
+        for j, (k, call) in enumerate(zip(strike, is_call, strict=True))
     }
+    delta, gamma, theta, vega, iv = (
+        _floats(a) for a in (ch.delta, ch.gamma, ch.theta, ch.vega, ch.iv)
+    )
+    bid, ask, last = _floats(ch.bid), _floats(ch.ask), _floats(ch.last)
+    bid_size, ask_size = _floats(ch.bid_size), _floats(ch.ask_size)
+    open_interest = _floats(ch.open_interest)
+    underlying_price = float(ch.underlying_price)
     for c, i in zip(contracts, idx, strict=True):
         assert c.strike is not None
         j = lookup.get((round(c.strike, 6), c.right is Right.CALL))
@@ -150,23 +165,21 @@ def _chain_quotes(
             # Held strikes can drift outside today's listed grid: quote them one by one.
             out[i] = _option_quote(m, c, at)
             continue
-        greeks = OptionGreeks(
-            float(ch.delta[j]),
-            float(ch.gamma[j]),
-            float(ch.theta[j]),
-            float(ch.vega[j]),
-            float(ch.iv[j]),
-            "broker",
-        )
+        greeks = OptionGreeks(delta[j], gamma[j], theta[j], vega[j], iv[j], "broker")
         out[i] = Quote(
             c,
             ch.ts,
-            bid=float(ch.bid[j]),
-            ask=float(ch.ask[j]),
-            last=float(ch.last[j]),
-            bid_size=float(ch.bid_size[j]),
-            ask_size=float(ch.ask_size[j]),
+            bid=bid[j],
+            ask=ask[j],
+            last=last[j],
+            bid_size=bid_size[j],
+            ask_size=ask_size[j],
             greeks=greeks,
-            underlying_price=float(ch.underlying_price),
-            open_interest=float(ch.open_interest[j]),
+            underlying_price=underlying_price,
+            open_interest=open_interest[j],
         )
+
+
+def _floats(values: np.ndarray) -> list[float]:
+    """The array as Python floats (what ``float(a[j])`` gives, for every ``j`` at once)."""
+    return np.asarray(values, dtype=np.float64).tolist()  # type: ignore[no-any-return]

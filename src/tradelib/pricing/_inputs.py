@@ -39,6 +39,19 @@ def broadcast_inputs(
     """Return the common shape, flat contiguous float arrays and the flat bool flag."""
     named: list[tuple[str, np.ndarray]] = [(n, _as_float(n, v)) for n, v in floats]
     named.append((flag[0], _as_bool(flag[0], flag[1])))
+    shapes = {arr.shape for _, arr in named}
+    if len(shapes - {()}) <= 1:
+        # The usual call: scalars plus arrays of one shape (nothing to check pairwise).
+        shape: tuple[int, ...] = max(shapes, key=len)
+    else:
+        shape = _common_shape(named)
+    # Full-shape inputs pass through without a copy; broadcast ones are materialised
+    # (a broadcast view is read-only, and numba compiles read-only arrays separately).
+    flat = [_flat(a, shape) for _, a in named]
+    return shape, flat[:-1], flat[-1]
+
+
+def _common_shape(named: list[tuple[str, np.ndarray]]) -> tuple[int, ...]:
     shape: tuple[int, ...] = ()
     seen: list[str] = []
     for name, arr in named:
@@ -53,12 +66,13 @@ def broadcast_inputs(
                 ),
             ) from None
         seen.append(name)
-    # Full-shape inputs pass through without a copy; broadcast ones are materialised
-    # (a broadcast view is read-only, and numba compiles read-only arrays separately).
-    flat = [
-        np.ascontiguousarray(a).reshape(-1)
-        if a.shape == shape
-        else np.array(np.broadcast_to(a, shape)).reshape(-1)
-        for _, a in named
-    ]
-    return shape, flat[:-1], flat[-1]
+    return shape
+
+
+def _flat(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    if a.shape == shape:
+        return np.ascontiguousarray(a).reshape(-1)
+    if a.ndim == 0:
+        # A scalar fills a fresh array: what materialising its broadcast view gives, cheaper.
+        return np.full(shape, a, dtype=a.dtype).reshape(-1)
+    return np.array(np.broadcast_to(a, shape)).reshape(-1)

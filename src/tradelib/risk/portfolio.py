@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -192,7 +192,10 @@ class PortfolioRiskCalculator:
                 risk_capital=capital.get(symbol, 0.0),
                 lines=int(lines),
             )
-        return PortfolioRisk(self.benchmark, bench_spot, by_underlying, held, dict(greeks))
+        # A market view is immutable already; anything else is copied so the caller's
+        # dict can change without changing this result.
+        kept = greeks if isinstance(greeks, _MarketGreeks) else dict(greeks)
+        return PortfolioRisk(self.benchmark, bench_spot, by_underlying, held, kept)
 
     def with_candidate(
         self,
@@ -229,7 +232,7 @@ class PortfolioRiskCalculator:
             total = add + (held.quantity if held is not None else 0.0)
             cost = held.avg_cost if held is not None else mark * c.multiplier
             book[c.key] = Position(c, total, cost, mark, total * mark * c.multiplier)
-        merged = {**portfolio.greeks, **leg_greeks}
+        merged = _MarketGreeks(leg_greeks.market, portfolio.greeks)
         after = self.calculate(book.values(), merged)
         base = portfolio.baseline or portfolio
         touched = tuple(sorted({leg.contract.symbol for leg in legs}))
@@ -247,17 +250,98 @@ class PortfolioRiskCalculator:
 
 def _split_market(
     market: Mapping[str, OptionGreeks] | Mapping[str, Quote], marks: Mapping[str, float] | None
-) -> tuple[dict[str, OptionGreeks], dict[str, float]]:
-    greeks: dict[str, OptionGreeks] = {}
-    prices: dict[str, float] = dict(marks or {})
-    for key, value in market.items():
-        if isinstance(value, Quote):
+) -> tuple[_MarketGreeks, Mapping[str, float]]:
+    """The market's greeks and per-share marks, looked up on demand.
+
+    Callers price and measure a handful of legs against a market of whole option
+    chains: splitting every quote up front was one of a backtest's largest costs.
+    """
+    # Quotes and greeks are immutable: a shallow copy freezes the view.
+    frozen: dict[str, OptionGreeks | Quote] = dict(market)
+    return _MarketGreeks(frozen, {}), _Marks(frozen, marks or {})
+
+
+_MISSING = object()
+
+
+def _has_greeks(value: object) -> bool:
+    return not isinstance(value, Quote) or value.greeks is not None
+
+
+class _MarketGreeks(Mapping[str, OptionGreeks]):
+    """``{**base, **greeks of market}`` without building it.
+
+    A market value that is a quote gives its greeks (a quote without greeks
+    leaves the key to ``base``); any other value is the greeks itself.
+    """
+
+    __slots__ = ("base", "market")
+
+    def __init__(
+        self, market: Mapping[str, OptionGreeks | Quote], base: Mapping[str, OptionGreeks]
+    ) -> None:
+        self.market = market
+        self.base = base
+
+    def __getitem__(self, key: str) -> OptionGreeks:
+        value = self.market.get(key, _MISSING)
+        if value is not _MISSING:
+            if not isinstance(value, Quote):
+                return value  # type: ignore[return-value]
             if value.greeks is not None:
-                greeks[key] = value.greeks
-            prices.setdefault(key, value.mark)
-        else:
-            greeks[key] = value
-    return greeks, prices
+                return value.greeks
+        return self.base[key]
+
+    def __contains__(self, key: object) -> bool:
+        value = self.market.get(key, _MISSING)  # type: ignore[call-overload]
+        return (value is not _MISSING and _has_greeks(value)) or key in self.base
+
+    def __iter__(self) -> Iterator[str]:
+        # The order of {**base, **own}: base's keys, then the market's new ones.
+        yield from self.base
+        for key, value in self.market.items():
+            if _has_greeks(value) and key not in self.base:
+                yield key
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class _Marks(Mapping[str, float]):
+    """Per-share prices by contract key: ``marks`` first, else a quote's own mark.
+
+    A quote's mark is validated on demand: callers price a handful of legs out of
+    a market of whole option chains, and marking every quote up front was one of
+    a backtest's largest costs.
+    """
+
+    __slots__ = ("_market", "_marks")
+
+    def __init__(
+        self, market: Mapping[str, OptionGreeks | Quote], marks: Mapping[str, float]
+    ) -> None:
+        self._market = market
+        self._marks = marks
+
+    def __getitem__(self, key: str) -> float:
+        if key in self._marks:
+            return self._marks[key]
+        value = self._market.get(key)
+        if isinstance(value, Quote):
+            return value.mark
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._marks or isinstance(self._market.get(key), Quote)  # type: ignore[call-overload]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._marks
+        for key, value in self._market.items():
+            if isinstance(value, Quote) and key not in self._marks:
+                yield key
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def greeks_from_quotes(quotes: Iterable[Quote]) -> dict[str, OptionGreeks]:

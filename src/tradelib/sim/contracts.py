@@ -6,7 +6,9 @@ contract id or an expiry list never depends on how the market got somewhere.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import numpy as np
@@ -51,7 +53,8 @@ def adjust_to_trading_day(day: date, hours: MarketHours) -> date:
     return hours.trading_day_on_or_before(day)
 
 
-def _add_months(year: int, month: int, n: int) -> tuple[int, int]:
+def add_months(year: int, month: int, n: int) -> tuple[int, int]:
+    """Return ``(year, month)`` ``n`` months after ``year``-``month``."""
     k = year * 12 + (month - 1) + n
     return k // 12, k % 12 + 1
 
@@ -63,23 +66,50 @@ def listed_expiries(symbol: str, today: date, hours: MarketHours) -> list[date]:
     monthly third Fridays of this and the next ``MONTHLY_HORIZON_MONTHS`` months;
     each moved to the previous trading day if it falls on a holiday.
     """
-    spec = UNDERLYINGS[symbol]
+    return expiries_listed_on(
+        today,
+        UNDERLYINGS[symbol].weekly_days,
+        hours,
+        weeks=WEEKLY_HORIZON_DAYS // 7,
+        months=MONTHLY_HORIZON_MONTHS,
+    )
+
+
+def expiries_listed_on(
+    today: date,
+    weekly_days: tuple[int, ...],
+    hours: MarketHours,
+    *,
+    weeks: int,
+    months: int,
+) -> list[date]:
+    """Return the expiries listed on ``today`` (today's own included), ascending.
+
+    Weeklies on ``weekly_days`` (Mon=0) ``weeks`` ahead, monthly third Fridays
+    of this and the next ``months`` months; a holiday expiry moves to the
+    previous trading day of the exchange calendar (dates past its range are not listed).
+    """
     raw: set[date] = set()
-    for offset in range(WEEKLY_HORIZON_DAYS + 1):
+    for offset in range(weeks * 7 + 1):
         d = today + timedelta(days=offset)
-        if d.weekday() in spec.weekly_days:
+        if d.weekday() in weekly_days:
             raw.add(d)
-    for n in range(MONTHLY_HORIZON_MONTHS + 1):
-        raw.add(third_friday(*_add_months(today.year, today.month, n)))
-    adjusted = {adjust_to_trading_day(d, hours) for d in raw}
+    for n in range(months + 1):
+        raw.add(third_friday(*add_months(today.year, today.month, n)))
+    last = hours.last_day
+    adjusted = {adjust_to_trading_day(d, hours) for d in raw if d <= last}
     return sorted(d for d in adjusted if d >= today)
 
 
+# The listing rules are pure functions of (arguments, calendar) and the market asks
+# them for every quote it names: remember the answers.
+@functools.lru_cache(maxsize=1 << 16)
 def is_monthly(expiry: date, hours: MarketHours) -> bool:
     """Return whether ``expiry`` is a (holiday-adjusted) monthly third-Friday expiry."""
     return adjust_to_trading_day(third_friday(expiry.year, expiry.month), hours) == expiry
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def is_expiry(symbol: str, day: date, hours: MarketHours) -> bool:
     """Return whether ``day`` is an expiry date of ``symbol`` under the listing rules."""
     if not hours.is_trading_day(day):
@@ -102,28 +132,49 @@ def strike_grid(symbol: str, spot: float, t_years: float) -> FloatArray:
     """
     spec = UNDERLYINGS[symbol]
     sd = 0.18 * spec.atm_iv_ratio * math.sqrt(max(t_years, 1.0 / 365.0))
+    if symbol == "IWM":
+        return strike_lattice(spot, sd, spec.fine_step, spec.coarse_step, fine=_iwm_fine(spot))
+    return strike_lattice(spot, sd, spec.fine_step, spec.coarse_step)
+
+
+FineStrikes = Callable[[float, float, float], FloatArray]  # (lo, hi, step) -> strikes
+
+
+def strike_lattice(
+    spot: float, sd: float, fine_step: float, coarse_step: float, *, fine: FineStrikes | None = None
+) -> FloatArray:
+    """Return strikes ``sd`` (time-scaled vol) wide: ``fine_step`` near the money, coarse beyond.
+
+    Puts reach deeper (6 sd) than calls (3.5 sd), as listings do; ``fine`` lays
+    the strikes near the money (default: every ``fine_step``).
+    """
     lo = spot * math.exp(-max(0.06, 6.0 * sd))
     hi = spot * math.exp(max(0.05, 3.5 * sd))
     fine_lo = spot * math.exp(-max(0.03, 2.5 * sd))
     fine_hi = spot * math.exp(max(0.03, 2.5 * sd))
-    coarse = spec.coarse_step
+    coarse = coarse_step
     parts = [
         np.arange(math.ceil(lo / coarse) * coarse, fine_lo, coarse),
-        _steps(fine_lo, fine_hi, spec.fine_step, spot, symbol),
+        (fine or _every_step)(fine_lo, fine_hi, fine_step),
         np.arange(math.ceil(fine_hi / coarse) * coarse, hi + 1e-9, coarse),
     ]
     grid = np.unique(np.round(np.concatenate(parts).astype(np.float64), 2))
     return np.asarray(grid[grid > 0], dtype=np.float64)
 
 
-def _steps(lo: float, hi: float, step: float, spot: float, symbol: str) -> FloatArray:
-    if symbol == "IWM":
+def _every_step(lo: float, hi: float, step: float) -> FloatArray:
+    return np.arange(math.ceil(lo / step) * step, hi + 1e-9, step)
+
+
+def _iwm_fine(spot: float) -> FineStrikes:
+    def steps(lo: float, hi: float, step: float) -> FloatArray:
         # Half-dollar strikes only within 3% of spot, whole dollars further out.
         near_lo, near_hi = spot * 0.97, spot * 1.03
         whole = np.arange(math.ceil(lo), hi + 1e-9, 1.0)
         half = np.arange(math.ceil(near_lo * 2) / 2, near_hi + 1e-9, 0.5)
         return np.concatenate([whole, half])
-    return np.arange(math.ceil(lo / step) * step, hi + 1e-9, step)
+
+    return steps
 
 
 def check_strike(symbol: str, strike: float, spot: float) -> None:
@@ -154,7 +205,7 @@ def front_month(today: date, roll_days: int, hours: MarketHours) -> tuple[int, i
         expiry = futures_expiry(year, quarter_month, hours)
         if today + timedelta(days=roll_days) < expiry:
             return year, quarter_month, expiry
-        year, quarter_month = _add_months(year, quarter_month, 3)
+        year, quarter_month = add_months(year, quarter_month, 3)
     raise AssertionError("unreachable: a quarterly future always expires within 6 months")
 
 
@@ -214,6 +265,7 @@ def option_con_ids(
     return head | (is_call.astype(np.int64) << 13) | halves
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def decode_con_id(con_id: int, hours: MarketHours) -> SimInstrument:
     """Return the instrument a con_id stands for; raise ``ContractError`` if none."""
     if con_id in _SYMBOL_OF_CON_ID:
@@ -233,20 +285,7 @@ def decode_con_id(con_id: int, hours: MarketHours) -> SimInstrument:
             strike = halves / 2.0
             right = "C" if r else "P"
             if is_expiry(symbol, expiry, hours) and strike % UNDERLYINGS[symbol].fine_step == 0:
-                return SimInstrument(
-                    con_id,
-                    "OPT",
-                    symbol,
-                    occ_symbol(symbol, expiry, strike, right),
-                    "SMART",
-                    "CBOE",
-                    "USD",
-                    100,
-                    expiry=expiry,
-                    strike=strike,
-                    right=right,
-                    trading_class=symbol,
-                )
+                return option_instrument(con_id, symbol, expiry, strike, right)
     if _FUT_BASE <= con_id < _FUT_BASE + len(FUTURES_ROOTS) * 100_000:
         root_i, rest = divmod(con_id - _FUT_BASE, 100_000)
         year, quarter = divmod(rest, 4)
@@ -266,6 +305,26 @@ def decode_con_id(con_id: int, hours: MarketHours) -> SimInstrument:
                 trading_class=root,
             )
     raise ContractError(f"unknown con_id {con_id}")
+
+
+def option_instrument(
+    con_id: int, symbol: str, expiry: date, strike: float, right: str
+) -> SimInstrument:
+    """Return the instrument of a listed equity option (100 shares, SMART, OCC local symbol)."""
+    return SimInstrument(
+        con_id,
+        "OPT",
+        symbol,
+        occ_symbol(symbol, expiry, strike, right),
+        "SMART",
+        "CBOE",
+        "USD",
+        100,
+        expiry=expiry,
+        strike=strike,
+        right=right,
+        trading_class=symbol,
+    )
 
 
 def occ_symbol(symbol: str, expiry: date, strike: float, right: str) -> str:

@@ -13,7 +13,7 @@ import math
 from collections import OrderedDict
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
@@ -40,6 +40,7 @@ from tradelib.sim.paths import (
     generate_block,
     generate_history,
 )
+from tradelib.sim.sessions import SourceDays
 from tradelib.sim.surface import atm_vol, mix_hash, option_book, surface_iv
 from tradelib.sim.types import (
     REGIMES,
@@ -57,6 +58,7 @@ YEAR_S = 365.0 * 86_400.0  # ACT/365, as tradelib.pricing expects
 MIN_T_YEARS = 60.0 / YEAR_S  # price an expiring option as if a minute were left
 DAY_S = 86_400
 MAX_CACHED_BLOCKS = 16  # ~3-8 MB each; older blocks are regenerated on demand
+MAX_CACHED_SERIES = 16  # one symbol's 1-second series of one block: ~0.5-2 MB each
 _SEED_ETF_VOLUME, _SEED_FUT_VOLUME = 3, 4
 _BAR_SCHEMA: dict[str, pl.DataType] = {
     "ts": pl.Datetime("us", "UTC"),
@@ -144,7 +146,18 @@ class SimulatedMarket:
         # (symbol, block) -> the daily bar of a finished session (open ts, o, h, l, c, volume)
         self._session_bars: dict[tuple[str, int], tuple[int, float, float, float, float, int]] = {}
         self._append_day(first_day, int(self._hist_close[-1]))
+        self._served = SourceDays(self.hours, first_day, self.hours.last_day, self._outside)
         self._listings: dict[tuple[str, date], list[date]] = {}
+        # Answers are pure functions of (arguments, second): a monitoring cycle asks the
+        # same option and chain several times in one second, so keep the latest ones.
+        self._inputs_at: dict[tuple[str, date, int], dict[str, Any]] = {}
+        self._chains_at: dict[tuple[str, date, int], SimChain] = {}
+        self._quotes_at: dict[tuple[str, date, float, str, int], SimOptionQuote] = {}
+        self._option_ids: dict[tuple[str, date, float, str], int] = {}
+        # (symbol, block) -> its 1-second series: intraday bars re-read today's block every cycle
+        self._series_of: OrderedDict[tuple[str, int], tuple[IntArray, FloatArray, IntArray]] = (
+            OrderedDict()
+        )
 
     # --- construction helpers ---------------------------------------------------------
     @classmethod
@@ -194,15 +207,18 @@ class SimulatedMarket:
 
         The market is generated lazily, so any range the calendar covers is served.
         """
-        first = self._days[0]
-        lo = first if start is None else start
-        if lo < first:
-            raise ValueError(f"start {lo} is before the simulation's first day {first}")
-        return self.hours.trading_days(lo, self.hours.last_day if end is None else end)
+        return self._served.trading_days(start, end)
 
     def quote_time(self, day: date) -> datetime:
         """Return the session open of ``day`` (quotes exist all session)."""
-        return self.hours.session_bounds(day)[0]
+        return self._served.quote_time(day)
+
+    def _outside(self, lo: date, hi: date) -> ValueError:
+        if lo < self._served.first:
+            return ValueError(
+                f"start {lo} is before the simulation's first day {self._served.first}"
+            )
+        return ValueError(f"end {hi} is after the calendar's last day {self._served.last}")
 
     # --- time -------------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -474,6 +490,13 @@ class SimulatedMarket:
             raise ContractError(f"{symbol} expiry {expiry} is not listed on {_ny_date(t)}")
 
     def _option_inputs(self, symbol: str, expiry: date, t: int) -> dict[str, Any]:
+        key = (symbol, expiry, t)
+        cached = self._inputs_at.get(key)
+        if cached is None:
+            cached = _remember(self._inputs_at, key, self._compute_option_inputs(symbol, expiry, t))
+        return cached
+
+    def _compute_option_inputs(self, symbol: str, expiry: date, t: int) -> dict[str, Any]:
         i = self._underlying(symbol)
         self._check_expiry(symbol, expiry, t)
         price, seen = self._etf_price(i, t)
@@ -507,11 +530,15 @@ class SimulatedMarket:
     def option_chain(self, symbol: str, expiry: date, ts: datetime | None = None) -> SimChain:
         """Return every strike x (call, put) of one expiry: quotes, surface IV and greeks."""
         t = self._at(ts)
+        key = (symbol, expiry, t)
+        cached = self._chains_at.get(key)
+        if cached is not None:
+            return cached
         p = self._option_inputs(symbol, expiry, t)
         grid = ct.strike_grid(symbol, p["spot"], p["years"])
         strikes = np.repeat(grid, 2)
         is_call = np.tile(np.array([True, False]), grid.size)
-        return self._price(symbol, expiry, strikes, is_call, p)
+        return _remember(self._chains_at, key, self._price(symbol, expiry, strikes, is_call, p))
 
     def option_quote(
         self, symbol: str, expiry: date, strike: float, right: str, ts: datetime | None = None
@@ -519,13 +546,21 @@ class SimulatedMarket:
         """Return the quote of one option; ``right`` is "C" or "P"."""
         t = self._at(ts)
         right = _check_right(right)
+        key = (symbol, expiry, float(strike), right, t)
+        cached = self._quotes_at.get(key)
+        if cached is not None:
+            return cached
         p = self._option_inputs(symbol, expiry, t)
         ct.check_strike(symbol, float(strike), p["spot"])
         chain = self._price(symbol, expiry, np.array([float(strike)]), np.array([right == "C"]), p)
+        return _remember(self._quotes_at, key, self._option_quote_of(symbol, expiry, right, chain))
+
+    @staticmethod
+    def _option_quote_of(symbol: str, expiry: date, right: str, chain: SimChain) -> SimOptionQuote:
         return SimOptionQuote(
             symbol=symbol,
             expiry=expiry,
-            strike=float(strike),
+            strike=float(chain.strike[0]),
             right=right,
             con_id=int(chain.con_id[0]),
             bid=float(chain.bid[0]),
@@ -610,6 +645,10 @@ class SimulatedMarket:
         quarterly contract; a local symbol like ``"ESZ6"`` works too. An option
         needs ``expiry``, ``strike`` and ``right``.
         """
+        if expiry is not None and strike is not None and right is not None:
+            known = self._option_ids.get((symbol, expiry, strike, right))
+            if known is not None:
+                return known
         parsed = ct.parse_futures_local_symbol(symbol, _ny_date(_epoch(self._now)))
         if parsed is not None and parsed[0] in self.config.futures:
             root, year, month = parsed
@@ -633,13 +672,17 @@ class SimulatedMarket:
                 f"{symbol} expiry={expiry} strike={strike} right={right}"
             )
         assert expiry is not None and strike is not None and right is not None
+        given_right = right
         right = _check_right(right)
         if not ct.is_expiry(symbol, expiry, self.hours):
             raise ContractError(f"{symbol} has no expiry on {expiry}")
         step = UNDERLYINGS[symbol].fine_step
         if not (strike > 0 and abs(strike / step - round(strike / step)) < 1e-9):
             raise ContractError(f"{symbol} strike {strike} is not a positive multiple of {step}")
-        return ct.option_con_id(symbol, expiry, float(strike), right)
+        con_id = ct.option_con_id(symbol, expiry, float(strike), right)
+        # An option's id depends on nothing but its terms (never on now): keep it.
+        self._option_ids[(symbol, expiry, strike, given_right)] = con_id
+        return con_id
 
     def instrument(self, con_id: int) -> SimInstrument:
         """Return what ``con_id`` stands for; raise ``ContractError`` if nothing."""
@@ -675,6 +718,22 @@ class SimulatedMarket:
 
     def _series(self, symbol: str, kind: str, k: int) -> tuple[IntArray, FloatArray, IntArray]:
         """Return (epoch seconds, rounded prices, volumes) of one block for one symbol."""
+        key = (symbol, k)
+        cached = self._series_of.get(key)
+        if cached is not None:
+            self._series_of.move_to_end(key)
+            return cached
+        series = self._compute_series(symbol, kind, k)
+        for array in series:
+            array.setflags(write=False)
+        self._series_of[key] = series
+        while len(self._series_of) > MAX_CACHED_SERIES:
+            self._series_of.popitem(last=False)
+        return series
+
+    def _compute_series(
+        self, symbol: str, kind: str, k: int
+    ) -> tuple[IntArray, FloatArray, IntArray]:
         b = self._block(k)
         rng_key = [self.config.seed, 0, b.day.toordinal(), 0]
         if kind == "fut":
@@ -784,6 +843,15 @@ class SimulatedMarket:
     def _history_row(
         self, symbol: str, kind: str, j: int
     ) -> tuple[int, float, float, float, float, int]:
+        key = (symbol, -1 - j)  # history day j; generated sessions use block numbers >= 0
+        row = self._session_bars.get(key)
+        if row is None:
+            row = self._session_bars[key] = self._compute_history_row(symbol, kind, j)
+        return row
+
+    def _compute_history_row(
+        self, symbol: str, kind: str, j: int
+    ) -> tuple[int, float, float, float, float, int]:
         h = self._history
         ts = int(self._hist_open[j])
         if kind == "vix":
@@ -819,6 +887,20 @@ def _frame(
             "volume": np.asarray(v, dtype=np.int64),
         }
     )
+
+
+_REMEMBERED = 4096  # answers kept per kind; a cycle asks far fewer in one second
+
+
+_V = TypeVar("_V")
+
+
+def _remember(memo: dict[Any, _V], key: Any, value: _V) -> _V:
+    """Store ``value`` under ``key`` (forgetting everything once full) and return it."""
+    if len(memo) >= _REMEMBERED:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 def _check_right(right: str) -> str:

@@ -77,14 +77,38 @@ def option_book(
     return bid, ask, mid, last
 
 
+_U64 = (1 << 64) - 1
+_GOLDEN, _MIX1, _MIX2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+
+def _mix_int(h: int, part: int) -> int:
+    """One splitmix64 round in exact integer arithmetic (mod 2**64), as ``mix_hash`` does."""
+    h = ((h ^ (part & _U64)) + _GOLDEN) & _U64
+    h = ((h ^ (h >> 30)) * _MIX1) & _U64
+    h = ((h ^ (h >> 27)) * _MIX2) & _U64
+    return h ^ (h >> 31)
+
+
 def mix_hash(*parts: IntArray | int) -> IntArray:
     """Return a deterministic 63-bit hash of integer arrays (splitmix64), elementwise."""
-    h = np.zeros(np.broadcast(*[np.asarray(p) for p in parts]).shape, dtype=np.uint64)
+    shape = np.broadcast(*[np.asarray(p) for p in parts]).shape
+    # Leading plain ints (the seed, a timestamp) mix the same into every element:
+    # hash them once in Python integers and start the arrays from that state.
+    head, start = 0, 0
+    if shape:
+        while start < len(parts) and _is_int64(parts[start]):
+            head = _mix_int(head, int(parts[start]))
+            start += 1
+    h = np.full(shape, head, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for part in parts:
+        for part in parts[start:]:
             h ^= np.asarray(part).astype(np.uint64)
             h += np.uint64(0x9E3779B97F4A7C15)
             h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
             h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
             h ^= h >> np.uint64(31)
     return (h >> np.uint64(1)).astype(np.int64)
+
+
+def _is_int64(part: object) -> bool:
+    return isinstance(part, int | np.integer) and -(1 << 63) <= int(part) < (1 << 63)

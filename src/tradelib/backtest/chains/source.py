@@ -30,6 +30,7 @@ from tradelib.backtest.source import ForwardClock, check_right, option_quote_fro
 from tradelib.errors import ContractError, DataRangeError
 from tradelib.markethours import NEW_YORK, MarketHours
 from tradelib.pricing import bs_greeks, iv_and_greeks
+from tradelib.sim.sessions import SourceDays
 from tradelib.sim.types import (
     FloatArray,
     SimChain,
@@ -72,6 +73,14 @@ class RecordedChainSource:
         self.hours = hours or calendar_for(all_days[0], all_days[-1])
         self._days = all_days
         self._day_set = set(all_days)
+        self._served = SourceDays(
+            self.hours,
+            all_days[0],
+            all_days[-1],
+            self._outside,
+            days=all_days,
+            before_close=snapshot_before_close,
+        )
         self._snap = np.array(
             [
                 self.hours.session_bounds(d)[1].timestamp() - self._offset.total_seconds()
@@ -132,25 +141,22 @@ class RecordedChainSource:
 
     def trading_days(self, start: date | None = None, end: date | None = None) -> list[date]:
         """Return the days with a chain in ``[start, end]``; ``DataRangeError`` outside the data."""
-        lo, hi = start or self._days[0], end or self._days[-1]
-        if hi < lo:
-            raise ValueError(f"end {hi} is before start {lo}")
-        self._check_range(lo, hi)
-        return [d for d in self._days if lo <= d <= hi]
+        return self._served.trading_days(start, end)
 
     def quote_time(self, day: date) -> datetime:
         """Return when ``day``'s snapshot was taken."""
-        self._check_range(day, day)
-        return self.hours.session_bounds(day)[1] - self._offset
+        return self._served.quote_time(day)
 
     def _check_range(self, lo: date, hi: date) -> None:
-        if lo < self._days[0] or hi > self._days[-1]:
-            raise DataRangeError(
-                source=self.name,
-                problem=f"{lo}..{hi} reaches outside the data",
-                first=self._days[0],
-                last=self._days[-1],
-            )
+        self._served.check(lo, hi)
+
+    def _outside(self, lo: date, hi: date) -> DataRangeError:
+        return DataRangeError(
+            source=self.name,
+            problem=f"{lo}..{hi} reaches outside the data",
+            first=self._days[0],
+            last=self._days[-1],
+        )
 
     # --- clock --------------------------------------------------------------------------------
     def now(self) -> datetime:

@@ -35,6 +35,7 @@ from tradelib.errors import BacktestDataError, ContractError, DataRangeError
 from tradelib.markethours import DEFAULT_FIRST_DAY, DEFAULT_LAST_DAY, NEW_YORK, MarketHours
 from tradelib.sim.config import UNDERLYINGS
 from tradelib.sim.contracts import is_monthly
+from tradelib.sim.sessions import SourceDays
 from tradelib.sim.surface import mix_hash
 from tradelib.sim.types import (
     FloatArray,
@@ -48,6 +49,7 @@ from tradelib.sim.types import (
 YEAR_S = 365.0 * 86_400.0
 MIN_T_YEARS = 60.0 / YEAR_S
 MAX_CACHED_CHAINS = 128
+MAX_CACHED_QUOTES = 4096
 _BAR_SCHEMA: dict[str, pl.DataType] = {
     "ts": pl.Datetime("us", "UTC"),
     "open": pl.Float64(),
@@ -128,6 +130,7 @@ class HistoricalSource:
         self._bars = {b.symbol: _slice(b, self._days) for b in items}
         self._vix = _slice(vol_index, self._days)
         self._vol_index = vol_index.symbol
+        self._served = SourceDays(self.hours, self.first_day, self.last_day, self._outside)
         bounds = [self.hours.session_bounds(d.astype(date)) for d in self._days]
         self._open = np.array([_epoch(o) for o, _ in bounds], dtype=np.int64)
         self._close = np.array([_epoch(c) for _, c in bounds], dtype=np.int64)
@@ -137,6 +140,7 @@ class HistoricalSource:
         # Full chains by (symbol, expiry, second): a broker marks, checks margin and fills
         # off the same chain several times within one second.
         self._chain_cache: OrderedDict[tuple[str, date, int], SimChain] = OrderedDict()
+        self._quote_cache: dict[tuple[str, date, float, str, int], SimOptionQuote] = {}
         self._specs = {s: self._spec(b) for s, b in self._bars.items()}
         self.contracts = ContractBook(tuple(self._bars), self._vol_index, self.hours)
         begin = self.first_day if start is None else start
@@ -244,27 +248,22 @@ class HistoricalSource:
 
     def trading_days(self, start: date | None = None, end: date | None = None) -> list[date]:
         """Return the exchange days in ``[start, end]``; ``DataRangeError`` outside the data."""
-        lo, hi = start or self.first_day, end or self.last_day
-        if hi < lo:
-            raise ValueError(f"end {hi} is before start {lo}")
-        self._check_range(lo, hi)
-        i = int(np.searchsorted(self._days, np.datetime64(lo, "D")))
-        j = int(np.searchsorted(self._days, np.datetime64(hi, "D"), side="right"))
-        return [d.astype(date) for d in self._days[i:j]]
+        return self._served.trading_days(start, end)
 
     def quote_time(self, day: date) -> datetime:
         """Return the session open of ``day``."""
-        self._check_range(day, day)
-        return self.hours.session_bounds(day)[0]
+        return self._served.quote_time(day)
 
     def _check_range(self, lo: date, hi: date) -> None:
-        if lo < self.first_day or hi > self.last_day:
-            raise DataRangeError(
-                source=self.name,
-                problem=f"{lo}..{hi} reaches outside the data",
-                first=self.first_day,
-                last=self.last_day,
-            )
+        self._served.check(lo, hi)
+
+    def _outside(self, lo: date, hi: date) -> DataRangeError:
+        return DataRangeError(
+            source=self.name,
+            problem=f"{lo}..{hi} reaches outside the data",
+            first=self.first_day,
+            last=self.last_day,
+        )
 
     # --- clock -----------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -462,10 +461,18 @@ class HistoricalSource:
         right = check_right(right)
         if not (math.isfinite(strike) and strike > 0):
             raise ContractError(f"{symbol} strike {strike!r} must be a positive number")
-        chain = self._chain(
-            symbol, expiry, np.array([float(strike)]), np.array([right == "C"]), self._t(ts)
-        )
-        return option_quote_from_chain(chain, 0, right)
+        t = self._t(ts)
+        # A pure function of (terms, second): monitoring asks the same legs repeatedly.
+        key = (symbol, expiry, float(strike), right, t)
+        cached = self._quote_cache.get(key)
+        if cached is not None:
+            return cached
+        chain = self._chain(symbol, expiry, np.array([float(strike)]), np.array([right == "C"]), t)
+        quote = option_quote_from_chain(chain, 0, right)
+        if len(self._quote_cache) >= MAX_CACHED_QUOTES:
+            self._quote_cache.clear()
+        self._quote_cache[key] = quote
+        return quote
 
     # --- contracts, futures, bars ------------------------------------------------------------
     def con_id(
