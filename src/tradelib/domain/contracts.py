@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -34,6 +34,8 @@ class Contract:
     local_symbol: str = ""
     trading_class: str = ""
     con_id: int | None = None
+    # ``key`` once computed (a risk check or a chain snapshot asks it thousands of times)
+    _key: str = field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.symbol or not self.symbol.strip():
@@ -119,6 +121,16 @@ class Contract:
     @property
     def key(self) -> str:
         """A stable, human-readable identity independent of the broker's con_id."""
+        try:
+            known = self._key
+        except AttributeError:  # unpickled from a version without the cache
+            known = ""
+        if not known:
+            known = self._identity()
+            object.__setattr__(self, "_key", known)
+        return known
+
+    def _identity(self) -> str:
         if self.sec_type is SecType.OPTION:
             assert self.expiry is not None and self.right is not None
             return f"{self.symbol} {self.expiry:%Y%m%d} {self.strike:g} {self.right.value}"
