@@ -161,6 +161,22 @@ class _Ledger:
         """Strategies holding ``cid`` on the side of ``sign``, oldest first."""
         return [s for s in self.order if self.held[s].get(cid, 0.0) * sign > QTY_EPS]
 
+    @classmethod
+    def of(cls, records: Sequence[StrategyRecord]) -> _Ledger:
+        """The ledger of ``records`` (oldest first) as the book holds them."""
+        ledger = cls([r.strategy_id for r in records])
+        for rec in records:
+            for leg in rec.legs:
+                ledger.add(rec.strategy_id, leg.con_id, leg.quantity)
+        return ledger
+
+    def legs(self, sid: str, contracts: Mapping[int, Contract]) -> tuple[HeldLeg, ...]:
+        """What ``sid`` holds now, as sorted legs."""
+        held = self.held.get(sid, {})
+        return tuple(
+            sorted((HeldLeg(contracts[cid], q) for cid, q in held.items()), key=leg_sort_key)
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class _OurFills:
@@ -273,22 +289,12 @@ class StrategyRegistry:
         now = ensure_utc(now, "now")
         previous = sorted(book, key=lambda r: (r.inferred, r.opened_at, r.strategy_id))
         by_id = {r.strategy_id: r for r in previous}
-        contracts = {leg.con_id: leg.contract for r in previous for leg in r.legs}
-        contracts.update((f.con_id, f.contract) for f in new_fills if f.contract is not None)
-        contracts.update(
-            (cid, p.contract) for p in positions if (cid := p.contract.con_id) is not None
-        )
+        contracts = _contracts_of(previous, positions, new_fills)
         avg_cost = {cid: p.avg_cost for p in positions if (cid := p.contract.con_id) is not None}
-        broker: dict[int, float] = defaultdict(float)
-        for p in positions:
-            if p.contract.con_id is not None and abs(p.quantity) > QTY_EPS:
-                broker[p.contract.con_id] += p.quantity
+        broker = _broker_net(positions)
         fills = _OurFills.of(new_fills, past_fills)
 
-        ledger = _Ledger([r.strategy_id for r in previous])
-        for rec in previous:
-            for leg in rec.legs:
-                ledger.add(rec.strategy_id, leg.con_id, leg.quantity)
+        ledger = _Ledger.of(previous)
         expired_from = self._settle_expiries(previous, ledger, broker, expired_through)
         links = self._apply_our_fills(ledger, broker, fills, by_id)
         self._reduce_outside(ledger, broker)
@@ -298,20 +304,39 @@ class StrategyRegistry:
         self._join_added(ledger, broker)
         new_records += self._hand_opened(ledger, broker, contracts, avg_cost, now)
 
-        def legs_of(sid: str) -> tuple[HeldLeg, ...]:
-            held = ledger.held.get(sid, {})
-            return tuple(
-                sorted((HeldLeg(contracts[cid], q) for cid, q in held.items()), key=leg_sort_key)
-            )
+        changed, result = self._carry_forward(
+            previous, ledger, contracts, fills, assignments, links, expired_through, now
+        )
+        opened = self._opened_by_us(by_id, ledger, contracts, fills, links, avg_cost, now)
+        changed += [*opened, *new_records]
+        result += [*opened, *new_records]
+        return RegistryUpdate(
+            tuple(changed), tuple(result), _strategy_of(result), tuple(assignments)
+        )
 
+    # --- the new state -----------------------------------------------------------------------
+    def _carry_forward(
+        self,
+        previous: Sequence[StrategyRecord],
+        ledger: _Ledger,
+        contracts: Mapping[int, Contract],
+        fills: _OurFills,
+        assignments: Sequence[Assignment],
+        links: Mapping[str, str],
+        expired_through: date,
+        now: datetime,
+    ) -> tuple[list[StrategyRecord], list[StrategyRecord]]:
+        """The book's strategies after the passes: (changed, still open).
+
+        One left holding nothing closes (with its reason); the others take their
+        new legs, type and credit, and count as changed when any of those moved.
+        """
         assigned_parents = {a.parent_id for a in assignments}
         rolled_into = {parent: child for child, parent in sorted(links.items(), reverse=True)}
         changed: list[StrategyRecord] = []
         result: list[StrategyRecord] = []
-
         for rec in previous:
-            legs = legs_of(rec.strategy_id)
-            sid = rec.strategy_id
+            legs = ledger.legs(rec.strategy_id, contracts)
             if not legs:
                 changed.append(
                     self._close_reason(
@@ -319,46 +344,46 @@ class StrategyRegistry:
                     )
                 )
                 continue
-            credit = rec.credit
-            newer = [f for f in fills.of_strategy.get(sid, ()) if f.ts >= rec.updated_at]
-            if credit is None or any(f.purpose in _OPENING for f in newer):
-                # Opening or roll fills the book has not caught up with: recount from every
-                # fill of ours (earlier ones from the lake); closing fills leave it alone.
-                fresh = credit_from_fills(fills.of_strategy.get(sid, ()))
-                credit = credit if fresh is None else fresh
+            credit = _recounted_credit(rec, fills)
             updated = replace(rec, legs=legs, strategy_type=classify(legs), credit=credit)
             if _differs(updated, rec):
                 updated = replace(updated, updated_at=now)
                 changed.append(updated)
             result.append(updated)
+        return changed, result
 
+    @staticmethod
+    def _opened_by_us(
+        by_id: Mapping[str, StrategyRecord],
+        ledger: _Ledger,
+        contracts: Mapping[int, Contract],
+        fills: _OurFills,
+        links: Mapping[str, str],
+        avg_cost: Mapping[int, float],
+        now: datetime,
+    ) -> list[StrategyRecord]:
+        """The strategies our fills opened that the book does not hold yet, by first fill."""
+        records: list[StrategyRecord] = []
         for sid in fills.new_strategies(by_id):
-            legs = legs_of(sid)
+            legs = ledger.legs(sid, contracts)
             if not legs:
                 continue  # opened and closed between syncs: the orders table keeps its story
             underlying = legs[0].contract.symbol
             credit = credit_from_fills(fills.of_strategy[sid])
-            rec = StrategyRecord(
-                strategy_id=sid,
-                strategy_type=classify(legs),
-                underlying=underlying,
-                legs=legs,
-                opened_at=fills.first[sid],
-                updated_at=now,
-                credit=credit_from_cost(legs, avg_cost) if credit is None else credit,
-                inferred=False,
-                linked_strategy_id=links.get(sid),
+            records.append(
+                StrategyRecord(
+                    strategy_id=sid,
+                    strategy_type=classify(legs),
+                    underlying=underlying,
+                    legs=legs,
+                    opened_at=fills.first[sid],
+                    updated_at=now,
+                    credit=credit_from_cost(legs, avg_cost) if credit is None else credit,
+                    inferred=False,
+                    linked_strategy_id=links.get(sid),
+                )
             )
-            changed.append(rec)
-            result.append(rec)
-        changed.extend(new_records)
-        result.extend(new_records)
-
-        strategy_of: dict[int, str] = {}
-        for rec in result:
-            for leg in rec.legs:
-                strategy_of.setdefault(leg.con_id, rec.strategy_id)
-        return RegistryUpdate(tuple(changed), tuple(result), strategy_of, tuple(assignments))
+        return records
 
     # --- the passes ------------------------------------------------------------------------
     @staticmethod
@@ -550,6 +575,48 @@ class StrategyRegistry:
     def to_strategies(records: Iterable[StrategyRecord]) -> list[Strategy]:
         """Domain strategies of the open records (for rules, risk and market-data slots)."""
         return [r.to_strategy() for r in records if r.is_open and r.legs]
+
+
+def _contracts_of(
+    previous: Sequence[StrategyRecord],
+    positions: Sequence[Position],
+    new_fills: Sequence[FillFact],
+) -> dict[int, Contract]:
+    """Every contract the update may meet, by con_id (the broker's newest word wins)."""
+    contracts = {leg.con_id: leg.contract for r in previous for leg in r.legs}
+    contracts.update((f.con_id, f.contract) for f in new_fills if f.contract is not None)
+    contracts.update((cid, p.contract) for p in positions if (cid := p.contract.con_id) is not None)
+    return contracts
+
+
+def _broker_net(positions: Sequence[Position]) -> dict[int, float]:
+    """The broker's signed quantity per con_id (flat positions left out)."""
+    broker: dict[int, float] = defaultdict(float)
+    for p in positions:
+        if p.contract.con_id is not None and abs(p.quantity) > QTY_EPS:
+            broker[p.contract.con_id] += p.quantity
+    return broker
+
+
+def _recounted_credit(rec: StrategyRecord, fills: _OurFills) -> float | None:
+    """``rec``'s credit, recounted from our fills when it has opening or roll fills it has
+    not caught up with (earlier fills come from the lake); closing fills leave it alone."""
+    sid = rec.strategy_id
+    credit = rec.credit
+    newer = [f for f in fills.of_strategy.get(sid, ()) if f.ts >= rec.updated_at]
+    if credit is None or any(f.purpose in _OPENING for f in newer):
+        fresh = credit_from_fills(fills.of_strategy.get(sid, ()))
+        credit = credit if fresh is None else fresh
+    return credit
+
+
+def _strategy_of(records: Iterable[StrategyRecord]) -> dict[int, str]:
+    """con_id -> the first of ``records`` holding it."""
+    strategy_of: dict[int, str] = {}
+    for rec in records:
+        for leg in rec.legs:
+            strategy_of.setdefault(leg.con_id, rec.strategy_id)
+    return strategy_of
 
 
 def _rolled_from(
