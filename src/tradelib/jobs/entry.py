@@ -141,6 +141,27 @@ class _Market:
     book: list[Strategy] = field(default_factory=list)  # open strategies (for line admission)
 
 
+@dataclass(slots=True)
+class _Tally:
+    """The run's counts as candidates are entered, and why the rest are not tried."""
+
+    open_count: int
+    entered_today: int
+    stop: str = ""  # set once a cap is reached or the breaker opens
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """One new candidate to try: its rank, day, strategy id and outcome so far."""
+
+    cand: Candidate
+    rank: int
+    day: date
+    sid: str
+    base: CandidateOutcome
+    quantity: int
+
+
 class EntryWorkflow:
     """One pass of the entry job over a broker and a lake (see the module doc)."""
 
@@ -378,14 +399,13 @@ class EntryWorkflow:
         rejected_rows: list[dict[str, object]],
         slots: MarketDataSlotManager,
     ) -> list[CandidateOutcome]:
-        limits = self.cfg.trading_limits
+        """Each candidate, best first: skipped, resumed from the journal, or tried anew."""
         quantity = self.cfg.strategies.entry_quantity
-        open_count, entered_today = book.open_count, len(book.entered_today)
-        stop = ""
+        tally = _Tally(book.open_count, len(book.entered_today))
         for rank, cand in enumerate(ranked, start=1):
             sid = entry_strategy_id(cand, day)
-            if stop:
-                outcomes.append(not_tried(cand, rank, day, stop))
+            if tally.stop:
+                outcomes.append(not_tried(cand, rank, day, tally.stop))
                 continue
             base = candidate_outcome(cand, rank, sid)
             if sid in book.known_ids:
@@ -394,85 +414,118 @@ class EntryWorkflow:
                         base, outcome=Outcome.ALREADY_ENTERED, reason=f"already entered as {sid}"
                     )
                 )
-                continue
-            if sid in book.journaled:
-                # Sent by an earlier run that stopped before recording it: the executor
-                # finds its orders and reports (or finishes) them; nothing new is decided.
-                outcome = self._execute(cand, base, quantity, market)
-                outcomes.append(outcome)
-                if outcome.outcome is Outcome.ENTERED:
-                    open_count += 1
-                    entered_today += sid not in book.entered_today
-                    market.held.update(leg.contract.key for leg in cand.legs)
-                continue
-            bad = bad_leg(cand.legs, market.invalid)
-            if bad:
-                outcomes.append(replace(base, outcome=Outcome.INVALID_QUOTE, reason=bad))
-                continue
-            overlap = sorted(
-                leg.contract.key for leg in cand.legs if leg.contract.key in market.held
-            )
-            if overlap and self.cfg.strategies.avoid_held_contracts:
-                reason = f"legs already held by the account: {', '.join(overlap)}"
-                outcomes.append(replace(base, outcome=Outcome.OVERLAP, reason=reason))
-                continue
-            after = market.calculator.with_candidate(
-                market.portfolio, cand.legs, market.quotes, quantity=quantity
-            )
-            verdict = market.checker.check(
-                after,
-                market.account,
-                open_strategies=open_count,
-                entries_today=entered_today,
-                quantity=quantity,
-            )
-            if not verdict.approved:
-                rejected_rows.extend(
-                    rejection_rows(
-                        verdict,
-                        candidate_id=sid,
-                        strategy_type=cand.strategy.value,
-                        ts=self.broker.now(),
-                        underlying=cand.underlying,
-                    )
-                )
-                log.info("entry: %s rejected by limits: %s", sid, verdict.reason)
-                outcomes.append(replace(base, outcome=Outcome.LIMITS, reason=verdict.reason))
-                continue
-            watched = as_strategy(sid, cand, quantity, self.broker.now())
-            admission = slots.can_admit(watched, self.broker.now(), planned=True)
-            if not admission.admitted:
-                reason = f"market data lines: {admission.reason}"
-                rejected_rows.append(
-                    line_rejection_row(sid, cand, admission, reason, self.broker.now())
-                )
-                log.info("entry: %s refused by the line budget: %s", sid, admission.reason)
-                outcomes.append(replace(base, outcome=Outcome.LIMITS, reason=reason))
-                continue
-            gate = self.breaker.allows(OrderPurpose.OPEN, self.broker.now())
-            if not gate.allowed:
-                stop = gate.reason
-                outcomes.append(not_tried(cand, rank, day, stop))
-                continue
-            outcome = self._execute(cand, base, quantity, market)
-            outcomes.append(outcome)
-            if outcome.outcome is Outcome.ENTERED:
-                market.book.append(watched)
-                slots.track(market.book)
-                open_count += 1
-                entered_today += 1
-                market.held.update(leg.contract.key for leg in cand.legs)
-                market.portfolio = market.calculator.calculate(after.positions, after.greeks)
-                market.account = self.broker.account()
-                if (
-                    open_count >= limits.max_positions
-                    or entered_today >= limits.max_new_entries_per_day
-                ):
-                    stop = (
-                        f"entry caps reached: {open_count} open (max {limits.max_positions}), "
-                        f"{entered_today} today (max {limits.max_new_entries_per_day})"
-                    )
+            elif sid in book.journaled:
+                attempt = _Attempt(cand, rank, day, sid, base, quantity)
+                outcomes.append(self._resume(attempt, market, book, tally))
+            else:
+                attempt = _Attempt(cand, rank, day, sid, base, quantity)
+                outcomes.append(self._try(attempt, market, tally, rejected_rows, slots))
         return outcomes
+
+    def _resume(
+        self, a: _Attempt, market: _Market, book: EntryBook, tally: _Tally
+    ) -> CandidateOutcome:
+        """A candidate an earlier run sent but did not record: the executor finds its orders
+        and reports (or finishes) them; nothing new is decided."""
+        outcome = self._execute(a.cand, a.base, a.quantity, market)
+        if outcome.outcome is Outcome.ENTERED:
+            tally.open_count += 1
+            tally.entered_today += a.sid not in book.entered_today
+            market.held.update(leg.contract.key for leg in a.cand.legs)
+        return outcome
+
+    def _try(
+        self,
+        a: _Attempt,
+        market: _Market,
+        tally: _Tally,
+        rejected_rows: list[dict[str, object]],
+        slots: MarketDataSlotManager,
+    ) -> CandidateOutcome:
+        """Quotes, held contracts, limits, line budget and breaker; then the order."""
+        cand, base = a.cand, a.base
+        refused = self._screen(cand, base, market)
+        if refused is not None:
+            return refused
+        after = market.calculator.with_candidate(
+            market.portfolio, cand.legs, market.quotes, quantity=a.quantity
+        )
+        verdict = market.checker.check(
+            after,
+            market.account,
+            open_strategies=tally.open_count,
+            entries_today=tally.entered_today,
+            quantity=a.quantity,
+        )
+        if not verdict.approved:
+            rejected_rows.extend(
+                rejection_rows(
+                    verdict,
+                    candidate_id=a.sid,
+                    strategy_type=cand.strategy.value,
+                    ts=self.broker.now(),
+                    underlying=cand.underlying,
+                )
+            )
+            log.info("entry: %s rejected by limits: %s", a.sid, verdict.reason)
+            return replace(base, outcome=Outcome.LIMITS, reason=verdict.reason)
+        watched = as_strategy(a.sid, cand, a.quantity, self.broker.now())
+        admission = slots.can_admit(watched, self.broker.now(), planned=True)
+        if not admission.admitted:
+            reason = f"market data lines: {admission.reason}"
+            rejected_rows.append(
+                line_rejection_row(a.sid, cand, admission, reason, self.broker.now())
+            )
+            log.info("entry: %s refused by the line budget: %s", a.sid, admission.reason)
+            return replace(base, outcome=Outcome.LIMITS, reason=reason)
+        gate = self.breaker.allows(OrderPurpose.OPEN, self.broker.now())
+        if not gate.allowed:
+            tally.stop = gate.reason
+            return not_tried(cand, a.rank, a.day, tally.stop)
+        outcome = self._execute(cand, base, a.quantity, market)
+        if outcome.outcome is Outcome.ENTERED:
+            self._entered(cand, watched, after, market, tally, slots)
+        return outcome
+
+    def _screen(
+        self, cand: Candidate, base: CandidateOutcome, market: _Market
+    ) -> CandidateOutcome | None:
+        """Why the candidate's legs rule it out (a bad quote, a contract held), else None."""
+        bad = bad_leg(cand.legs, market.invalid)
+        if bad:
+            return replace(base, outcome=Outcome.INVALID_QUOTE, reason=bad)
+        overlap = sorted(leg.contract.key for leg in cand.legs if leg.contract.key in market.held)
+        if overlap and self.cfg.strategies.avoid_held_contracts:
+            reason = f"legs already held by the account: {', '.join(overlap)}"
+            return replace(base, outcome=Outcome.OVERLAP, reason=reason)
+        return None
+
+    def _entered(
+        self,
+        cand: Candidate,
+        watched: Strategy,
+        after: PortfolioRisk,
+        market: _Market,
+        tally: _Tally,
+        slots: MarketDataSlotManager,
+    ) -> None:
+        """Count a filled entry into the book, the portfolio and the caps; stop at a cap."""
+        market.book.append(watched)
+        slots.track(market.book)
+        tally.open_count += 1
+        tally.entered_today += 1
+        market.held.update(leg.contract.key for leg in cand.legs)
+        market.portfolio = market.calculator.calculate(after.positions, after.greeks)
+        market.account = self.broker.account()
+        limits = self.cfg.trading_limits
+        if (
+            tally.open_count >= limits.max_positions
+            or tally.entered_today >= limits.max_new_entries_per_day
+        ):
+            tally.stop = (
+                f"entry caps reached: {tally.open_count} open (max {limits.max_positions}), "
+                f"{tally.entered_today} today (max {limits.max_new_entries_per_day})"
+            )
 
     def _execute(
         self,
