@@ -7,7 +7,7 @@ import json
 import polars as pl
 import pytest
 
-from tradelib.dashboards.monitoring_queries import _own_pnl
+from tradelib.dashboards.monitoring_queries.book import _own_pnl
 from tradelib.domain import Strategy
 from tradelib.domain.pnl import profit_fraction, strategy_pnl
 from tradelib.rules import build_strategy_state

@@ -20,6 +20,8 @@ from tradelib.cli.params import LakeOption, finite
 
 if TYPE_CHECKING:
     from tradelib.broker.port import Broker
+    from tradelib.config import TradingConfig
+    from tradelib.lake import Lake
 
 LOCK_NAME = "futures_collector.lock"
 # the market calendars and the simulated market cover these years
@@ -95,36 +97,17 @@ def collect_futures(
     """Collect front-month ES/NQ/RTY and their ETFs as 1-s bars into the lake."""
     import time
 
-    from tradelib.broker.factory import open_broker
-    from tradelib.broker.sim import SimBroker
     from tradelib.config import load_config, workspace_root
     from tradelib.errors import CollectorAlreadyRunningError
     from tradelib.futures.collector import FuturesCollector, single_instance
-    from tradelib.lake import Lake
-    from tradelib.markethours import MarketHours
     from tradelib.secrets import install_log_masking
-    from tradelib.sim import SimMarketConfig, SimulatedMarket
 
     install_log_masking()
     cfg = load_config(config)
     root = workspace_root()
-    target = (
-        Lake(lake)
-        if lake
-        else Lake(
-            cfg.storage.resolved_uri(root),
-            storage_options=cfg.storage.storage_options(),
-            commit_retries=cfg.storage.commit_retries,
-            expected_writers=cfg.storage.expected_writers,
-        )
-    )
+    target = _target_lake(cfg, lake, root)
     sim = cfg.ib.mode == "sim"
-    if not sim and (fast or sim_start):
-        raise typer.BadParameter("--fast and --sim-start apply to ib.mode: sim only")
-    if sim and fast and not (once or until or minutes):
-        raise typer.BadParameter(
-            "with --fast the simulated market never waits: give --until or --minutes"
-        )
+    _check_sim_options(sim, fast=fast, sim_start=sim_start, bounded=bool(once or until or minutes))
     lock = lock_file or cfg.storage.resolved_runs_dir(root) / LOCK_NAME
     stop_at = _parse_time(until, "--until") if until else None
 
@@ -135,13 +118,7 @@ def collect_futures(
             # the normal case under cron's every-minute keep-alive: not an error
             typer.echo(f"futures collector: {exc.message}")
             raise typer.Exit(0) from None
-        if sim:
-            start = _parse_time(sim_start, "--sim-start") if sim_start else datetime.now(UTC)
-            hours = MarketHours(cfg.scheduler.calendar)
-            market = SimulatedMarket(SimMarketConfig(seed=cfg.simulation.seed, start=start), hours)
-            broker = stack.enter_context(_connected(SimBroker(market)))
-        else:
-            broker = stack.enter_context(open_broker(cfg, role="futures"))
+        broker = stack.enter_context(_broker(cfg, sim, sim_start))
         if minutes is not None:
             later = broker.now() + timedelta(minutes=minutes)
             stop_at = later if stop_at is None else min(stop_at, later)
@@ -156,6 +133,47 @@ def collect_futures(
             report = collector.run(until=stop_at, cycles=1 if once else None)
     for line in report.lines():
         typer.echo(line)
+
+
+def _target_lake(cfg: TradingConfig, lake: str | None, root: Path) -> Lake:
+    """The lake to write: ``--lake``, else the configured storage."""
+    from tradelib.lake import Lake
+
+    if lake:
+        return Lake(lake)
+    return Lake(
+        cfg.storage.resolved_uri(root),
+        storage_options=cfg.storage.storage_options(),
+        commit_retries=cfg.storage.commit_retries,
+        expected_writers=cfg.storage.expected_writers,
+    )
+
+
+def _check_sim_options(sim: bool, *, fast: bool, sim_start: str | None, bounded: bool) -> None:
+    """Refuse sim-only options outside sim mode, and a --fast run with no end."""
+    if not sim and (fast or sim_start):
+        raise typer.BadParameter("--fast and --sim-start apply to ib.mode: sim only")
+    if sim and fast and not bounded:
+        raise typer.BadParameter(
+            "with --fast the simulated market never waits: give --until or --minutes"
+        )
+
+
+def _broker(
+    cfg: TradingConfig, sim: bool, sim_start: str | None
+) -> contextlib.AbstractContextManager[Broker]:
+    """The connected broker to collect from: an embedded simulated market, or IB."""
+    from tradelib.broker.factory import open_broker
+    from tradelib.broker.sim import SimBroker
+    from tradelib.markethours import MarketHours
+    from tradelib.sim import SimMarketConfig, SimulatedMarket
+
+    if not sim:
+        return open_broker(cfg, role="futures")
+    start = _parse_time(sim_start, "--sim-start") if sim_start else datetime.now(UTC)
+    hours = MarketHours(cfg.scheduler.calendar)
+    market = SimulatedMarket(SimMarketConfig(seed=cfg.simulation.seed, start=start), hours)
+    return _connected(SimBroker(market))
 
 
 @contextlib.contextmanager

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Annotated
 
 import typer
 
-from tradelib.gateway.faults import FAULT_SPEC_HELP
+from tradelib.gateway.faults import FAULT_SPEC_HELP, FaultCommand
 
 _FAULTS_DOC = "\n\n\b\n" + FAULT_SPEC_HELP  # \b: keep the syntax table's line breaks
 
@@ -52,26 +53,20 @@ def gateway(
     """Serve the TWS API socket protocol on a simulated market until SIGINT/SIGTERM."""
     import asyncio
     import logging
-    import signal
 
-    from tradelib.gateway import build_gateway, parse_fault_spec
+    from tradelib.gateway import parse_fault_spec
     from tradelib.secrets import install_log_masking
 
     start_day = date.fromisoformat(day) if day else None
-    if speed < 0:
-        raise typer.BadParameter("speed must be >= 0")
-    if clock not in ("sim", "wall"):
-        raise typer.BadParameter(f"--clock must be sim or wall, got {clock!r}")
-    if clock == "wall" and (day or speed != 1.0):
-        raise typer.BadParameter("--clock wall follows the wall clock: drop --day and --speed")
+    _check_clock(speed, clock, day)
     commands = parse_fault_spec(faults)  # a bad spec fails before anything starts
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     install_log_masking()
-
-    async def serve() -> None:
-        gw = build_gateway(
+    asyncio.run(
+        _serve(
+            commands,
             seed=seed,
             day=start_day,
             wall_clock=clock == "wall",
@@ -80,22 +75,59 @@ def gateway(
             speed=speed,
             control_port=control_port,
         )
-        for command in commands:
-            command.apply(gw.faults)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await gw.start()
-        typer.echo(f"simulated TWS gateway listening on {host}:{gw.port} (Ctrl-C to stop)")
-        if gw.control_port is not None:
-            typer.echo(f"fault control channel on 127.0.0.1:{gw.control_port}")
-        if commands:
-            typer.echo("faults armed: " + ", ".join(c.name for c in commands))
-        await stop.wait()
-        await gw.stop()
+    )
 
-    asyncio.run(serve())
+
+def _check_clock(speed: float, clock: str, day: str | None) -> None:
+    """Refuse a negative speed, an unknown clock, and --day or --speed with the wall clock."""
+    if speed < 0:
+        raise typer.BadParameter("speed must be >= 0")
+    if clock not in ("sim", "wall"):
+        raise typer.BadParameter(f"--clock must be sim or wall, got {clock!r}")
+    if clock == "wall" and (day or speed != 1.0):
+        raise typer.BadParameter("--clock wall follows the wall clock: drop --day and --speed")
+
+
+async def _serve(
+    commands: Sequence[FaultCommand],
+    *,
+    seed: int,
+    day: date | None,
+    wall_clock: bool,
+    host: str,
+    port: int,
+    speed: float,
+    control_port: int | None,
+) -> None:
+    """Build the gateway, arm ``commands``, serve until SIGINT/SIGTERM, then stop it."""
+    import asyncio
+    import signal
+
+    from tradelib.gateway import build_gateway
+
+    gw = build_gateway(
+        seed=seed,
+        day=day,
+        wall_clock=wall_clock,
+        host=host,
+        port=port,
+        speed=speed,
+        control_port=control_port,
+    )
+    for command in commands:
+        command.apply(gw.faults)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await gw.start()
+    typer.echo(f"simulated TWS gateway listening on {host}:{gw.port} (Ctrl-C to stop)")
+    if gw.control_port is not None:
+        typer.echo(f"fault control channel on 127.0.0.1:{gw.control_port}")
+    if commands:
+        typer.echo("faults armed: " + ", ".join(c.name for c in commands))
+    await stop.wait()
+    await gw.stop()
 
 
 gateway.__doc__ = (gateway.__doc__ or "") + _FAULTS_DOC

@@ -393,93 +393,124 @@ class StrategySelector:
         edge: a Candidate, or a Rejection when there is none."""
         if not pending:
             return []
-        n = len(pending)
-        m = max(len(p.rows) for p in pending)
-        nb = max(1, max(len(p.breakevens) for p in pending))
-        strikes: FloatArray = np.ones((n, m))
-        is_call = np.zeros((n, m), dtype=np.bool_)
-        ratios: FloatArray = np.zeros((n, m))
-        breakevens: FloatArray = np.full((n, nb), np.nan)
-        for i, p in enumerate(pending):
-            idx = np.asarray(p.rows)
-            strikes[i, : idx.size] = p.exp.strike[idx]
-            is_call[i, : idx.size] = p.exp.is_call[idx]
-            ratios[i, : idx.size] = p.ratios
-            breakevens[i, : len(p.breakevens)] = p.breakevens
-        credit = np.array([p.credit_mid for p in pending])
-        forward = np.array([p.exp.forward for p in pending])
-        vol = np.array([p.model_vol for p in pending])
-        years = np.array([p.exp.years for p in pending])
-        ev = expected_value(strikes, is_call, ratios, credit, forward, vol, years)
-        pop = probability_of_profit(
-            strikes, is_call, ratios, credit, breakevens, forward, vol, years
-        )
+        ev, pop = _model_outcomes(pending)
         used = tuple(sorted((s.value, w) for s, (w, _) in weights.items()))
         out: list[Candidate | Rejection] = []
         for i, p in enumerate(pending):
-            w, source = weights[p.strategy]
+            weight = weights[p.strategy]
             e = float(ev[i])
             mult = p.exp.multiplier
             slip = self.costs.slippage(p.credit_mid, p.credit_natural)
             fees = self.costs.commissions(p.legs) / mult
             net = e - slip - fees
             if not net * mult > self.cfg.min_net_edge + _TOL:
-                half = p.credit_mid - p.credit_natural
-                out.append(
-                    Rejection(
-                        p.underlying,
-                        p.strategy,
-                        p.exp.expiry,
-                        f"no edge: EV ${e * mult:+.2f} at mid - slippage ${slip * mult:.2f} "
-                        f"({self.costs.slippage_fraction:.0%} of ${half * mult:.2f} mid to "
-                        f"natural) - commissions ${fees * mult:.2f} (open and close) = net "
-                        f"${net * mult:+.2f} <= minimum ${self.cfg.min_net_edge:.2f} per unit",
-                        p.legs,
-                        check="min_net_edge",
-                        value=round(net * mult, 2),
-                        limit=self.cfg.min_net_edge,
-                    )
-                )
+                out.append(self._no_edge(p, e, slip, fees, net))
                 continue
-            risk = _risk_capital(p)
-            per_risk = net / risk if risk > 0 else math.nan
-            value = per_risk if self.cfg.ranking == "ev_per_risk" else net
-            out.append(
-                Candidate(
-                    underlying=p.underlying,
-                    strategy=p.strategy,
-                    expiry=p.exp.expiry,
-                    dte=p.dte,
-                    legs=p.legs,
-                    credit_mid=p.credit_mid,
-                    credit_natural=p.credit_natural,
-                    max_profit=p.max_profit,
-                    max_loss=p.max_loss,
-                    breakevens=p.breakevens,
-                    probability_of_profit=float(pop[i]),
-                    expected_value=e,
-                    slippage=slip,
-                    commissions=fees,
-                    net_expected_value=net,
-                    risk_capital=risk,
-                    ev_per_risk=per_risk,
-                    model_vol=p.model_vol,
-                    forward=p.exp.forward,
-                    short_deltas=tuple(
-                        float(p.exp.delta[r])
-                        for r, q in zip(p.rows, p.ratios, strict=True)
-                        if q < 0
-                    ),
-                    skew=p.skew,
-                    regime=regime,
-                    weight=w,
-                    weight_source=source,
-                    weights=used,
-                    score=value * w if value >= 0 else value / w,
-                    multiplier=mult,
-                )
-            )
+            edge = _Edge(e, float(pop[i]), slip, fees, net)
+            out.append(self._candidate(p, edge, regime, weight, used))
         return out
+
+    def _no_edge(self, p: _Pending, e: float, slip: float, fees: float, net: float) -> Rejection:
+        """The rejection of a candidate whose net edge does not reach the minimum."""
+        mult = p.exp.multiplier
+        half = p.credit_mid - p.credit_natural
+        return Rejection(
+            p.underlying,
+            p.strategy,
+            p.exp.expiry,
+            f"no edge: EV ${e * mult:+.2f} at mid - slippage ${slip * mult:.2f} "
+            f"({self.costs.slippage_fraction:.0%} of ${half * mult:.2f} mid to "
+            f"natural) - commissions ${fees * mult:.2f} (open and close) = net "
+            f"${net * mult:+.2f} <= minimum ${self.cfg.min_net_edge:.2f} per unit",
+            p.legs,
+            check="min_net_edge",
+            value=round(net * mult, 2),
+            limit=self.cfg.min_net_edge,
+        )
+
+    def _candidate(
+        self,
+        p: _Pending,
+        edge: _Edge,
+        regime: MarketRegime | None,
+        weight: tuple[float, str],
+        used: tuple[tuple[str, float], ...],
+    ) -> Candidate:
+        """A candidate with an edge, scored: its ranking value x its strategy's weight."""
+        w, source = weight
+        risk = _risk_capital(p)
+        per_risk = edge.net / risk if risk > 0 else math.nan
+        value = per_risk if self.cfg.ranking == "ev_per_risk" else edge.net
+        return Candidate(
+            underlying=p.underlying,
+            strategy=p.strategy,
+            expiry=p.exp.expiry,
+            dte=p.dte,
+            legs=p.legs,
+            credit_mid=p.credit_mid,
+            credit_natural=p.credit_natural,
+            max_profit=p.max_profit,
+            max_loss=p.max_loss,
+            breakevens=p.breakevens,
+            probability_of_profit=edge.pop,
+            expected_value=edge.ev,
+            slippage=edge.slippage,
+            commissions=edge.commissions,
+            net_expected_value=edge.net,
+            risk_capital=risk,
+            ev_per_risk=per_risk,
+            model_vol=p.model_vol,
+            forward=p.exp.forward,
+            short_deltas=tuple(
+                float(p.exp.delta[r]) for r, q in zip(p.rows, p.ratios, strict=True) if q < 0
+            ),
+            skew=p.skew,
+            regime=regime,
+            weight=w,
+            weight_source=source,
+            weights=used,
+            score=value * w if value >= 0 else value / w,
+            multiplier=p.exp.multiplier,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Edge:
+    """One candidate's model outcome and costs, per share per unit."""
+
+    ev: float  # expected value at mid
+    pop: float  # probability of profit
+    slippage: float
+    commissions: float
+    net: float  # ev - slippage - commissions
+
+
+def _model_outcomes(pending: list[_Pending]) -> tuple[FloatArray, FloatArray]:
+    """(expected value, probability of profit) of every pending candidate, in one pass.
+
+    The candidates' legs and breakevens are padded into rectangular arrays
+    (unused legs: ratio 0; unused breakevens: NaN).
+    """
+    n = len(pending)
+    m = max(len(p.rows) for p in pending)
+    nb = max(1, max(len(p.breakevens) for p in pending))
+    strikes: FloatArray = np.ones((n, m))
+    is_call = np.zeros((n, m), dtype=np.bool_)
+    ratios: FloatArray = np.zeros((n, m))
+    breakevens: FloatArray = np.full((n, nb), np.nan)
+    for i, p in enumerate(pending):
+        idx = np.asarray(p.rows)
+        strikes[i, : idx.size] = p.exp.strike[idx]
+        is_call[i, : idx.size] = p.exp.is_call[idx]
+        ratios[i, : idx.size] = p.ratios
+        breakevens[i, : len(p.breakevens)] = p.breakevens
+    credit = np.array([p.credit_mid for p in pending])
+    forward = np.array([p.exp.forward for p in pending])
+    vol = np.array([p.model_vol for p in pending])
+    years = np.array([p.exp.years for p in pending])
+    ev = expected_value(strikes, is_call, ratios, credit, forward, vol, years)
+    pop = probability_of_profit(strikes, is_call, ratios, credit, breakevens, forward, vol, years)
+    return ev, pop
 
 
 def _risk_capital(p: _Pending) -> float:

@@ -29,15 +29,18 @@ the "process" there): ``journaled`` (pending row written, not sent),
 ``sent`` (sent, state not yet journaled), ``cancel_requested`` (reason
 journaled, cancel not sent), ``cancelled`` (cancelled, not journaled),
 ``filled`` (fill journaled in ``orders``, fills not yet in ``executions``).
+
+This module is the walk of one order group; the plan and its result are in
+``execution.plan``, the group's state in ``execution.group``, legged mode and
+its rollback in ``execution.legged``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from tradelib import alerts
@@ -50,14 +53,25 @@ from tradelib.domain import (
     OrderStatus,
     OrderType,
     Quote,
-    TimeInForce,
-    Urgency,
     check_quote,
     make_order_ref,
     net_prices,
 )
-from tradelib.errors import BrokerError, ExecutionPlanError
-from tradelib.execution.attempts import SEQ_BLOCK, Attempt, attempt_seqs, attempts_of
+from tradelib.errors import BrokerError
+from tradelib.execution.attempts import Attempt, attempt_seqs, attempts_of
+from tradelib.execution.group import OrderGroup, Refusal, Walk
+from tradelib.execution.legged import LeggedMode
+from tradelib.execution.plan import (
+    BLOCKED,
+    INVALID_QUOTE,
+    MARKET_CLOSED,
+    PREFIX_OUTCOME,
+    REPLACING,
+    TIMEOUT,
+    ExecutionOutcome,
+    ExecutionPlan,
+    ExecutionResult,
+)
 from tradelib.execution.walk import WalkSchedule, step_price, tick_rule_for_legs
 from tradelib.stores.orders import JournalEntry, OrderJournal
 
@@ -67,185 +81,20 @@ if TYPE_CHECKING:
     from tradelib.lake import Lake
     from tradelib.risk import CircuitBreaker
 
-ROLLBACK_BASE = 900
-ROLLBACK_BLOCK = 10
-MAX_LEGGED_LEGS = 8
-_EPS = 1e-9
+__all__ = [
+    "ExecutionOutcome",
+    "ExecutionPlan",
+    "ExecutionResult",
+    "Hook",
+    "TransactionalExecutor",
+]
 
-# Reason prefixes journaled with a cancel: they say whether the walk goes on.
-REPLACING = "replacing"
-TIMEOUT = "timeout"
-INVALID_QUOTE = "invalid quote"
-MARKET_CLOSED = "market closed"
-BLOCKED = "blocked"
+_EPS = 1e-9
 
 Hook = Callable[[str, str], None]
 
 
-class ExecutionOutcome(StrEnum):
-    FILLED = "filled"
-    TIMEOUT = "timeout"  # cancelled on timeout (possibly after a partial fill)
-    REJECTED = "rejected"  # the broker refused the order
-    CANCELLED = "cancelled"  # cancelled by the broker or by hand (e.g. day order expired)
-    BLOCKED = "blocked"  # the circuit breaker is open
-    INVALID_QUOTE = "invalid_quote"
-    MARKET_CLOSED = "market_closed"
-    REFUSED = "refused"  # read-only mode
-    FAILED = "failed"  # send error, order lost at the broker, or an incomplete rollback
-    ROLLED_BACK = "rolled_back"  # legged: a leg failed and the filled legs were closed
-
-
-_PREFIX_OUTCOME = {
-    TIMEOUT: ExecutionOutcome.TIMEOUT,
-    INVALID_QUOTE: ExecutionOutcome.INVALID_QUOTE,
-    MARKET_CLOSED: ExecutionOutcome.MARKET_CLOSED,
-    BLOCKED: ExecutionOutcome.BLOCKED,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutionPlan:
-    """What to execute: legs (execution-signed ratios), units, and the price bound.
-
-    ``bound`` is the most aggressive signed net price per unit accepted (for a
-    credit entry with a 0.30 minimum credit: -0.30); ``inf`` accepts any
-    price. ``urgency`` picks the start and the step count unless
-    ``start_fraction`` / ``steps`` are given. ``legged`` sends the legs one by
-    one (bought legs first) and rolls back the filled ones if a leg fails.
-    """
-
-    strategy_id: str
-    purpose: OrderPurpose
-    legs: tuple[Leg, ...]
-    quantity: int
-    bound: float
-    urgency: Urgency = Urgency.NORMAL
-    start_fraction: float | None = None
-    steps: int | None = None
-    legged: bool = False
-    tif: TimeInForce = TimeInForce.DAY
-    attempt: int = 0  # an exit tried again after an unfilled attempt (see ``execution.attempts``)
-
-    def __post_init__(self) -> None:
-        make_order_ref(self.strategy_id, self.purpose, 1)  # validates the id
-        problem = ""
-        if not self.legs:
-            problem = "no legs"
-        elif self.quantity <= 0:
-            problem = f"quantity must be > 0, got {self.quantity}"
-        elif math.isnan(self.bound) or self.bound == -math.inf:
-            problem = f"bound must be a price or +inf, got {self.bound}"
-        elif self.legged and len(self.legs) > MAX_LEGGED_LEGS:
-            problem = f"legged mode takes at most {MAX_LEGGED_LEGS} legs"
-        elif len({leg.contract.key for leg in self.legs}) != len(self.legs):
-            problem = "duplicate legs"
-        elif self.attempt < 0:
-            problem = f"attempt must be >= 0, got {self.attempt}"
-        elif self.legged and self.attempt:
-            problem = "a legged plan is not retried as attempts"
-        if problem:
-            raise ExecutionPlanError(plan=self.strategy_id, problem=problem)
-
-    @classmethod
-    def from_intent(
-        cls,
-        intent: OrderIntent,
-        *,
-        urgency: Urgency = Urgency.NORMAL,
-        legged: bool = False,
-        start_fraction: float | None = None,
-        steps: int | None = None,
-    ) -> ExecutionPlan:
-        """A plan whose bound is ``intent``'s limit price (a market intent: no bound)."""
-        bound = math.inf if intent.limit_price is None else intent.limit_price
-        return cls(
-            intent.strategy_id,
-            intent.purpose,
-            intent.legs,
-            intent.quantity,
-            bound,
-            urgency,
-            start_fraction,
-            steps,
-            legged,
-            intent.tif,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutionResult:
-    """How a plan (or one leg of it, or one rollback order group) ended."""
-
-    strategy_id: str
-    purpose: OrderPurpose
-    outcome: ExecutionOutcome
-    quantity: int
-    filled_quantity: float
-    avg_price: float  # net per unit over the fills; NaN without fills
-    order_refs: tuple[str, ...]
-    prices: tuple[float, ...]  # limit of every order sent, in order
-    fills: tuple[Fill, ...]
-    reason: str
-    resumed: bool = False  # found existing orders in the journal
-    legs: tuple[ExecutionResult, ...] = ()  # legged mode: one result per leg worked
-    rollback: tuple[ExecutionResult, ...] = ()  # legged mode: closing orders
-
-    @property
-    def filled(self) -> bool:
-        return self.outcome is ExecutionOutcome.FILLED
-
-
-@dataclass(frozen=True, slots=True)
-class _Refusal:
-    """Why no order may be priced from the market now."""
-
-    outcome: ExecutionOutcome
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Group:
-    """One order group: a combo, a leg, or a rollback."""
-
-    strategy_id: str
-    purpose: OrderPurpose
-    legs: tuple[Leg, ...]
-    quantity: int
-    bound: float
-    schedule: WalkSchedule
-    seqs: range
-    tif: TimeInForce
-    guarded: bool  # consult the breaker before each send (entries; never rollbacks)
-    label: str
-
-
-@dataclass(slots=True)
-class _Walk:
-    """Mutable progress of one group while it is worked."""
-
-    group: _Group
-    entries: list[JournalEntry] = field(default_factory=list)
-    resumed: bool = False
-    lost: str = ""
-
-    @property
-    def filled(self) -> float:
-        return sum(e.filled_quantity for e in self.entries)
-
-    @property
-    def last(self) -> JournalEntry | None:
-        return self.entries[-1] if self.entries else None
-
-    def put(self, entry: JournalEntry) -> JournalEntry:
-        for i, e in enumerate(self.entries):
-            if e.order_ref == entry.order_ref:
-                self.entries[i] = entry
-                return entry
-        self.entries.append(entry)
-        return entry
-
-
-class TransactionalExecutor:
+class TransactionalExecutor(LeggedMode):
     """Execute plans on a broker, journaled in the lake; re-runs resume, never duplicate."""
 
     def __init__(
@@ -296,7 +145,7 @@ class TransactionalExecutor:
         label = "combo" if len(plan.legs) > 1 else "order"
         if plan.attempt:
             label = f"{plan.purpose.value} attempt {plan.attempt}"
-        group = _Group(
+        group = OrderGroup(
             plan.strategy_id,
             plan.purpose,
             plan.legs,
@@ -315,8 +164,8 @@ class TransactionalExecutor:
         return attempts_of(self.journal.entries(strategy_id, purpose))
 
     # --- one order group --------------------------------------------------------------
-    def _run(self, g: _Group) -> ExecutionResult:
-        walk = _Walk(g)
+    def _run(self, g: OrderGroup) -> ExecutionResult:
+        walk = Walk(g)
         for entry in self.journal.entries(g.strategy_id, g.purpose, g.seqs):
             walk.resumed = True
             walk.put(self._reconcile(walk, entry))
@@ -325,7 +174,7 @@ class TransactionalExecutor:
             return settled
         return self._work(walk)
 
-    def _reconcile(self, walk: _Walk, entry: JournalEntry) -> JournalEntry:
+    def _reconcile(self, walk: Walk, entry: JournalEntry) -> JournalEntry:
         """Bring a journaled order up to date with the broker (and its fills)."""
         state = self.broker.order(entry.order_ref)
         if state is None:
@@ -339,7 +188,7 @@ class TransactionalExecutor:
             self._store_fills(fresh)
         return fresh
 
-    def _settled(self, walk: _Walk) -> ExecutionResult | None:
+    def _settled(self, walk: Walk) -> ExecutionResult | None:
         """The result if the journal says the group is over, else None."""
         g = walk.group
         if walk.filled >= g.quantity - _EPS:
@@ -354,10 +203,10 @@ class TransactionalExecutor:
         if last.reason.startswith(REPLACING):
             return None
         prefix = last.reason.split(":", 1)[0]
-        outcome = _PREFIX_OUTCOME.get(prefix, ExecutionOutcome.CANCELLED)
+        outcome = PREFIX_OUTCOME.get(prefix, ExecutionOutcome.CANCELLED)
         return self._result(walk, outcome, last.reason or last.status.value)
 
-    def _work(self, walk: _Walk) -> ExecutionResult:
+    def _work(self, walk: Walk) -> ExecutionResult:
         g = walk.group
         rule = tick_rule_for_legs(g.legs)
         first = walk.entries[0].created_at if walk.entries else self.broker.now()
@@ -372,7 +221,7 @@ class TransactionalExecutor:
                 reason = f"{TIMEOUT}: not filled within {g.schedule.timeout_s:g}s"
                 return self._stop(walk, live, pending, ExecutionOutcome.TIMEOUT, reason)
             market = self._market(g.legs, now)
-            if isinstance(market, _Refusal):
+            if isinstance(market, Refusal):
                 return self._stop(walk, live, pending, market.outcome, market.reason)
             mid, natural = market
             step = g.schedule.step_at(elapsed)
@@ -416,7 +265,7 @@ class TransactionalExecutor:
 
     def _send(
         self,
-        walk: _Walk,
+        walk: Walk,
         seq: int,
         price: float,
         now: datetime,
@@ -458,7 +307,7 @@ class TransactionalExecutor:
             self.breaker.record_success(now)
         return entry
 
-    def _refresh(self, walk: _Walk, entry: JournalEntry) -> JournalEntry:
+    def _refresh(self, walk: Walk, entry: JournalEntry) -> JournalEntry:
         state = self.broker.order(entry.order_ref)
         if state is None:
             return entry
@@ -467,14 +316,14 @@ class TransactionalExecutor:
             walk.put(self.journal.write(fresh))
         return fresh
 
-    def _filled(self, walk: _Walk, entry: JournalEntry) -> ExecutionResult:
+    def _filled(self, walk: Walk, entry: JournalEntry) -> ExecutionResult:
         self._at("filled", entry.order_ref)
         for e in walk.entries:
             if e.filled_quantity > 0:
                 self._store_fills(e)
         return self._result(walk, ExecutionOutcome.FILLED, "filled")
 
-    def _cancel(self, walk: _Walk, entry: JournalEntry, reason: str) -> JournalEntry:
+    def _cancel(self, walk: Walk, entry: JournalEntry, reason: str) -> JournalEntry:
         marked = walk.put(self.journal.write(replace(entry, reason=reason)))
         self._at("cancel_requested", entry.order_ref)
         state = self.broker.cancel_order(entry.order_ref)
@@ -486,7 +335,7 @@ class TransactionalExecutor:
 
     def _stop(
         self,
-        walk: _Walk,
+        walk: Walk,
         live: JournalEntry | None,
         pending: JournalEntry | None,
         outcome: ExecutionOutcome,
@@ -505,12 +354,12 @@ class TransactionalExecutor:
         return self._result(walk, outcome, reason)
 
     # --- market checks ------------------------------------------------------------------
-    def _market(self, legs: Sequence[Leg], now: datetime) -> tuple[float, float] | _Refusal:
+    def _market(self, legs: Sequence[Leg], now: datetime) -> tuple[float, float] | Refusal:
         """(mid, natural) of ``legs`` now, or why no order may be priced from the market."""
         for leg in legs:
             if not self.broker.is_market_open(leg.contract):
                 when = f"{now:%Y-%m-%d %H:%M} UTC"
-                return _Refusal(
+                return Refusal(
                     ExecutionOutcome.MARKET_CLOSED, f"{MARKET_CLOSED}: {leg.contract.key} at {when}"
                 )
         quotes = self.broker.snapshot([leg.contract for leg in legs])
@@ -519,149 +368,13 @@ class TransactionalExecutor:
             # A bought leg may bid zero (a far wing); a sold leg may not.
             check = check_quote(q, now, self.max_quote_age_s, allow_zero_bid=leg.ratio > 0)
             if not check.ok:
-                return _Refusal(
+                return Refusal(
                     ExecutionOutcome.INVALID_QUOTE,
                     f"{INVALID_QUOTE}: {leg.contract.key}: {check.reason}",
                 )
             by_key[leg.contract.key] = q
         mid, natural, _ = net_prices(legs, by_key)
         return mid, natural
-
-    # --- legged mode --------------------------------------------------------------------
-    def _execute_legged(self, plan: ExecutionPlan, schedule: WalkSchedule) -> ExecutionResult:
-        order = sorted(range(len(plan.legs)), key=lambda i: (plan.legs[i].ratio < 0, i))
-        rollback_seen = any(
-            self.journal.entries(plan.strategy_id, plan.purpose, _rollback_seqs(i))
-            for i in range(len(plan.legs))
-        )
-        results: dict[int, ExecutionResult] = {}
-        failed: ExecutionResult | None = None
-        paid = 0.0
-        for n, i in enumerate(order):
-            leg = plan.legs[i]
-            seqs = range(SEQ_BLOCK * (i + 1) + 1, SEQ_BLOCK * (i + 2))
-            journaled = self.journal.entries(plan.strategy_id, plan.purpose, seqs)
-            if rollback_seen and not journaled:
-                # The plan already failed and was rolled back: never restart a leg.
-                break
-            bound = math.inf
-            if math.isfinite(plan.bound):
-                rest = [plan.legs[j] for j in order[n + 1 :]]
-                worst = self._worst_net(rest)
-                if worst is not None:
-                    # Whatever this leg pays, the later legs at natural must still fit.
-                    bound = plan.bound - paid - worst
-                elif journaled:
-                    # Later legs cannot be priced now; never go past what was already sent.
-                    sent = [e.limit_price for e in journaled if e.limit_price is not None]
-                    bound = max(sent, default=math.nan)
-                else:
-                    bound = math.nan
-            group = _Group(
-                plan.strategy_id,
-                plan.purpose,
-                (leg,),
-                plan.quantity,
-                bound if not math.isnan(bound) else math.inf,
-                schedule,
-                seqs,
-                plan.tif,
-                guarded=True,
-                label=f"leg {i + 1} ({leg.contract.key})",
-            )
-            if math.isnan(bound):
-                reason = f"{INVALID_QUOTE}: a later leg cannot be priced"
-                result = self._empty_group(group, ExecutionOutcome.INVALID_QUOTE, reason)
-            else:
-                result = self._run(group)
-            results[i] = result
-            if not result.filled:
-                failed = result
-                break
-            paid += result.avg_price
-        worked = tuple(results[i] for i in order if i in results)
-        refs = tuple(r for res in worked for r in res.order_refs)
-        if failed is None and not rollback_seen and len(results) == len(plan.legs):
-            return ExecutionResult(
-                plan.strategy_id,
-                plan.purpose,
-                ExecutionOutcome.FILLED,
-                plan.quantity,
-                float(plan.quantity),
-                paid,
-                refs,
-                tuple(p for res in worked for p in res.prices),
-                tuple(f for res in worked for f in res.fills),
-                "all legs filled",
-                any(res.resumed for res in worked),
-                legs=worked,
-            )
-        return self._rollback(plan, schedule, results, failed)
-
-    def _worst_net(self, legs: Sequence[Leg]) -> float | None:
-        """The natural net price of ``legs`` now (None when a quote is unusable)."""
-        if not legs:
-            return 0.0
-        market = self._market(legs, self.broker.now())
-        return None if isinstance(market, _Refusal) else market[1]
-
-    def _rollback(
-        self,
-        plan: ExecutionPlan,
-        schedule: WalkSchedule,
-        results: dict[int, ExecutionResult],
-        failed: ExecutionResult | None,
-    ) -> ExecutionResult:
-        """Close every filled leg at natural; report what happened."""
-        closing = WalkSchedule(1.0, 1, schedule.step_interval_s, schedule.timeout_s)
-        undo: list[ExecutionResult] = []
-        for i, leg in enumerate(plan.legs):
-            seqs = _rollback_seqs(i)
-            res = results.get(i)
-            has_rollback = bool(self.journal.entries(plan.strategy_id, plan.purpose, seqs))
-            filled = round(res.filled_quantity) if res is not None else 0
-            if filled <= 0 and not has_rollback:
-                continue
-            if filled <= 0 and res is None:
-                # Resumed after the rollback: its size is in the journal.
-                entries = self.journal.entries(plan.strategy_id, plan.purpose, seqs)
-                filled = entries[0].quantity
-            group = _Group(
-                plan.strategy_id,
-                plan.purpose,
-                (Leg(leg.contract, -leg.ratio),),
-                filled,
-                math.inf,
-                closing,
-                seqs,
-                plan.tif,
-                guarded=False,  # closing our own fills is an exit: never blocked
-                label=f"rollback of leg {i + 1} ({leg.contract.key})",
-            )
-            undo.append(self._run(group))
-        worked = tuple(results.values())
-        why = failed.reason if failed is not None else "a leg failed earlier"
-        ok = all(r.filled for r in undo)
-        outcome = ExecutionOutcome.ROLLED_BACK if ok else ExecutionOutcome.FAILED
-        text = f"{'rolled back' if ok else 'ROLLBACK INCOMPLETE'} after a failed leg: {why}"
-        if not ok:
-            text += "; " + "; ".join(f"{r.reason}" for r in undo if not r.filled)
-        refs = tuple(r for res in (*worked, *undo) for r in res.order_refs)
-        return ExecutionResult(
-            plan.strategy_id,
-            plan.purpose,
-            outcome,
-            plan.quantity,
-            0.0,
-            math.nan,
-            refs,
-            tuple(p for res in (*worked, *undo) for p in res.prices),
-            tuple(f for res in (*worked, *undo) for f in res.fills),
-            text,
-            any(res.resumed for res in (*worked, *undo)),
-            legs=worked,
-            rollback=tuple(undo),
-        )
 
     # --- helpers ------------------------------------------------------------------------
     def _at(self, point: str, order_ref: str) -> None:
@@ -682,7 +395,7 @@ class TransactionalExecutor:
     def _store_fills(self, entry: JournalEntry) -> None:
         self.journal.record_fills(self._fills_of(entry))
 
-    def _result(self, walk: _Walk, outcome: ExecutionOutcome, reason: str) -> ExecutionResult:
+    def _result(self, walk: Walk, outcome: ExecutionOutcome, reason: str) -> ExecutionResult:
         g = walk.group
         if outcome is ExecutionOutcome.REJECTED and walk.last is not None:
             # A broker refusal needs a human (permissions, margin, a bad contract).
@@ -716,8 +429,10 @@ class TransactionalExecutor:
             walk.resumed,
         )
 
-    def _empty_group(self, g: _Group, outcome: ExecutionOutcome, reason: str) -> ExecutionResult:
-        return self._result(_Walk(g), outcome, reason)
+    def _empty_group(
+        self, g: OrderGroup, outcome: ExecutionOutcome, reason: str
+    ) -> ExecutionResult:
+        return self._result(Walk(g), outcome, reason)
 
     def _empty(
         self, plan: ExecutionPlan, outcome: ExecutionOutcome, reason: str
@@ -734,11 +449,6 @@ class TransactionalExecutor:
             (),
             reason,
         )
-
-
-def _rollback_seqs(leg_index: int) -> range:
-    start = ROLLBACK_BASE + ROLLBACK_BLOCK * leg_index + 1
-    return range(start, start + ROLLBACK_BLOCK - 1)
 
 
 def _changed(old: JournalEntry, new: JournalEntry) -> bool:

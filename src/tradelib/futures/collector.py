@@ -30,22 +30,23 @@ gap itself is never filled. A collector that was not running for longer than
 
 **One at a time.** ``single_instance`` takes an exclusive ``flock`` on a lock
 file for the process lifetime; a second collector refuses to start.
+
+This module is the collector's loop (polling, writing, reconnecting); its
+settings and report are in ``futures.collector_settings``, the lock in
+``futures.single_instance``. All three are importable from here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import logging
 import math
-import os
 import signal
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -56,12 +57,13 @@ from tradelib.domain import Contract
 from tradelib.domain.time import NEW_YORK
 from tradelib.errors import (
     BrokerError,
-    CollectorAlreadyRunningError,
     ContractError,
     LakeError,
     NotConnectedError,
 )
+from tradelib.futures.collector_settings import CollectorReport, CollectorSettings
 from tradelib.futures.roll import future_candidates, should_hold
+from tradelib.futures.single_instance import single_instance
 from tradelib.lake import Lake
 from tradelib.markethours import MarketHours
 from tradelib.stores.futures import (
@@ -79,89 +81,14 @@ from tradelib.stores.futures import (
 if TYPE_CHECKING:
     from tradelib.config import TradingConfig
 
+__all__ = ["CollectorReport", "CollectorSettings", "FuturesCollector", "single_instance"]
+
 log = logging.getLogger(__name__)
 
 # Errors that mean "the session is gone", as opposed to one request failing.
 _DISCONNECTS: tuple[type[Exception], ...] = (NotConnectedError, ConnectionError)
 # ... and any broker error at all, where only the time is asked.
 _NO_TIME: tuple[type[Exception], ...] = (*_DISCONNECTS, BrokerError)
-
-
-@dataclass(frozen=True, slots=True)
-class CollectorSettings:
-    """How the collector runs; ``from_config`` fills it from ``cfg.futures``."""
-
-    roots: tuple[str, ...] = ("ES", "NQ", "RTY")
-    spot_pairs: dict[str, str] = field(
-        default_factory=lambda: {"ES": "SPY", "NQ": "QQQ", "RTY": "IWM"}
-    )
-    bar_seconds: int = 1
-    flush_interval_s: float = 60.0  # seconds between lake commits
-    poll_interval_s: float = 30.0  # seconds between Broker.bars requests (IB pacing)
-    roll_days: int = 8  # calendar days before expiry to move to the next quarter
-    # IB serves 1-s bars for at most 30 minutes back: resume from the lake
-    # within that window, record anything older as a gap.
-    resume_window_s: float = 1800.0
-    step_s: float = 1.0  # longest single wait, so a stop request is seen within a second
-    reconnect_delays_s: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
-
-    def __post_init__(self) -> None:
-        if not self.roots:
-            raise ValueError("CollectorSettings.roots is empty")
-        for name in ("flush_interval_s", "poll_interval_s", "step_s", "resume_window_s"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"CollectorSettings.{name} must be > 0, got {value}")
-        if self.bar_seconds <= 0:
-            raise ValueError(f"CollectorSettings.bar_seconds must be > 0, got {self.bar_seconds}")
-        if not self.reconnect_delays_s:
-            raise ValueError("CollectorSettings.reconnect_delays_s is empty")
-
-    @classmethod
-    def from_config(cls, cfg: TradingConfig, **overrides: Any) -> CollectorSettings:
-        """Build from ``cfg.futures``; keyword arguments override single fields."""
-        f = cfg.futures
-        values: dict[str, Any] = {
-            "roots": tuple(f.symbols),
-            "spot_pairs": dict(f.spot_pairs),
-            "bar_seconds": f.bar_seconds,
-            "flush_interval_s": float(f.flush_interval_s),
-            "roll_days": f.roll_days_before_expiry,
-        }
-        values.update(overrides)
-        return cls(**values)
-
-    @property
-    def spots(self) -> tuple[str, ...]:
-        """The ETFs collected next to the roots (those with a spot pair)."""
-        return tuple(dict.fromkeys(self.spot_pairs[r] for r in self.roots if r in self.spot_pairs))
-
-
-@dataclass(slots=True)
-class CollectorReport:
-    """What one collector run did."""
-
-    started_at: datetime | None = None
-    stopped_at: datetime | None = None
-    polls: int = 0
-    flushes: int = 0
-    rows_written: int = 0
-    reconnects: int = 0
-    gaps: list[dict[str, Any]] = field(default_factory=list)
-    contracts: dict[str, str] = field(default_factory=dict)  # root -> local symbol now held
-    rolls: list[str] = field(default_factory=list)
-    stop_reason: str = ""
-
-    def lines(self) -> list[str]:
-        """A short human summary."""
-        held = ", ".join(f"{r} {s}" for r, s in sorted(self.contracts.items()))
-        return [
-            f"futures collector {self.started_at:%Y-%m-%d %H:%M:%S} -> "
-            f"{self.stopped_at:%Y-%m-%d %H:%M:%S} UTC ({self.stop_reason or 'done'})",
-            f"  contracts: {held}",
-            f"  polls {self.polls}, flushes {self.flushes}, rows written {self.rows_written}",
-            f"  reconnects {self.reconnects}, gaps recorded {len(self.gaps)}, rolls {len(self.rolls)}",
-        ]
 
 
 @dataclass(slots=True)
@@ -598,26 +525,3 @@ class FuturesCollector:
             if left <= 0:
                 return
             self._wait(min(left, self.settings.step_s))
-
-
-@contextlib.contextmanager
-def single_instance(path: str | Path) -> Iterator[Path]:
-    """Hold an exclusive lock on ``path`` for the block; raise if another process holds it.
-
-    The lock is an ``flock``: the kernel releases it when the process dies, so
-    a crashed collector never blocks the next one (cron restarts it).
-    """
-    lock_path = Path(path)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise CollectorAlreadyRunningError(pid=holder, path=str(lock_path)) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield lock_path
-    finally:
-        os.close(fd)  # closing the descriptor releases the flock

@@ -28,12 +28,14 @@
 
 Everything the run decided is in the ``EntryReport``: every candidate with its
 outcome and reason, including those the selector filtered out.
+
+This module is the run and its candidate loop (steps 1-4); the orders and the
+records of step 5 are ``tradelib.jobs.entry_orders``.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -44,30 +46,25 @@ from tradelib.config import TradingConfig
 from tradelib.domain import (
     AccountSnapshot,
     Contract,
-    Leg,
     MarketRegime,
     OrderPurpose,
     Quote,
     Right,
     Strategy,
-    StrategyType,
-    Urgency,
     ensure_utc,
-    payoff_profile,
 )
 from tradelib.entry import Candidate, OptionChain, StrategySelector
 from tradelib.errors import BrokerError, ChainDataError, RiskInputError
-from tradelib.execution import ExecutionPlan, TransactionalExecutor
+from tradelib.execution import TransactionalExecutor
 from tradelib.jobs.context import JobContext, load_job_config, run_once
+from tradelib.jobs.entry_orders import EntryOrders, minimum_credit
 from tradelib.jobs.entry_report import (
     CandidateOutcome,
     EntryReport,
     EntryStatus,
     Outcome,
-    describe_legs,
     entry_strategy_id,
     is_entry_strategy_id,
-    strategy_type_of,
 )
 from tradelib.jobs.entry_rows import (
     EntryBook,
@@ -80,10 +77,8 @@ from tradelib.jobs.entry_rows import (
     not_tried,
     ny_date,
     read_book,
-    resolved,
     selector_rejection_rows,
     start_of_day_net_liq,
-    with_fill_contracts,
 )
 from tradelib.jobs.portfolio import measure_portfolio
 from tradelib.jobs.regime import RegimeReader, regime_text
@@ -97,18 +92,15 @@ from tradelib.risk import (
     PortfolioRisk,
     PortfolioRiskCalculator,
 )
-from tradelib.stores.orders import legs_from_json
 from tradelib.stores.predictions import StrategyPredictionsTable
 from tradelib.stores.risk import lake_breaker, rejection_rows, store_rejection_rows
 from tradelib.stores.sync import SyncStore
 from tradelib.stores.weights import EntryWeights, WeightsProvider
 from tradelib.sync import StrategyRegistry
-from tradelib.sync.model import HeldLeg, StrategyRecord
-from tradelib.variance import Prediction
+
+__all__ = ["EntryWorkflow", "WeightsSource", "entry_job", "minimum_credit", "run_entry"]
 
 log = logging.getLogger(__name__)
-
-_EPS = 1e-9
 
 
 # --- weights ------------------------------------------------------------------------------
@@ -118,12 +110,6 @@ class WeightsSource(Protocol):
     def weights_for(self, regime: MarketRegime | None, now: datetime) -> EntryWeights:
         """The weights to rank with in ``regime`` at ``now``, and their provenance."""
         ...
-
-
-def minimum_credit(candidate: Candidate, floor: float) -> float:
-    """The least credit per share worth taking: natural, but never below ``floor``."""
-    natural = candidate.credit_natural if math.isfinite(candidate.credit_natural) else floor
-    return max(natural, floor)
 
 
 # --- the workflow -----------------------------------------------------------------------------
@@ -139,6 +125,27 @@ class _Market:
     invalid: dict[str, str] = field(default_factory=dict)  # contract key -> why
     held: set[str] = field(default_factory=set)  # contract keys the account or a strategy holds
     book: list[Strategy] = field(default_factory=list)  # open strategies (for line admission)
+
+
+@dataclass(slots=True)
+class _Tally:
+    """The run's counts as candidates are entered, and why the rest are not tried."""
+
+    open_count: int
+    entered_today: int
+    stop: str = ""  # set once a cap is reached or the breaker opens
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """One new candidate to try: its rank, day, strategy id and outcome so far."""
+
+    cand: Candidate
+    rank: int
+    day: date
+    sid: str
+    base: CandidateOutcome
+    quantity: int
 
 
 class EntryWorkflow:
@@ -168,6 +175,7 @@ class EntryWorkflow:
         self.selector = selector or StrategySelector.from_config(cfg)
         self.detector = detector or EnhancedMarketRegimeDetector.from_config(cfg)
         self.predictions = predictions or StrategyPredictionsTable(lake)
+        self.orders = EntryOrders(cfg, broker, lake, executor, self.predictions)
         self.regime_reader = RegimeReader(broker, lake, self.detector, hours)
 
     @classmethod
@@ -211,7 +219,7 @@ class EntryWorkflow:
         leftover = sorted(
             sid for sid in book.journaled - book.known_ids - handled if is_entry_strategy_id(sid)
         )
-        recovered = [o for sid in leftover if (o := self._recover(sid)) is not None]
+        recovered = [o for sid in leftover if (o := self.orders.recover(sid)) is not None]
         return replace(report, outcomes=report.outcomes + tuple(recovered))
 
     def _decide(self, now: datetime, day: date, book: EntryBook) -> tuple[EntryReport, set[str]]:
@@ -378,14 +386,13 @@ class EntryWorkflow:
         rejected_rows: list[dict[str, object]],
         slots: MarketDataSlotManager,
     ) -> list[CandidateOutcome]:
-        limits = self.cfg.trading_limits
+        """Each candidate, best first: skipped, resumed from the journal, or tried anew."""
         quantity = self.cfg.strategies.entry_quantity
-        open_count, entered_today = book.open_count, len(book.entered_today)
-        stop = ""
+        tally = _Tally(book.open_count, len(book.entered_today))
         for rank, cand in enumerate(ranked, start=1):
             sid = entry_strategy_id(cand, day)
-            if stop:
-                outcomes.append(not_tried(cand, rank, day, stop))
+            if tally.stop:
+                outcomes.append(not_tried(cand, rank, day, tally.stop))
                 continue
             base = candidate_outcome(cand, rank, sid)
             if sid in book.known_ids:
@@ -394,236 +401,118 @@ class EntryWorkflow:
                         base, outcome=Outcome.ALREADY_ENTERED, reason=f"already entered as {sid}"
                     )
                 )
-                continue
-            if sid in book.journaled:
-                # Sent by an earlier run that stopped before recording it: the executor
-                # finds its orders and reports (or finishes) them; nothing new is decided.
-                outcome = self._execute(cand, base, quantity, market)
-                outcomes.append(outcome)
-                if outcome.outcome is Outcome.ENTERED:
-                    open_count += 1
-                    entered_today += sid not in book.entered_today
-                    market.held.update(leg.contract.key for leg in cand.legs)
-                continue
-            bad = bad_leg(cand.legs, market.invalid)
-            if bad:
-                outcomes.append(replace(base, outcome=Outcome.INVALID_QUOTE, reason=bad))
-                continue
-            overlap = sorted(
-                leg.contract.key for leg in cand.legs if leg.contract.key in market.held
-            )
-            if overlap and self.cfg.strategies.avoid_held_contracts:
-                reason = f"legs already held by the account: {', '.join(overlap)}"
-                outcomes.append(replace(base, outcome=Outcome.OVERLAP, reason=reason))
-                continue
-            after = market.calculator.with_candidate(
-                market.portfolio, cand.legs, market.quotes, quantity=quantity
-            )
-            verdict = market.checker.check(
-                after,
-                market.account,
-                open_strategies=open_count,
-                entries_today=entered_today,
-                quantity=quantity,
-            )
-            if not verdict.approved:
-                rejected_rows.extend(
-                    rejection_rows(
-                        verdict,
-                        candidate_id=sid,
-                        strategy_type=cand.strategy.value,
-                        ts=self.broker.now(),
-                        underlying=cand.underlying,
-                    )
-                )
-                log.info("entry: %s rejected by limits: %s", sid, verdict.reason)
-                outcomes.append(replace(base, outcome=Outcome.LIMITS, reason=verdict.reason))
-                continue
-            watched = as_strategy(sid, cand, quantity, self.broker.now())
-            admission = slots.can_admit(watched, self.broker.now(), planned=True)
-            if not admission.admitted:
-                reason = f"market data lines: {admission.reason}"
-                rejected_rows.append(
-                    line_rejection_row(sid, cand, admission, reason, self.broker.now())
-                )
-                log.info("entry: %s refused by the line budget: %s", sid, admission.reason)
-                outcomes.append(replace(base, outcome=Outcome.LIMITS, reason=reason))
-                continue
-            gate = self.breaker.allows(OrderPurpose.OPEN, self.broker.now())
-            if not gate.allowed:
-                stop = gate.reason
-                outcomes.append(not_tried(cand, rank, day, stop))
-                continue
-            outcome = self._execute(cand, base, quantity, market)
-            outcomes.append(outcome)
-            if outcome.outcome is Outcome.ENTERED:
-                market.book.append(watched)
-                slots.track(market.book)
-                open_count += 1
-                entered_today += 1
-                market.held.update(leg.contract.key for leg in cand.legs)
-                market.portfolio = market.calculator.calculate(after.positions, after.greeks)
-                market.account = self.broker.account()
-                if (
-                    open_count >= limits.max_positions
-                    or entered_today >= limits.max_new_entries_per_day
-                ):
-                    stop = (
-                        f"entry caps reached: {open_count} open (max {limits.max_positions}), "
-                        f"{entered_today} today (max {limits.max_new_entries_per_day})"
-                    )
+            elif sid in book.journaled:
+                attempt = _Attempt(cand, rank, day, sid, base, quantity)
+                outcomes.append(self._resume(attempt, market, book, tally))
+            else:
+                attempt = _Attempt(cand, rank, day, sid, base, quantity)
+                outcomes.append(self._try(attempt, market, tally, rejected_rows, slots))
         return outcomes
 
-    def _execute(
-        self,
-        cand: Candidate,
-        base: CandidateOutcome,
-        quantity: int,
-        market: _Market,
+    def _resume(
+        self, a: _Attempt, market: _Market, book: EntryBook, tally: _Tally
     ) -> CandidateOutcome:
-        """Work the candidate's combo; on a fill, store its strategy and prediction."""
-        assert base.strategy_id is not None
-        floor = minimum_credit(cand, self.cfg.strategies.min_credit)
-        legs = tuple(resolved(leg, market.quotes) for leg in cand.legs)
-        plan = ExecutionPlan(
-            base.strategy_id, OrderPurpose.OPEN, legs, quantity, -floor, Urgency.NORMAL
-        )
-        result = self.executor.execute(plan)
-        units = math.floor(result.filled_quantity + _EPS)
-        if units < 1:
-            why = f"{result.outcome.value}: {result.reason}"
-            if result.resumed:
-                why = f"earlier attempt today: {why}"
-            log.info("entry: %s not filled (%s)", base.strategy_id, why)
-            return replace(base, outcome=Outcome.NOT_FILLED, reason=why)
-        fill_credit = -result.avg_price
-        opened_at = min((f.ts for f in result.fills), default=self.broker.now())
-        legs = with_fill_contracts(legs, result)
-        reason = f"filled {units} at {fill_credit:.2f} credit (floor {floor:.2f})"
-        prediction_id: str | None = None
-        try:
-            prediction = self._prediction(
-                cand, base.strategy_id, fill_credit, units, opened_at, market
-            )
-        except (ValueError, RiskInputError) as exc:
-            # The position exists whatever the model could say about it: record it anyway.
-            reason += f"; no prediction stored: {exc}"
-        else:
-            self.predictions.record_entry(prediction)
-            prediction_id = prediction.prediction_id
-        self._book(
-            base.strategy_id, cand.strategy, legs, units, fill_credit, opened_at, prediction_id
-        )
-        if units < quantity:
-            reason += f"; {quantity - units} unit(s) not filled: {result.reason}"
-        log.info("entry: %s %s", base.strategy_id, reason)
-        return replace(
-            base,
-            outcome=Outcome.ENTERED,
-            reason=reason,
-            fill_credit=fill_credit,
-            quantity=units,
-            prediction_id=prediction_id,
-        )
+        """A candidate an earlier run sent but did not record: the executor finds its orders
+        and reports (or finishes) them; nothing new is decided."""
+        outcome = self.orders.execute(a.cand, a.base, a.quantity, market.quotes, market.calculator)
+        if outcome.outcome is Outcome.ENTERED:
+            tally.open_count += 1
+            tally.entered_today += a.sid not in book.entered_today
+            market.held.update(leg.contract.key for leg in a.cand.legs)
+        return outcome
 
-    def _book(
+    def _try(
         self,
-        strategy_id: str,
-        kind: StrategyType,
-        legs: Sequence[Leg],
-        units: int,
-        credit: float,
-        opened_at: datetime,
-        prediction_id: str | None,
-    ) -> None:
-        """Write the open ``strategies`` row of a filled entry (through the sync's store)."""
-        held = tuple(HeldLeg(leg.contract, float(leg.ratio * units)) for leg in legs)
-        record = StrategyRecord(
-            strategy_id,
-            kind,
-            legs[0].contract.symbol,
-            held,
-            opened_at,
-            opened_at,
-            credit=credit,
-            prediction_id=prediction_id,
+        a: _Attempt,
+        market: _Market,
+        tally: _Tally,
+        rejected_rows: list[dict[str, object]],
+        slots: MarketDataSlotManager,
+    ) -> CandidateOutcome:
+        """Quotes, held contracts, limits, line budget and breaker; then the order."""
+        cand, base = a.cand, a.base
+        refused = self._screen(cand, base, market)
+        if refused is not None:
+            return refused
+        after = market.calculator.with_candidate(
+            market.portfolio, cand.legs, market.quotes, quantity=a.quantity
         )
-        SyncStore(self.lake).save_strategies([record])
+        verdict = market.checker.check(
+            after,
+            market.account,
+            open_strategies=tally.open_count,
+            entries_today=tally.entered_today,
+            quantity=a.quantity,
+        )
+        if not verdict.approved:
+            rejected_rows.extend(
+                rejection_rows(
+                    verdict,
+                    candidate_id=a.sid,
+                    strategy_type=cand.strategy.value,
+                    ts=self.broker.now(),
+                    underlying=cand.underlying,
+                )
+            )
+            log.info("entry: %s rejected by limits: %s", a.sid, verdict.reason)
+            return replace(base, outcome=Outcome.LIMITS, reason=verdict.reason)
+        watched = as_strategy(a.sid, cand, a.quantity, self.broker.now())
+        admission = slots.can_admit(watched, self.broker.now(), planned=True)
+        if not admission.admitted:
+            reason = f"market data lines: {admission.reason}"
+            rejected_rows.append(
+                line_rejection_row(a.sid, cand, admission, reason, self.broker.now())
+            )
+            log.info("entry: %s refused by the line budget: %s", a.sid, admission.reason)
+            return replace(base, outcome=Outcome.LIMITS, reason=reason)
+        gate = self.breaker.allows(OrderPurpose.OPEN, self.broker.now())
+        if not gate.allowed:
+            tally.stop = gate.reason
+            return not_tried(cand, a.rank, a.day, tally.stop)
+        outcome = self.orders.execute(cand, base, a.quantity, market.quotes, market.calculator)
+        if outcome.outcome is Outcome.ENTERED:
+            self._entered(cand, watched, after, market, tally, slots)
+        return outcome
 
-    def _recover(self, sid: str) -> CandidateOutcome | None:
-        """Finish and record an entry an interrupted run left in the journal.
+    def _screen(
+        self, cand: Candidate, base: CandidateOutcome, market: _Market
+    ) -> CandidateOutcome | None:
+        """Why the candidate's legs rule it out (a bad quote, a contract held), else None."""
+        bad = bad_leg(cand.legs, market.invalid)
+        if bad:
+            return replace(base, outcome=Outcome.INVALID_QUOTE, reason=bad)
+        overlap = sorted(leg.contract.key for leg in cand.legs if leg.contract.key in market.held)
+        if overlap and self.cfg.strategies.avoid_held_contracts:
+            reason = f"legs already held by the account: {', '.join(overlap)}"
+            return replace(base, outcome=Outcome.OVERLAP, reason=reason)
+        return None
 
-        The executor resumes it under the furthest price already offered (so it
-        never goes past what was decided then) and reports the fills; a filled
-        entry gets its ``strategies`` row. Its prediction cannot be rebuilt: the
-        model's numbers were not kept, and this run did not rank it again.
-        """
-        entries = self.executor.journal.entries(sid, OrderPurpose.OPEN)
-        prices = [e.limit_price for e in entries if e.limit_price is not None]
-        legs = legs_from_json(entries[0].legs_json) if entries else ()
-        if not legs or not prices:
-            return None  # not an order of this workflow's making: nothing to resume
-        kind = strategy_type_of(sid)
-        plan = ExecutionPlan(sid, OrderPurpose.OPEN, legs, entries[0].quantity, max(prices))
-        result = self.executor.execute(plan)
-        units = math.floor(result.filled_quantity + _EPS)
-        base = CandidateOutcome(
-            legs[0].contract.symbol,
-            kind.value,
-            min((leg.contract.expiry for leg in legs if leg.contract.expiry), default=None),
-            describe_legs(legs),
-            Outcome.NOT_FILLED,
-            f"earlier attempt: {result.outcome.value}: {result.reason}",
-            strategy_id=sid,
-        )
-        if units < 1:
-            return base
-        credit = -result.avg_price
-        opened_at = min((f.ts for f in result.fills), default=self.broker.now())
-        legs = with_fill_contracts(legs, result)
-        self._book(sid, kind, legs, units, credit, opened_at, None)
-        reason = (
-            f"recorded from the journal after an interrupted run: filled {units} at "
-            f"{credit:.2f} credit (no prediction: not ranked again)"
-        )
-        log.warning("entry: %s %s", sid, reason)
-        return replace(
-            base, outcome=Outcome.ENTERED, reason=reason, fill_credit=credit, quantity=units
-        )
-
-    def _prediction(
+    def _entered(
         self,
         cand: Candidate,
-        strategy_id: str,
-        fill_credit: float,
-        units: int,
-        entered_at: datetime,
+        watched: Strategy,
+        after: PortfolioRisk,
         market: _Market,
-    ) -> Prediction:
-        """The prediction at entry, taken at the credit actually received."""
-        # Expected value is credit + E[payoff]: at the fill it moves one-for-one with
-        # the credit received; so does the max loss.
-        profile = payoff_profile(cand.legs, fill_credit)
-        # The max risk of an unbounded strategy is the margin it ties up on its own.
-        flat = market.calculator.calculate((), {})
-        alone = market.calculator.with_candidate(flat, cand.legs, market.quotes, quantity=units)
-        return Prediction.for_entry(
-            strategy_id=strategy_id,
-            strategy_type=cand.strategy,
-            underlying=cand.underlying,
-            entered_at=entered_at,
-            # What the fill made of the model's value at mid, less the commissions of the
-            # opening and closing orders: comparable with the realized P&L, which pays them.
-            expected_value=cand.expected_value + (fill_credit - cand.credit_mid) - cand.commissions,
-            probability_of_profit=cand.probability_of_profit,
-            max_loss=profile.max_loss,
-            regime=cand.regime,
-            skew_ratio=cand.skew.ratio,
-            weight=cand.weight,
-            multiplier=cand.multiplier,
-            quantity=units,
-            risk_capital=alone.risk_capital,
-        )
+        tally: _Tally,
+        slots: MarketDataSlotManager,
+    ) -> None:
+        """Count a filled entry into the book, the portfolio and the caps; stop at a cap."""
+        market.book.append(watched)
+        slots.track(market.book)
+        tally.open_count += 1
+        tally.entered_today += 1
+        market.held.update(leg.contract.key for leg in cand.legs)
+        market.portfolio = market.calculator.calculate(after.positions, after.greeks)
+        market.account = self.broker.account()
+        limits = self.cfg.trading_limits
+        if (
+            tally.open_count >= limits.max_positions
+            or tally.entered_today >= limits.max_new_entries_per_day
+        ):
+            tally.stop = (
+                f"entry caps reached: {tally.open_count} open (max {limits.max_positions}), "
+                f"{tally.entered_today} today (max {limits.max_new_entries_per_day})"
+            )
 
 
 # --- the job ----------------------------------------------------------------------------------

@@ -284,96 +284,133 @@ class EnhancedMarketRegimeDetector:
                 day, f"need {self.warmup} daily bars, have {have} (missing {', '.join(missing)})"
             )
         verdict = classify(features, self.cfg)
-        cfg = self.cfg
-        regime, candidate, streak, held = verdict.regime, None, 0, False
-        how = "first reading"
-        if previous is not None and previous.regime is not None:
-            prev = previous.regime
-            up = _DANGER[verdict.regime] > _DANGER[prev]
-            if day is not None and previous.as_of == day:
-                # A later reading of the same day: it may raise the regime, never lower it.
-                if up:
-                    how = f"step up from {prev.value} within the day"
-                elif verdict.regime is prev:
-                    how = f"{prev.value} again within the day"
-                else:
-                    regime, candidate, streak, held = (
-                        prev,
-                        previous.candidate,
-                        previous.streak,
-                        True,
-                    )
-                    how = f"{prev.value} holds for the rest of the day"
-            elif verdict.regime is prev:
-                how = f"{prev.value} again"
-            elif up and verdict.regime in _STRESS:
-                how = f"step up into {verdict.regime.value} from {prev.value}: admitted at once"
-            elif up and verdict.margin >= cfg.switch_margin:
-                how = f"step up from {prev.value} past the switch margin: admitted at once"
-            else:
-                streak = previous.streak + 1 if previous.candidate is verdict.regime else 1
-                if streak >= cfg.confirm_readings:
-                    streak = 0
-                    how = f"{verdict.regime.value} confirmed ({cfg.confirm_readings} readings)"
-                else:
-                    regime, candidate, held = prev, verdict.regime, True
-                    how = (
-                        f"{prev.value} held: {verdict.regime.value} seen {streak} of "
-                        f"{cfg.confirm_readings} readings"
-                    )
-        if held:
-            confidence = max(0.1, 0.5 * (1.0 - streak / cfg.confirm_readings))
-        else:
-            confidence = min(1.0, 0.5 + verdict.margin)
-        evidence: dict[str, EvidenceValue] = {
-            name: _clean(features.get(name))
-            for name in (
-                "vix",
-                "vix_close",
-                "vix_now",
-                "spy_now",
-                "vix_term",
-                "rv",
-                "rv_short",
-                "rv_intraday",
-                "rv_iv",
-                "efficiency",
-                "trend_return",
-                "drawdown",
-            )
-        }
-        evidence.update(
-            decided_by=verdict.why,
-            raw=verdict.regime.value,
-            margin=round(verdict.margin, 4),
-            held_by_hysteresis=held,
-            transition=how,
-            streak=streak,
-            crash_vix=cfg.crash_vix,
-            high_vol_vix=cfg.high_vol_vix,
-            low_vol_vix=cfg.low_vol_vix,
-            crash_rv=cfg.crash_rv,
-            crash_drawdown=cfg.crash_drawdown,
-            high_vol_rv=cfg.high_vol_rv,
-            low_vol_rv=cfg.low_vol_rv,
-            trend_efficiency=cfg.trend_efficiency,
-            range_efficiency=cfg.range_efficiency,
-            confirm_readings=cfg.confirm_readings,
-            switch_margin=cfg.switch_margin,
-        )
+        move = _transition(verdict, previous, day, self.cfg)
         return RegimeReading(
-            regime=regime,
-            confidence=round(confidence, 4),
-            evidence=evidence,
+            regime=move.regime,
+            confidence=round(_confidence(verdict, move, self.cfg), 4),
+            evidence=_evidence(features, verdict, move, self.cfg),
             raw=verdict.regime,
-            candidate=candidate,
-            streak=streak,
+            candidate=move.candidate,
+            streak=move.streak,
             as_of=day,
         )
 
     @staticmethod
     def _unknown(day: date | None, reason: str) -> RegimeReading:
         return RegimeReading(None, 0.0, {"decided_by": reason}, as_of=day)
+
+
+@dataclass(frozen=True, slots=True)
+class _Transition:
+    """What hysteresis makes of a verdict: the regime reported, the state carried, and how."""
+
+    regime: MarketRegime
+    candidate: MarketRegime | None  # a regime waiting for confirmation
+    streak: int  # readings in a row the candidate has shown
+    held: bool  # the previous regime held against the verdict
+    how: str
+
+
+def _transition(
+    verdict: _Verdict,
+    previous: RegimeReading | None,
+    day: date | None,
+    cfg: RegimeDetectorConfig,
+) -> _Transition:
+    """Apply hysteresis (see the module doc) to ``verdict`` given the ``previous`` reading."""
+    regime, candidate, streak, held = verdict.regime, None, 0, False
+    how = "first reading"
+    if previous is not None and previous.regime is not None:
+        prev = previous.regime
+        up = _DANGER[verdict.regime] > _DANGER[prev]
+        if day is not None and previous.as_of == day:
+            # A later reading of the same day: it may raise the regime, never lower it.
+            if up:
+                how = f"step up from {prev.value} within the day"
+            elif verdict.regime is prev:
+                how = f"{prev.value} again within the day"
+            else:
+                regime, candidate, streak, held = (
+                    prev,
+                    previous.candidate,
+                    previous.streak,
+                    True,
+                )
+                how = f"{prev.value} holds for the rest of the day"
+        elif verdict.regime is prev:
+            how = f"{prev.value} again"
+        elif up and verdict.regime in _STRESS:
+            how = f"step up into {verdict.regime.value} from {prev.value}: admitted at once"
+        elif up and verdict.margin >= cfg.switch_margin:
+            how = f"step up from {prev.value} past the switch margin: admitted at once"
+        else:
+            streak = previous.streak + 1 if previous.candidate is verdict.regime else 1
+            if streak >= cfg.confirm_readings:
+                streak = 0
+                how = f"{verdict.regime.value} confirmed ({cfg.confirm_readings} readings)"
+            else:
+                regime, candidate, held = prev, verdict.regime, True
+                how = (
+                    f"{prev.value} held: {verdict.regime.value} seen {streak} of "
+                    f"{cfg.confirm_readings} readings"
+                )
+    return _Transition(regime, candidate, streak, held, how)
+
+
+def _confidence(verdict: _Verdict, move: _Transition, cfg: RegimeDetectorConfig) -> float:
+    """Sure in proportion to the margin; a held regime fades as its challenger's streak grows."""
+    if move.held:
+        return max(0.1, 0.5 * (1.0 - move.streak / cfg.confirm_readings))
+    return min(1.0, 0.5 + verdict.margin)
+
+
+# The features a reading's evidence shows, in this order.
+_EVIDENCE_FEATURES = (
+    "vix",
+    "vix_close",
+    "vix_now",
+    "spy_now",
+    "vix_term",
+    "rv",
+    "rv_short",
+    "rv_intraday",
+    "rv_iv",
+    "efficiency",
+    "trend_return",
+    "drawdown",
+)
+
+
+def _evidence(
+    features: Mapping[str, Any],
+    verdict: _Verdict,
+    move: _Transition,
+    cfg: RegimeDetectorConfig,
+) -> dict[str, EvidenceValue]:
+    """The features, the verdict, the transition and every threshold that applied."""
+    evidence: dict[str, EvidenceValue] = {
+        name: _clean(features.get(name)) for name in _EVIDENCE_FEATURES
+    }
+    evidence.update(
+        decided_by=verdict.why,
+        raw=verdict.regime.value,
+        margin=round(verdict.margin, 4),
+        held_by_hysteresis=move.held,
+        transition=move.how,
+        streak=move.streak,
+        crash_vix=cfg.crash_vix,
+        high_vol_vix=cfg.high_vol_vix,
+        low_vol_vix=cfg.low_vol_vix,
+        crash_rv=cfg.crash_rv,
+        crash_drawdown=cfg.crash_drawdown,
+        high_vol_rv=cfg.high_vol_rv,
+        low_vol_rv=cfg.low_vol_rv,
+        trend_efficiency=cfg.trend_efficiency,
+        range_efficiency=cfg.range_efficiency,
+        confirm_readings=cfg.confirm_readings,
+        switch_margin=cfg.switch_margin,
+    )
+    return evidence
 
 
 def _clean(value: Any) -> EvidenceValue:

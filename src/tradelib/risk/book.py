@@ -208,6 +208,39 @@ def _budget_share(dollars: float, budget: float) -> float:
     return dollars / budget if budget > 0 else math.inf
 
 
+@dataclass(frozen=True, slots=True)
+class _BookScale:
+    """The book, its risk budget, and who holds what: what every limit's check reads."""
+
+    portfolio: PortfolioRisk
+    account: AccountSnapshot
+    limits: BookLimits
+    strategies: Sequence[StrategyRisk]
+    budget: float  # max_margin_use x net liquidation, in dollars
+    per_budget: float  # 1 / budget (inf without one)
+
+    @classmethod
+    def of(
+        cls,
+        portfolio: PortfolioRisk,
+        account: AccountSnapshot,
+        limits: BookLimits,
+        strategies: Sequence[StrategyRisk],
+    ) -> _BookScale:
+        budget = max(limits.max_margin_use * account.net_liquidation, 0.0)
+        per_budget = 1.0 / budget if budget > 0 else math.inf
+        return cls(portfolio, account, limits, strategies, budget, per_budget)
+
+    def share(self, dollars: float) -> float:
+        """``dollars`` as a share of the risk budget."""
+        return dollars * self.per_budget if dollars > 0 else 0.0
+
+    def on(self, symbols: Iterable[str]) -> tuple[str, ...]:
+        """The strategies on any of ``symbols``."""
+        names = set(symbols)
+        return tuple(s.strategy_id for s in self.strategies if s.underlying in names)
+
+
 def check_book(
     portfolio: PortfolioRisk,
     account: AccountSnapshot,
@@ -225,103 +258,129 @@ def check_book(
     (``max_margin_use`` x net liquidation), as for entries; margin use is the
     account's initial margin over net liquidation.
     """
-    nl = account.net_liquidation
-    budget = max(limits.max_margin_use * nl, 0.0)
-    per_budget = 1.0 / budget if budget > 0 else math.inf
+    book = _BookScale.of(portfolio, account, limits, strategies)
+    return (
+        *_delta_breach(book),
+        *_concentration_breaches(book),
+        *_correlated_breaches(book),
+        *_margin_breach(book),
+        *_positions_breach(book, open_strategies),
+    )
 
-    def share(dollars: float) -> float:
-        return dollars * per_budget if dollars > 0 else 0.0
 
-    def on(symbols: Iterable[str]) -> tuple[str, ...]:
-        names = set(symbols)
-        return tuple(s.strategy_id for s in strategies if s.underlying in names)
-
-    out: list[LimitBreach] = []
+def _delta_breach(book: _BookScale) -> list[LimitBreach]:
+    limits, portfolio, strategies = book.limits, book.portfolio, book.strategies
     delta = portfolio.beta_weighted_delta
-    if limits.max_portfolio_delta is not None and abs(delta) > limits.max_portfolio_delta + _EPS:
-        same_sign = tuple(s.strategy_id for s in strategies if s.beta_weighted_delta * delta > 0)
-        out.append(
-            LimitBreach(
-                MaxPortfolioDelta.name,
-                delta,
-                limits.max_portfolio_delta,
-                f"book delta over the limit: {delta:+.0f} beyond +-{limits.max_portfolio_delta:g} "
-                f"SPY-equivalent shares",
-                tuple(
-                    u.underlying
-                    for u in portfolio.by_underlying.values()
-                    if u.beta_weighted_delta * delta > 0
-                ),
-                same_sign,
-            )
+    if limits.max_portfolio_delta is None or not (
+        abs(delta) > limits.max_portfolio_delta + _EPS  # a NaN delta breaches nothing
+    ):
+        return []
+    same_sign = tuple(s.strategy_id for s in strategies if s.beta_weighted_delta * delta > 0)
+    return [
+        LimitBreach(
+            MaxPortfolioDelta.name,
+            delta,
+            limits.max_portfolio_delta,
+            f"book delta over the limit: {delta:+.0f} beyond +-{limits.max_portfolio_delta:g} "
+            f"SPY-equivalent shares",
+            tuple(
+                u.underlying
+                for u in portfolio.by_underlying.values()
+                if u.beta_weighted_delta * delta > 0
+            ),
+            same_sign,
         )
-    if limits.max_underlying_concentration is not None:
-        for u in portfolio.by_underlying.values():
-            used = share(u.risk_capital)
-            if used > limits.max_underlying_concentration + _EPS:
-                out.append(
-                    LimitBreach(
-                        MaxUnderlyingConcentration.name,
-                        used,
-                        limits.max_underlying_concentration,
-                        f"{u.underlying} concentration over the limit: {pct(used)} > "
-                        f"{pct(limits.max_underlying_concentration)} of the risk budget "
-                        f"(${u.risk_capital:,.0f} of ${budget:,.0f})",
-                        (u.underlying,),
-                        on((u.underlying,)),
-                        per_budget,
-                    )
+    ]
+
+
+def _concentration_breaches(book: _BookScale) -> list[LimitBreach]:
+    limits, budget = book.limits, book.budget
+    if limits.max_underlying_concentration is None:
+        return []
+    out: list[LimitBreach] = []
+    for u in book.portfolio.by_underlying.values():
+        used = book.share(u.risk_capital)
+        if used > limits.max_underlying_concentration + _EPS:
+            out.append(
+                LimitBreach(
+                    MaxUnderlyingConcentration.name,
+                    used,
+                    limits.max_underlying_concentration,
+                    f"{u.underlying} concentration over the limit: {pct(used)} > "
+                    f"{pct(limits.max_underlying_concentration)} of the risk budget "
+                    f"(${u.risk_capital:,.0f} of ${budget:,.0f})",
+                    (u.underlying,),
+                    book.on((u.underlying,)),
+                    book.per_budget,
                 )
-    if limits.max_correlated_exposure is not None:
-        for group in limits.groups:
-            if len(group) < 2:
-                continue
-            dollars = sum(
-                r.risk_capital for g in group if (r := portfolio.underlying(g)) is not None
             )
-            used = share(dollars)
-            if used > limits.max_correlated_exposure + _EPS:
-                names = tuple(sorted(group))
-                out.append(
-                    LimitBreach(
-                        MaxCorrelatedExposure.name,
-                        used,
-                        limits.max_correlated_exposure,
-                        f"correlated exposure over the limit: {{{', '.join(names)}}} "
-                        f"{pct(used)} > {pct(limits.max_correlated_exposure)} of the risk "
-                        f"budget (${dollars:,.0f} of ${budget:,.0f})",
-                        names,
-                        on(names),
-                        per_budget,
-                    )
+    return out
+
+
+def _correlated_breaches(book: _BookScale) -> list[LimitBreach]:
+    limits, budget = book.limits, book.budget
+    if limits.max_correlated_exposure is None:
+        return []
+    out: list[LimitBreach] = []
+    for group in limits.groups:
+        if len(group) < 2:
+            continue
+        dollars = sum(
+            r.risk_capital for g in group if (r := book.portfolio.underlying(g)) is not None
+        )
+        used = book.share(dollars)
+        if used > limits.max_correlated_exposure + _EPS:
+            names = tuple(sorted(group))
+            out.append(
+                LimitBreach(
+                    MaxCorrelatedExposure.name,
+                    used,
+                    limits.max_correlated_exposure,
+                    f"correlated exposure over the limit: {{{', '.join(names)}}} "
+                    f"{pct(used)} > {pct(limits.max_correlated_exposure)} of the risk "
+                    f"budget (${dollars:,.0f} of ${budget:,.0f})",
+                    names,
+                    book.on(names),
+                    book.per_budget,
                 )
+            )
+    return out
+
+
+def _margin_breach(book: _BookScale) -> list[LimitBreach]:
+    account, limits = book.account, book.limits
+    nl = account.net_liquidation
     use = account.init_margin / nl if nl > 0 else math.inf
-    if use > limits.max_margin_use + _EPS:
-        out.append(
-            LimitBreach(
-                MaxMarginUse.name,
-                use,
-                limits.max_margin_use,
-                f"margin use over the limit: {pct(use)} > {pct(limits.max_margin_use)} of net "
-                f"liquidation (${account.init_margin:,.0f} of ${nl:,.0f})",
-                tuple(sorted(portfolio.by_underlying)),
-                tuple(s.strategy_id for s in strategies if s.risk_capital > 0),
-                1.0 / nl if nl > 0 else math.inf,
-            )
+    if not use > limits.max_margin_use + _EPS:  # a NaN use breaches nothing
+        return []
+    return [
+        LimitBreach(
+            MaxMarginUse.name,
+            use,
+            limits.max_margin_use,
+            f"margin use over the limit: {pct(use)} > {pct(limits.max_margin_use)} of net "
+            f"liquidation (${account.init_margin:,.0f} of ${nl:,.0f})",
+            tuple(sorted(book.portfolio.by_underlying)),
+            tuple(s.strategy_id for s in book.strategies if s.risk_capital > 0),
+            1.0 / nl if nl > 0 else math.inf,
         )
-    if limits.max_positions is not None and open_strategies > limits.max_positions:
-        out.append(
-            LimitBreach(
-                MaxPositions.name,
-                open_strategies,
-                limits.max_positions,
-                f"positions over the limit: {open_strategies} > {limits.max_positions} open "
-                f"strategies",
-                tuple(sorted({s.underlying for s in strategies})),
-                tuple(s.strategy_id for s in strategies),
-            )
+    ]
+
+
+def _positions_breach(book: _BookScale, open_strategies: int) -> list[LimitBreach]:
+    limit, strategies = book.limits.max_positions, book.strategies
+    if limit is None or not open_strategies > limit:
+        return []
+    return [
+        LimitBreach(
+            MaxPositions.name,
+            open_strategies,
+            limit,
+            f"positions over the limit: {open_strategies} > {limit} open strategies",
+            tuple(sorted({s.underlying for s in strategies})),
+            tuple(s.strategy_id for s in strategies),
         )
-    return tuple(out)
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,10 @@ explain it, else ``closed_outside``.
 
 Credit is the net premium per share per unit: from our executions (opening
 and roll fills) when known, else from the broker's average cost.
+
+What the registry reads of our fills (``FillFact``, the credit they imply) is
+``tradelib.sync.fills``; ``FillFact`` and the credit functions are importable
+from here too.
 """
 
 from __future__ import annotations
@@ -45,20 +49,24 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from functools import reduce
 
 from tradelib.domain import (
     Contract,
-    Fill,
     OrderPurpose,
     Position,
     SecType,
     Strategy,
     StrategyType,
-    parse_order_ref,
 )
 from tradelib.domain.time import ensure_utc
 from tradelib.marketdata.slots import Admission, MarketDataSlotManager
+from tradelib.sync.fills import (
+    OPENING,
+    FillFact,
+    OurFills,
+    credit_from_cost,
+    credit_from_fills,
+)
 from tradelib.sync.model import (
     QTY_EPS,
     CloseReason,
@@ -66,47 +74,18 @@ from tradelib.sync.model import (
     StrategyRecord,
     StrategyStatus,
     leg_sort_key,
-    units_of,
 )
 from tradelib.sync.patterns import classify, group_by_pattern
 
-_OPENING = (OrderPurpose.OPEN, OrderPurpose.ROLL)
-
-
-@dataclass(frozen=True, slots=True)
-class FillFact:
-    """What the registry needs of one execution (from the broker or the lake)."""
-
-    exec_id: str
-    order_ref: str | None
-    con_id: int
-    quantity: float  # signed: + bought, - sold
-    price: float
-    ts: datetime
-    contract: Contract | None = None  # known for fills from the broker, not from the lake
-
-    @classmethod
-    def of(cls, fill: Fill) -> FillFact:
-        assert fill.contract.con_id is not None, f"fill {fill.exec_id} has no con_id"
-        return cls(
-            fill.exec_id,
-            fill.order_ref or None,
-            fill.contract.con_id,
-            fill.quantity,
-            fill.price,
-            fill.ts,
-            fill.contract,
-        )
-
-    @property
-    def strategy_id(self) -> str | None:
-        parsed = parse_order_ref(self.order_ref)
-        return None if parsed is None else parsed.strategy_id
-
-    @property
-    def purpose(self) -> OrderPurpose | None:
-        parsed = parse_order_ref(self.order_ref)
-        return None if parsed is None else parsed.purpose
+__all__ = [
+    "Assignment",
+    "FillFact",
+    "RegistryUpdate",
+    "StrategyRegistry",
+    "credit_from_cost",
+    "credit_from_fills",
+    "inferred_id",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,84 +140,21 @@ class _Ledger:
         """Strategies holding ``cid`` on the side of ``sign``, oldest first."""
         return [s for s in self.order if self.held[s].get(cid, 0.0) * sign > QTY_EPS]
 
-
-@dataclass(frozen=True, slots=True)
-class _OurFills:
-    """Our new fills (``orderRef`` ``tl:<strategy_id>:...``) per strategy."""
-
-    net: Mapping[str, Mapping[int, float]]  # strategy -> con_id -> signed quantity
-    first: Mapping[str, datetime]
-    last: Mapping[str, datetime]
-    purposes: Mapping[str, frozenset[OrderPurpose]]
-    of_strategy: Mapping[str, list[FillFact]]  # new and past fills (for the credit)
-
     @classmethod
-    def of(cls, new_fills: Sequence[FillFact], past_fills: Sequence[FillFact]) -> _OurFills:
-        net: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
-        first: dict[str, datetime] = {}
-        last: dict[str, datetime] = {}
-        purposes: dict[str, set[OrderPurpose]] = defaultdict(set)
-        of_strategy: dict[str, list[FillFact]] = defaultdict(list)
-        for f in sorted(new_fills, key=lambda f: (f.ts, f.exec_id)):
-            sid = f.strategy_id
-            if sid is None:
-                continue
-            net[sid][f.con_id] += f.quantity
-            first.setdefault(sid, f.ts)
-            last[sid] = f.ts
-            if f.purpose is not None:
-                purposes[sid].add(f.purpose)
-            of_strategy[sid].append(f)
-        for f in past_fills:
-            sid = f.strategy_id
-            if sid in of_strategy and f.exec_id not in {x.exec_id for x in of_strategy[sid]}:
-                of_strategy[sid].append(f)
-        return cls(
-            {sid: dict(q) for sid, q in net.items()},
-            first,
-            last,
-            {sid: frozenset(purposes[sid]) for sid in net},
-            dict(of_strategy),
+    def of(cls, records: Sequence[StrategyRecord]) -> _Ledger:
+        """The ledger of ``records`` (oldest first) as the book holds them."""
+        ledger = cls([r.strategy_id for r in records])
+        for rec in records:
+            for leg in rec.legs:
+                ledger.add(rec.strategy_id, leg.con_id, leg.quantity)
+        return ledger
+
+    def legs(self, sid: str, contracts: Mapping[int, Contract]) -> tuple[HeldLeg, ...]:
+        """What ``sid`` holds now, as sorted legs."""
+        held = self.held.get(sid, {})
+        return tuple(
+            sorted((HeldLeg(contracts[cid], q) for cid, q in held.items()), key=leg_sort_key)
         )
-
-    def claim_order(self, book: Mapping[str, StrategyRecord]) -> list[str]:
-        """Strategies whose fills the book may not reflect first (new, or written before
-        their last fill), then by first fill."""
-
-        def reflected(sid: str) -> bool:
-            return sid in book and book[sid].updated_at >= self.last[sid]
-
-        return sorted(self.net, key=lambda s: (reflected(s), self.first[s], s))
-
-    def new_strategies(self, book: Mapping[str, StrategyRecord]) -> list[str]:
-        """Strategies seen for the first time (in fills only), by first fill."""
-        return sorted((s for s in self.net if s not in book), key=lambda s: (self.first[s], s))
-
-
-def credit_from_fills(fills: Iterable[FillFact]) -> float | None:
-    """Net premium per share per unit from a strategy's opening and roll fills (None if none)."""
-    opening = [f for f in fills if f.purpose in _OPENING]
-    if not opening:
-        return None
-    premium = -sum(f.quantity * f.price for f in opening)
-    opens = [f for f in opening if f.purpose is OrderPurpose.OPEN] or opening
-    net: dict[int, float] = defaultdict(float)
-    for f in opens:
-        net[f.con_id] += f.quantity
-    sizes = [round(abs(q)) for q in net.values() if abs(q) > QTY_EPS]
-    units = max(reduce(math.gcd, sizes, 0), 1)
-    return round(premium / units, 6)
-
-
-def credit_from_cost(legs: Sequence[HeldLeg], avg_cost: Mapping[int, float]) -> float | None:
-    """Net premium per share per unit implied by the broker's average costs (None if unknown)."""
-    total = 0.0
-    for leg in legs:
-        cost = avg_cost.get(leg.con_id)
-        if cost is None:
-            return None
-        total -= leg.quantity * cost / leg.contract.multiplier
-    return round(total / units_of(legs), 6)
 
 
 def _safe_id(text: str) -> str:
@@ -273,22 +189,12 @@ class StrategyRegistry:
         now = ensure_utc(now, "now")
         previous = sorted(book, key=lambda r: (r.inferred, r.opened_at, r.strategy_id))
         by_id = {r.strategy_id: r for r in previous}
-        contracts = {leg.con_id: leg.contract for r in previous for leg in r.legs}
-        contracts.update((f.con_id, f.contract) for f in new_fills if f.contract is not None)
-        contracts.update(
-            (cid, p.contract) for p in positions if (cid := p.contract.con_id) is not None
-        )
+        contracts = _contracts_of(previous, positions, new_fills)
         avg_cost = {cid: p.avg_cost for p in positions if (cid := p.contract.con_id) is not None}
-        broker: dict[int, float] = defaultdict(float)
-        for p in positions:
-            if p.contract.con_id is not None and abs(p.quantity) > QTY_EPS:
-                broker[p.contract.con_id] += p.quantity
-        fills = _OurFills.of(new_fills, past_fills)
+        broker = _broker_net(positions)
+        fills = OurFills.of(new_fills, past_fills)
 
-        ledger = _Ledger([r.strategy_id for r in previous])
-        for rec in previous:
-            for leg in rec.legs:
-                ledger.add(rec.strategy_id, leg.con_id, leg.quantity)
+        ledger = _Ledger.of(previous)
         expired_from = self._settle_expiries(previous, ledger, broker, expired_through)
         links = self._apply_our_fills(ledger, broker, fills, by_id)
         self._reduce_outside(ledger, broker)
@@ -298,20 +204,39 @@ class StrategyRegistry:
         self._join_added(ledger, broker)
         new_records += self._hand_opened(ledger, broker, contracts, avg_cost, now)
 
-        def legs_of(sid: str) -> tuple[HeldLeg, ...]:
-            held = ledger.held.get(sid, {})
-            return tuple(
-                sorted((HeldLeg(contracts[cid], q) for cid, q in held.items()), key=leg_sort_key)
-            )
+        changed, result = self._carry_forward(
+            previous, ledger, contracts, fills, assignments, links, expired_through, now
+        )
+        opened = self._opened_by_us(by_id, ledger, contracts, fills, links, avg_cost, now)
+        changed += [*opened, *new_records]
+        result += [*opened, *new_records]
+        return RegistryUpdate(
+            tuple(changed), tuple(result), _strategy_of(result), tuple(assignments)
+        )
 
+    # --- the new state -----------------------------------------------------------------------
+    def _carry_forward(
+        self,
+        previous: Sequence[StrategyRecord],
+        ledger: _Ledger,
+        contracts: Mapping[int, Contract],
+        fills: OurFills,
+        assignments: Sequence[Assignment],
+        links: Mapping[str, str],
+        expired_through: date,
+        now: datetime,
+    ) -> tuple[list[StrategyRecord], list[StrategyRecord]]:
+        """The book's strategies after the passes: (changed, still open).
+
+        One left holding nothing closes (with its reason); the others take their
+        new legs, type and credit, and count as changed when any of those moved.
+        """
         assigned_parents = {a.parent_id for a in assignments}
         rolled_into = {parent: child for child, parent in sorted(links.items(), reverse=True)}
         changed: list[StrategyRecord] = []
         result: list[StrategyRecord] = []
-
         for rec in previous:
-            legs = legs_of(rec.strategy_id)
-            sid = rec.strategy_id
+            legs = ledger.legs(rec.strategy_id, contracts)
             if not legs:
                 changed.append(
                     self._close_reason(
@@ -319,46 +244,46 @@ class StrategyRegistry:
                     )
                 )
                 continue
-            credit = rec.credit
-            newer = [f for f in fills.of_strategy.get(sid, ()) if f.ts >= rec.updated_at]
-            if credit is None or any(f.purpose in _OPENING for f in newer):
-                # Opening or roll fills the book has not caught up with: recount from every
-                # fill of ours (earlier ones from the lake); closing fills leave it alone.
-                fresh = credit_from_fills(fills.of_strategy.get(sid, ()))
-                credit = credit if fresh is None else fresh
+            credit = _recounted_credit(rec, fills)
             updated = replace(rec, legs=legs, strategy_type=classify(legs), credit=credit)
             if _differs(updated, rec):
                 updated = replace(updated, updated_at=now)
                 changed.append(updated)
             result.append(updated)
+        return changed, result
 
+    @staticmethod
+    def _opened_by_us(
+        by_id: Mapping[str, StrategyRecord],
+        ledger: _Ledger,
+        contracts: Mapping[int, Contract],
+        fills: OurFills,
+        links: Mapping[str, str],
+        avg_cost: Mapping[int, float],
+        now: datetime,
+    ) -> list[StrategyRecord]:
+        """The strategies our fills opened that the book does not hold yet, by first fill."""
+        records: list[StrategyRecord] = []
         for sid in fills.new_strategies(by_id):
-            legs = legs_of(sid)
+            legs = ledger.legs(sid, contracts)
             if not legs:
                 continue  # opened and closed between syncs: the orders table keeps its story
             underlying = legs[0].contract.symbol
             credit = credit_from_fills(fills.of_strategy[sid])
-            rec = StrategyRecord(
-                strategy_id=sid,
-                strategy_type=classify(legs),
-                underlying=underlying,
-                legs=legs,
-                opened_at=fills.first[sid],
-                updated_at=now,
-                credit=credit_from_cost(legs, avg_cost) if credit is None else credit,
-                inferred=False,
-                linked_strategy_id=links.get(sid),
+            records.append(
+                StrategyRecord(
+                    strategy_id=sid,
+                    strategy_type=classify(legs),
+                    underlying=underlying,
+                    legs=legs,
+                    opened_at=fills.first[sid],
+                    updated_at=now,
+                    credit=credit_from_cost(legs, avg_cost) if credit is None else credit,
+                    inferred=False,
+                    linked_strategy_id=links.get(sid),
+                )
             )
-            changed.append(rec)
-            result.append(rec)
-        changed.extend(new_records)
-        result.extend(new_records)
-
-        strategy_of: dict[int, str] = {}
-        for rec in result:
-            for leg in rec.legs:
-                strategy_of.setdefault(leg.con_id, rec.strategy_id)
-        return RegistryUpdate(tuple(changed), tuple(result), strategy_of, tuple(assignments))
+        return records
 
     # --- the passes ------------------------------------------------------------------------
     @staticmethod
@@ -388,7 +313,7 @@ class StrategyRegistry:
     def _apply_our_fills(
         ledger: _Ledger,
         broker: Mapping[int, float],
-        fills: _OurFills,
+        fills: OurFills,
         by_id: Mapping[str, StrategyRecord],
     ) -> dict[str, str]:
         """Book our fills the lake's book has not caught up with; return new id -> parent.
@@ -550,6 +475,48 @@ class StrategyRegistry:
     def to_strategies(records: Iterable[StrategyRecord]) -> list[Strategy]:
         """Domain strategies of the open records (for rules, risk and market-data slots)."""
         return [r.to_strategy() for r in records if r.is_open and r.legs]
+
+
+def _contracts_of(
+    previous: Sequence[StrategyRecord],
+    positions: Sequence[Position],
+    new_fills: Sequence[FillFact],
+) -> dict[int, Contract]:
+    """Every contract the update may meet, by con_id (the broker's newest word wins)."""
+    contracts = {leg.con_id: leg.contract for r in previous for leg in r.legs}
+    contracts.update((f.con_id, f.contract) for f in new_fills if f.contract is not None)
+    contracts.update((cid, p.contract) for p in positions if (cid := p.contract.con_id) is not None)
+    return contracts
+
+
+def _broker_net(positions: Sequence[Position]) -> dict[int, float]:
+    """The broker's signed quantity per con_id (flat positions left out)."""
+    broker: dict[int, float] = defaultdict(float)
+    for p in positions:
+        if p.contract.con_id is not None and abs(p.quantity) > QTY_EPS:
+            broker[p.contract.con_id] += p.quantity
+    return broker
+
+
+def _recounted_credit(rec: StrategyRecord, fills: OurFills) -> float | None:
+    """``rec``'s credit, recounted from our fills when it has opening or roll fills it has
+    not caught up with (earlier fills come from the lake); closing fills leave it alone."""
+    sid = rec.strategy_id
+    credit = rec.credit
+    newer = [f for f in fills.of_strategy.get(sid, ()) if f.ts >= rec.updated_at]
+    if credit is None or any(f.purpose in OPENING for f in newer):
+        fresh = credit_from_fills(fills.of_strategy.get(sid, ()))
+        credit = credit if fresh is None else fresh
+    return credit
+
+
+def _strategy_of(records: Iterable[StrategyRecord]) -> dict[int, str]:
+    """con_id -> the first of ``records`` holding it."""
+    strategy_of: dict[int, str] = {}
+    for rec in records:
+        for leg in rec.legs:
+            strategy_of.setdefault(leg.con_id, rec.strategy_id)
+    return strategy_of
 
 
 def _rolled_from(
