@@ -60,6 +60,9 @@ COMMANDS: dict[str, CommandEntry] = {
         "preflight_cmd", "preflight", "Go / no-go checks of an IB set-up before trading."
     ),
     "schedule": CommandEntry("schedule_cmd", "app", "The job schedule, manual runs, the crontab."),
+    "sweep": CommandEntry(
+        "sweep_cmd", "sweep", "Backtest a parameter grid on dask (LocalCluster or a cluster)."
+    ),
     "sync": CommandEntry("sync_cmd", "sync", "Reconcile positions and orders with the broker."),
     "tick": CommandEntry("schedule_cmd", "tick", "Run the jobs that are due now (cron)."),
 }

@@ -55,6 +55,7 @@ class TableName(StrEnum):
     BACKTEST_RUNS = "backtest_runs"
     BACKTEST_TRADES = "backtest_trades"
     BACKTEST_EQUITY = "backtest_equity"
+    BACKTEST_SWEEPS = "backtest_sweeps"
     ALERTS = "alerts"
     MARKET_TAPE = "market_tape"
     REPLAY_CHECKPOINTS = "replay_checkpoints"
@@ -496,6 +497,21 @@ _SPECS: tuple[TableSpec, ...] = (
         merge_keys=("run_id", "day"),
         time_column="day",
         description="A backtest's daily equity, drawdown and margin use.",
+    ),
+    TableSpec(
+        name=TableName.BACKTEST_SWEEPS,
+        schema=_schema(
+            ("sweep_id", ID, REQ),
+            ("created_at", TIMESTAMP, REQ),  # wall clock of the first run of the sweep
+            ("grid_hash", TEXT, REQ),  # the grid as run (base config included)
+            ("grid_json", TEXT, REQ),  # the GRID.yaml as given, as JSON
+            ("points", COUNT, REQ),
+            ("points_json", TEXT, REQ),  # [{run_id, params, seed, market, period}, ...]
+        ),
+        partition_by=(),
+        merge_keys=("sweep_id",),
+        time_column="created_at",
+        description="One row per parameter sweep: its grid and points (each point a backtest run).",
     ),
     TableSpec(
         name=TableName.RECONCILIATION_EVENTS,
