@@ -81,6 +81,11 @@ BAD_CALLS: list[tuple[list[str], str]] = [
     (["config", "check", "/nonexistent.yaml"], "not found"),
     (["config", "check", "/etc/passwd"], "/etc/passwd"),
     (["sync", "--lake", "/etc/passwd"], "not a folder"),
+    # sweep
+    (["sweep", "/nonexistent.yaml"], "does not exist"),
+    (["sweep", "/etc/passwd"], "the top level must be a mapping"),
+    (["sweep", "/etc/passwd", "--workers", "-1"], "--workers"),
+    (["sweep", "/etc/passwd", "--lake", "/etc/passwd"], "not a folder"),
     (["nosuchcommand"], "No such command"),
 ]
 

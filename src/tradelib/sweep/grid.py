@@ -347,6 +347,9 @@ def _check_values(
             try:
                 base.with_overrides(overrides)
             except InvalidConfigError as exc:
+                own = [p for p in exc.problems if any(p.startswith(f"{k}:") for k in overrides)]
+                if not own:
+                    continue  # only a cross-key rule (dte_min <= dte_max): judged per point
                 shown = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
                 raise GridError(
                     source=source,
@@ -374,7 +377,9 @@ def _combinations(
             shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
             raise GridError(
                 source=source,
-                problem=f"the point {{{shown}}} is not a valid config: " + "; ".join(exc.problems),
+                problem=f"the point {{{shown}}} is not a valid config: "
+                + "; ".join(exc.problems)
+                + " (a group varies keys together: see docs/sweeps.md)",
             ) from None
         out.append((params, cfg))
     return out
