@@ -403,11 +403,11 @@ def _sample(
         picks = rng.sample(range(size), min(sample.n, size))
         out = []
         for flat in sorted(picks):
-            parts = []
+            chosen = []
             for values in reversed(lists):
                 flat, i = divmod(flat, len(values))
-                parts.append(values[i])
-            out.append(_merge(list(reversed(parts))))
+                chosen.append(values[i])
+            out.append(_merge(list(reversed(chosen))))
         return out
     points = []
     for _ in range(sample.n):

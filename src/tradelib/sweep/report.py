@@ -152,6 +152,11 @@ def _fmt(value: float | None, metric: Metric) -> str:
     return format(value, metric.fmt)
 
 
+def _mean(series: pl.Series) -> float:
+    value = series.mean()
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
 def _label(value: Any) -> str:
     return "–" if value is None else str(value)
 
@@ -269,14 +274,14 @@ def overfitting(points: pl.DataFrame, metric: str = "sharpe") -> OverfitCheck:
     corr = float(corr) if corr is not None and math.isfinite(corr) else 0.0
     best = ranked.sort("rank_in").row(0, named=True)
     worse_half = best["rank_out"] > pairs.height / 2
-    decay = float(pairs["in_sample"].mean() or 0.0) - float(pairs["held_out"].mean() or 0.0)
+    mean_in, mean_out = _mean(pairs["in_sample"]), _mean(pairs["held_out"])
+    decay = mean_in - mean_out
     shown = ", ".join(f"{k}={best[k]}" for k in keys) or f"seed {best['seed']}"
     facts = (
         f"in-sample vs held-out {m.label}: rank correlation {corr:+.2f} over {pairs.height} "
         f"combinations; the best in-sample ({shown}: {_fmt(best['in_sample'], m)}) is "
         f"#{int(best['rank_out'])} held-out ({_fmt(best['held_out'], m)}); mean "
-        f"{_fmt(float(pairs['in_sample'].mean() or 0.0), m)} in-sample, "
-        f"{_fmt(float(pairs['held_out'].mean() or 0.0), m)} held-out."
+        f"{_fmt(mean_in, m)} in-sample, {_fmt(mean_out, m)} held-out."
     )
     if corr < 0.3 or worse_half:
         return OverfitCheck(

@@ -280,6 +280,13 @@ def _serial(
             yield point, exc
 
 
+def _dask_module() -> Any:
+    """dask.distributed, imported when a sweep needs it (it is untyped: used as Any)."""
+    import distributed
+
+    return distributed
+
+
 @contextlib.contextmanager
 def dask_client(
     workers: int, scheduler: str | None, client: Any, sweep_id: str = "-"
@@ -288,11 +295,10 @@ def dask_client(
     if client is not None:
         yield client
         return
-    from distributed import Client, LocalCluster
-
+    dist = _dask_module()
     if scheduler:
         try:
-            connected = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S:.0f}s")
+            connected = dist.Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S:.0f}s")
         except (OSError, TimeoutError) as exc:
             raise SweepError(
                 sweep_id=sweep_id,
@@ -305,7 +311,7 @@ def dask_client(
         return
     if workers < 1:
         raise SweepError(sweep_id=sweep_id, problem=f"workers must be >= 1, got {workers}")
-    cluster = LocalCluster(
+    cluster = dist.LocalCluster(
         n_workers=workers,
         threads_per_worker=1,
         processes=True,
@@ -313,7 +319,7 @@ def dask_client(
         dashboard_address="127.0.0.1:0",
         silence_logs=logging.ERROR,
     )
-    local = Client(cluster)
+    local = dist.Client(cluster)
     try:
         yield local
     finally:
@@ -331,8 +337,7 @@ def _distributed(
     say: Progress,
 ) -> Iterator[tuple[SweepPoint, PointOutcome | BaseException]]:
     """The points as dask tasks, yielded as they finish."""
-    from distributed import as_completed
-
+    as_completed = _dask_module().as_completed
     with dask_client(workers, scheduler, client, grid.sweep_id) as dc:
         result.dashboard_link = dc.dashboard_link
         result.workers = len(dc.scheduler_info(n_workers=-1).get("workers", {}))
