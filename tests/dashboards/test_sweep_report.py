@@ -40,13 +40,13 @@ def test_voila_serves_the_sweep_report_and_follows_the_metric(
     page.goto(url)
     page.get_by_text("Sweep report").first.wait_for()
     page.get_by_text("browser-sweep: 6 points, 6 stored").first.wait_for()
-    page.get_by_text("in-sample vs held-out Sharpe").first.wait_for()
-    page.get_by_text("Sharpe by profit_targets.fixed x strategies.target_delta").first.wait_for()
+    # two-day runs have no Sharpe yet: the report opens on total return instead
+    pair = "profit_targets.fixed x strategies.target_delta"
+    page.get_by_text(f"total return by {pair} (in-sample)").first.wait_for()
+    page.get_by_text("in-sample vs held-out total return").first.wait_for()
     page.get_by_text("Best points' equity, side by side").first.wait_for()
     page.get_by_text("Parameter sensitivity").first.wait_for()
-    # the metric drives every panel: pick total return
-    page.locator(".widget-dropdown select").nth(1).select_option("total_return")
-    page.get_by_text(
-        "total return by profit_targets.fixed x strategies.target_delta"
-    ).first.wait_for()
-    page.get_by_text("in-sample vs held-out total return").first.wait_for()
+    # the metric drives every panel
+    page.locator(".widget-dropdown select").nth(1).select_option(label="max drawdown")
+    page.get_by_text(f"max drawdown by {pair} (in-sample)").first.wait_for()
+    page.get_by_text("in-sample vs held-out max drawdown").first.wait_for()

@@ -129,6 +129,8 @@ def test_a_stored_sweep_reads_back_and_the_app_draws_every_panel(stored_sweep: L
     assert len(fig.data) == 2 and all(len(t.x) == 2 for t in fig.data)
     with pytest.raises(KeyError, match="no sweep 'nope'"):
         runs.points("nope")
+    opened = SweepReportApp(stored_sweep)  # Sharpe by default, but no 2-day run has one
+    assert opened.metric_select.value == "total_return"
     app = SweepReportApp(stored_sweep, metric="total_return")
     assert "rep" in app.summary.value and "4 points, 4 stored" in app.summary.value
     assert list(app.period_select.options) == ["in_sample", "held_out"]

@@ -316,7 +316,7 @@ def heatmap_figure(points: pl.DataFrame, x: str, y: str, metric: str, period: st
                 colorscale="RdYlGn" if m.higher_is_better else "RdYlGn_r",
                 texttemplate=f"%{{z:{m.fmt}}}",
                 hovertemplate=f"{x}=%{{x}}<br>{y}=%{{y}}<br>{m.label}=%{{z:{m.fmt}}}<extra></extra>",
-                colorbar={"title": {"text": m.label}},
+                colorbar={"title": {"text": m.label}, "tickformat": m.fmt},
             )
         )
         fig.update_xaxes(title_text=x, type="category")

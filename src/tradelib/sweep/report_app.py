@@ -33,12 +33,14 @@ from tradelib.sweep.report import (
     sensitivity_figure,
 )
 
-# the demo sweep: 2 x 2 parameters, one seed, 4 simulated days split 2 in-sample / 2 held-out
+# the demo sweep: 2 x 2 parameters, one seed, 4 simulated days split 2 in-sample / 2 held-out,
+# 2 monitoring cycles a day (a short demo)
 DEMO_GRID: dict[str, Any] = {
     "sweep_id": "demo-sweep",
     "grid": {"profit_targets.fixed": [0.4, 0.6], "strategies.target_delta": [0.12, 0.2]},
     "markets": [{"source": "sim", "days": 4, "end": "2026-11-25"}],
     "split": {"held_out_fraction": 0.5},
+    "cycles_per_day": 2,
 }
 
 
@@ -68,6 +70,13 @@ def table_html(frame: pl.DataFrame, *, max_rows: int = 50) -> str:
         rows.append("<tr>" + "".join(cells) + "</tr>")
     more = f"<p>{frame.height - max_rows} more rows</p>" if frame.height > max_rows else ""
     return f"<table class='tl-table'><tr>{head}</tr>{''.join(rows)}</table>{more}"
+
+
+def usable_metric(points: pl.DataFrame, metric: str) -> str:
+    """``metric``, or total return when no stored run has it (Sharpe needs a few days)."""
+    if metric in points.columns and points[metric].null_count() < points.height:
+        return metric
+    return "total_return"
 
 
 class SweepReportApp:
@@ -135,6 +144,7 @@ class SweepReportApp:
             self.y_select.value = axes[1] if len(axes) > 1 else axes[0]
             self.period_select.options = periods(self.points)
             self.period_select.value = periods(self.points)[0]
+            self.metric_select.value = usable_metric(self.points, str(self.metric_select.value))
         finally:
             self._quiet = False
         self.redraw()
@@ -156,6 +166,12 @@ class SweepReportApp:
             f"seeds {sorted(set(p['seed'].to_list()))}, markets "
             f"{html.escape(', '.join(sorted(set(p['market'].to_list()))))}. "
             "<i>Option quotes are modelled.</i></p>"
+            + (
+                f"<p><i>No run has a {html.escape(METRICS[metric].label)}: too few days "
+                "per run.</i></p>"
+                if p[metric].null_count() == p.height
+                else ""
+            )
         )
         check = overfitting(p, metric)
         colour = {"warning": "#b00020", "ok": "#1b5e20", "unknown": "#555"}[check.level]
