@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -183,4 +184,44 @@ def test_a_tiny_sweep_runs_on_a_real_two_worker_local_cluster(tmp_path: Path) ->
     assert (runs["days"] == 2).all() and (runs["cycles_per_day"] == 2).all()
     equity = lake.read(TableName.BACKTEST_EQUITY).collect()
     assert equity.group_by("run_id").len()["len"].to_list() == [2, 2, 2]
+    no_duplicate_keys(lake)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_worker_killed_mid_task_has_its_point_run_again(tmp_path: Path) -> None:
+    from distributed import Client, LocalCluster
+
+    lake = Lake(tmp_path / "lake")
+    grid = build_grid(tiny_grid([0.3, 0.5, 0.7]), base=BASE)
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    client = Client(cluster)
+    killed: list[str] = []
+
+    def kill_a_busy_worker() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            busy = {w: keys for w, keys in client.processing().items() if keys}
+            if busy:
+                time.sleep(1.0)  # let the backtest get going
+                address, keys = next(iter(busy.items()))
+                pid = client.run(os.getpid, workers=[address])[address]
+                os.kill(pid, signal.SIGKILL)
+                killed.extend(str(k) for k in keys)
+                return
+            time.sleep(0.1)
+
+    killer = threading.Thread(target=kill_a_busy_worker, daemon=True)
+    try:
+        killer.start()
+        result = run_sweep(grid, lake=lake, client=client, batch=1)
+        killer.join(timeout=10)
+    finally:
+        client.close()
+        cluster.close()
+    assert killed, "no worker was killed"
+    assert result.complete and result.written == 3, result.lines()
+    assert lake.read(TableName.BACKTEST_RUNS).collect().height == 3
     no_duplicate_keys(lake)
