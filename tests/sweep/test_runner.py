@@ -225,3 +225,19 @@ def test_a_worker_killed_mid_task_has_its_point_run_again(tmp_path: Path) -> Non
     assert result.complete and result.written == 3, result.lines()
     assert lake.read(TableName.BACKTEST_RUNS).collect().height == 3
     no_duplicate_keys(lake)
+
+
+@pytest.mark.slow
+def test_a_cluster_without_workers_is_refused_not_waited_on(tmp_path: Path) -> None:
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=0, processes=True, dashboard_address=None)
+    client = Client(cluster)
+    try:
+        with pytest.raises(SweepError, match="has no workers"):
+            run_sweep(
+                build_grid(tiny_grid(), base=BASE), lake=Lake(tmp_path / "lake"), client=client
+            )
+    finally:
+        client.close()
+        cluster.close()

@@ -342,7 +342,19 @@ def _distributed(
         result.dashboard_link = dc.dashboard_link
         result.workers = len(dc.scheduler_info(n_workers=-1).get("workers", {}))
         say(f"  dask dashboard: {dc.dashboard_link} ({result.workers} workers)")
-        dc.run(warm_up)  # import the backtest stack once per worker, not inside the first task
+        if result.workers == 0:
+            raise SweepError(
+                sweep_id=grid.sweep_id,
+                problem=f"the dask cluster at {dc.scheduler.address} has no workers",
+            )
+        try:
+            dc.run(warm_up)  # import the backtest stack once per worker, not in the first task
+        except ImportError as exc:
+            raise SweepError(
+                sweep_id=grid.sweep_id,
+                problem=f"a dask worker cannot import the backtest ({exc}): install this "
+                "package, at the same version, where the workers run",
+            ) from None
         by_key = {}
         futures = []
         for point in todo:
