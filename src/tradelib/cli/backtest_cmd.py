@@ -17,73 +17,92 @@ if TYPE_CHECKING:
 MAX_BACKTEST_DAYS = 252 * 30
 
 
+SourceOpt = Annotated[
+    str,
+    typer.Option(
+        parser=choice("sim", "history", "lake"),
+        help="Market: sim = the simulated market (regime-switching, any seed); history = "
+        "option quotes MODELLED over your daily OHLC files and a volatility index (--history); "
+        "lake = replay a recorded day (--day) from the lake and compare with what it did.",
+    ),
+]
+
+HistoryOpt = Annotated[
+    Path | None,
+    typer.Option(
+        exists=True,
+        file_okay=False,
+        dir_okay=True,
+        help="Folder of SYMBOL.csv/.parquet daily bars (Date,Open,High,Low,Close[,Adj Close,"
+        "Volume]) and VIX.csv, for --source history.",
+    ),
+]
+
+StartOpt = Annotated[
+    date | None,
+    typer.Option(
+        help="First trading day, YYYY-MM-DD (history; default: after the warm-up bars).",
+        parser=parse_day,
+        metavar="YYYY-MM-DD",
+    ),
+]
+
+DaysOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=MAX_BACKTEST_DAYS,
+        help="Trading days to run (252 = a year; history: at most, default all to --end).",
+    ),
+]
+
+EndOpt = Annotated[
+    date | None,
+    typer.Option(
+        help="Last trading day, YYYY-MM-DD (default: yesterday).",
+        parser=parse_day,
+        metavar="YYYY-MM-DD",
+    ),
+]
+
+DayOpt = Annotated[
+    date | None,
+    typer.Option(
+        help="The recorded day to replay, YYYY-MM-DD (--source lake).",
+        parser=parse_day,
+        metavar="YYYY-MM-DD",
+    ),
+]
+
+SeedOpt = Annotated[
+    int | None, typer.Option(min=0, help="Market and fill seed (default: simulation.seed).")
+]
+
+CyclesOpt = Annotated[int, typer.Option(min=1, max=78, help="Monitoring cycles per trading day.")]
+
+RunIdOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--run-id", callback=lambda v: None if v is None else check_name(v), help="Run id."
+    ),
+]
+
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")]
+
+
 def backtest(
-    source: Annotated[
-        str,
-        typer.Option(
-            parser=choice("sim", "history", "lake"),
-            help="Market: sim = the simulated market (regime-switching, any seed); history = "
-            "option quotes MODELLED over your daily OHLC files and a volatility index (--history); "
-            "lake = replay a recorded day (--day) from the lake and compare with what it did.",
-        ),
-    ] = "sim",
-    history: Annotated[
-        Path | None,
-        typer.Option(
-            exists=True,
-            file_okay=False,
-            dir_okay=True,
-            help="Folder of SYMBOL.csv/.parquet daily bars (Date,Open,High,Low,Close[,Adj Close,"
-            "Volume]) and VIX.csv, for --source history.",
-        ),
-    ] = None,
-    start: Annotated[
-        date | None,
-        typer.Option(
-            help="First trading day, YYYY-MM-DD (history; default: after the warm-up bars).",
-            parser=parse_day,
-            metavar="YYYY-MM-DD",
-        ),
-    ] = None,
-    days: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            max=MAX_BACKTEST_DAYS,
-            help="Trading days to run (252 = a year; history: at most, default all to --end).",
-        ),
-    ] = None,
-    end: Annotated[
-        date | None,
-        typer.Option(
-            help="Last trading day, YYYY-MM-DD (default: yesterday).",
-            parser=parse_day,
-            metavar="YYYY-MM-DD",
-        ),
-    ] = None,
-    day: Annotated[
-        date | None,
-        typer.Option(
-            help="The recorded day to replay, YYYY-MM-DD (--source lake).",
-            parser=parse_day,
-            metavar="YYYY-MM-DD",
-        ),
-    ] = None,
-    seed: Annotated[
-        int | None, typer.Option(min=0, help="Market and fill seed (default: simulation.seed).")
-    ] = None,
-    cycles: Annotated[
-        int, typer.Option(min=1, max=78, help="Monitoring cycles per trading day.")
-    ] = 5,
-    run_id: Annotated[
-        str | None,
-        typer.Option(
-            "--run-id", callback=lambda v: None if v is None else check_name(v), help="Run id."
-        ),
-    ] = None,
+    source: SourceOpt = "sim",
+    history: HistoryOpt = None,
+    start: StartOpt = None,
+    days: DaysOpt = None,
+    end: EndOpt = None,
+    day: DayOpt = None,
+    seed: SeedOpt = None,
+    cycles: CyclesOpt = 5,
+    run_id: RunIdOpt = None,
     config: ConfigPathOption = None,
     lake: LakeOption = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Backtest the configured rules day by day through the real jobs; results go to the lake.
 
@@ -97,22 +116,13 @@ def backtest(
     from tradelib.secrets import install_log_masking
 
     install_log_masking()
-    if (source == "history") != (history is not None):
-        typer.echo("error: --source history needs --history DIR (and --history needs it)", err=True)
-        raise typer.Exit(2)
-    if start is not None and source != "history":
-        typer.echo("error: --start is for --source history (sim runs --days up to --end)", err=True)
-        raise typer.Exit(2)
-    if (source == "lake") != (day is not None):
-        typer.echo("error: --source lake needs --day DATE (and --day is for it)", err=True)
-        raise typer.Exit(2)
+    _check_sources(source, history, start, day)
     cfg = load_config(config)
     results = job_lake(cfg, lake or "")
-    if day is not None:
-        _replay(results, day, quiet or os.environ.get("CI") == "true")
-        return
     silent = quiet or os.environ.get("CI") == "true"
-    progress = None if silent else typer.echo
+    if day is not None:
+        _replay(results, day, silent)
+        return
     try:
         result = run_backtest(
             cfg,
@@ -124,7 +134,7 @@ def backtest(
             cycles_per_day=cycles,
             run_id=run_id,
             results=results,
-            progress=progress,
+            progress=None if silent else typer.echo,
         )
     except BookInvariantError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -136,6 +146,28 @@ def backtest(
     for line in result.lines():
         typer.echo(line)
     typer.echo(f"results in {results.root} (backtest_runs, backtest_trades, backtest_equity)")
+
+
+def _check_sources(source: str, history: Path | None, start: date | None, day: date | None) -> None:
+    """Exit 2 naming the option when the market options do not fit together."""
+    problems = (
+        (
+            (source == "history") != (history is not None),
+            "--source history needs --history DIR (and --history needs it)",
+        ),
+        (
+            start is not None and source != "history",
+            "--start is for --source history (sim runs --days up to --end)",
+        ),
+        (
+            (source == "lake") != (day is not None),
+            "--source lake needs --day DATE (and --day is for it)",
+        ),
+    )
+    for bad, message in problems:
+        if bad:
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(2)
 
 
 def _replay(lake: Lake, day: date, quiet: bool) -> None:

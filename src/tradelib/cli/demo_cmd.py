@@ -10,42 +10,54 @@ import typer
 
 from tradelib.cli.params import MAX_DEMO_DAYS, LakeOption, choice, parse_day
 
+ConfigOpt = Annotated[
+    Path | None, typer.Option(help="Config file (default: config/trading_config.yaml).")
+]
+
+DayOpt = Annotated[
+    date | None,
+    typer.Option(
+        help="Last trading day to simulate, YYYY-MM-DD (default: today or the one before).",
+        parser=parse_day,
+        metavar="YYYY-MM-DD",
+    ),
+]
+
+DaysOpt = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        max=MAX_DEMO_DAYS,
+        help="Trading days to simulate through the real jobs (21 = a month); 1 = the quick one-day demo.",
+    ),
+]
+
+BrokerOpt = Annotated[
+    str,
+    typer.Option(
+        parser=choice("sim", "ib"),
+        help="sim: SimBroker directly; ib: the one-day demo through ib_async and the simulated TWS gateway.",
+    ),
+]
+
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")]
+
+FreshOpt = Annotated[
+    bool,
+    typer.Option(
+        "--fresh", help="Empty the lake first, even one the demo did not write (month demo)."
+    ),
+]
+
 
 def demo(
-    config: Annotated[
-        Path | None, typer.Option(help="Config file (default: config/trading_config.yaml).")
-    ] = None,
+    config: ConfigOpt = None,
     lake: LakeOption = None,
-    day: Annotated[
-        date | None,
-        typer.Option(
-            help="Last trading day to simulate, YYYY-MM-DD (default: today or the one before).",
-            parser=parse_day,
-            metavar="YYYY-MM-DD",
-        ),
-    ] = None,
-    days: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            max=MAX_DEMO_DAYS,
-            help="Trading days to simulate through the real jobs (21 = a month); 1 = the quick one-day demo.",
-        ),
-    ] = 21,
-    broker: Annotated[
-        str,
-        typer.Option(
-            parser=choice("sim", "ib"),
-            help="sim: SimBroker directly; ib: the one-day demo through ib_async and the simulated TWS gateway.",
-        ),
-    ] = "sim",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
-    fresh: Annotated[
-        bool,
-        typer.Option(
-            "--fresh", help="Empty the lake first, even one the demo did not write (month demo)."
-        ),
-    ] = False,
+    day: DayOpt = None,
+    days: DaysOpt = 21,
+    broker: BrokerOpt = "sim",
+    quiet: QuietOpt = False,
+    fresh: FreshOpt = False,
 ) -> None:
     """Simulate trading days on the embedded market through the jobs and record them in the lake."""
     import yaml

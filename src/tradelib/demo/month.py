@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -53,6 +54,9 @@ from tradelib.lake.memory import MemoryLake
 from tradelib.markethours import MarketHours
 from tradelib.sim import SimMarketConfig, SimulatedMarket
 from tradelib.stores.replay import finish_checkpoint, write_checkpoint
+
+if TYPE_CHECKING:
+    from tradelib.scheduler.runner import Runner
 
 Progress = Callable[[str], None]
 
@@ -230,85 +234,19 @@ def run_demo_month(
     if prepare_demo_lake(lake, run_id, fresh=fresh):
         summary.already_complete = True
         return summary
-    # Alerts go to the configured channels (none by default: stored as suppressed), so the
-    # dashboards show what a human would have been told.
     alerts.configure(cfg, lake)
-    in_process, by_notebook = (
-        sim_days[: len(sim_days) - notebook_days],
-        sim_days[len(sim_days) - notebook_days :],
-    )
-
+    split = len(sim_days) - notebook_days
+    in_process, by_notebook = sim_days[:split], sim_days[split:]
     state = sim_state_path(cfg, root)
-    state.unlink(missing_ok=True)  # the demo starts a fresh simulated account
-    first_open, _ = hours.session_bounds(sim_days[0])
-    market = SimulatedMarket(
-        SimMarketConfig(seed=cfg.simulation.seed, start=first_open - timedelta(minutes=5)),
-        calendar=hours,
-    )
-    broker = SimBroker.from_config(cfg, market=market)
-    broker.connect()
-    summary.net_liq_start = broker.account().net_liquidation
-    summary.cash_start = broker.account().cash
     progress(
         f"demo: {len(sim_days)} simulated trading days {sim_days[0]} .. {sim_days[-1]} "
         f"(seed {cfg.simulation.seed}); the last {notebook_days} through papermill notebooks"
     )
-    # The in-process days run on a lake in memory (same schemas and write rules; the
-    # backtest tests book one day both ways and compare) and land in the lake in one
-    # write per table: Delta commits per job were most of the demo's time.
-    work = MemoryLake(run_id)
-    alerts.configure(cfg, work)
-    ctx = JobContext.of(broker, work, cfg, hours)
-    for day in in_process:
-        result = run_day(ctx, day, day_slots(hours, day), starting_cash=summary.cash_start)
-        record_chains(cfg, broker, work)
-        summary.book_checks += 1
-        summary.jobs_in_process += result.jobs
-        summary.entered += result.entered
-        summary.closed += result.closed
-        progress(
-            f"  {day}  net liq {result.net_liquidation:>12,.2f}  day P&L {result.day_pnl:>+9,.2f}  "
-            f"entered {result.entered}  closed {result.closed}  positions {result.positions}"
-        )
-    broker.disconnect()
-    save_sim_broker(broker, state)
-    written = work.copy_to(lake, [str(t) for t in TABLES if work.exists(str(t))])
-    progress(f"  {sum(written.values()):,} rows of {len(written)} tables written to {lake.root}")
-    alerts.configure(cfg, lake)
+    _in_process_days(cfg, lake, hours, in_process, sim_days[0], state, run_id, summary, progress)
 
     runner = Runner(cfg, root=root, config_path=config_path, lake=lake, hours=hours)
     for day in by_notebook:
-        slots = day_slots(hours, day)
-        # A replayable day: the account and the lake's versions at its start, and (through
-        # each session's tape) every answer the market gives its jobs.
-        tape = tape_sink(lake, day) if cfg.simulation.record_tape else None
-        if tape is not None:
-            write_checkpoint(
-                lake,
-                day,
-                ts=load_sim_state(state).market_now,
-                broker_state=state.read_bytes(),
-                slots=[(s.job, s.at) for s in slots],
-                config_json=cfg.model_dump_json(),  # no secrets: those come from the environment
-            )
-        for slot in slots:
-            with sim_session(state, lambda: None, advance_to=slot.at, tape=tape):
-                pass  # the simulated market moves to the job's time, as the wall clock would
-            record = runner.run_job(slot.job, now=slot.at)
-            summary.notebooks_run += 1
-            status = str(record.status)
-            if status != "success":
-                summary.notebooks_failed.append(f"{slot.job}@{slot.at:%H:%M} ({status})")
-            with sim_session(state, lambda: None, tape=tape) as sim:
-                record_account(sim, lake)
-                record_positions(sim, lake, sim.now())
-            progress(
-                f"  {day} {slot.at.astimezone(NEW_YORK):%H:%M} ET  {slot.job:<10} notebook: {status}"
-            )
-        if tape is not None:
-            finish_checkpoint(lake, day)
-        with sim_session(state, lambda: None) as sim:
-            _check_book(sim, lake, day, summary)
+        _notebook_day(cfg, lake, hours, runner, day, state, summary, progress)
     if by_notebook:
         _count_notebook_days(lake, hours.session_bounds(by_notebook[0])[0], summary)
     _, last_close = hours.session_bounds(sim_days[-1])
@@ -329,3 +267,99 @@ def run_demo_month(
     _mark_complete(lake, run_id)
     summary.elapsed_s = time.perf_counter() - started
     return summary
+
+
+def _in_process_days(
+    cfg: TradingConfig,
+    lake: Lake,
+    hours: MarketHours,
+    days: list[date],
+    first_day: date,
+    state: Path,
+    run_id: str,
+    summary: MonthSummary,
+    progress: Progress,
+) -> None:
+    """A fresh simulated account trades ``days`` in-process; the account is saved to ``state``.
+
+    The days run on a lake in memory (same schemas and write rules; the backtest
+    tests book one day both ways and compare) and land in the lake in one write per
+    table: Delta commits per job were most of the demo's time. Alerts go to the
+    configured channels (none by default: stored as suppressed), so the dashboards
+    show what a human would have been told.
+    """
+    state.unlink(missing_ok=True)  # the demo starts a fresh simulated account
+    first_open, _ = hours.session_bounds(first_day)
+    market = SimulatedMarket(
+        SimMarketConfig(seed=cfg.simulation.seed, start=first_open - timedelta(minutes=5)),
+        calendar=hours,
+    )
+    broker = SimBroker.from_config(cfg, market=market)
+    broker.connect()
+    summary.net_liq_start = broker.account().net_liquidation
+    summary.cash_start = broker.account().cash
+    work = MemoryLake(run_id)
+    alerts.configure(cfg, work)
+    ctx = JobContext.of(broker, work, cfg, hours)
+    for day in days:
+        result = run_day(ctx, day, day_slots(hours, day), starting_cash=summary.cash_start)
+        record_chains(cfg, broker, work)
+        summary.book_checks += 1
+        summary.jobs_in_process += result.jobs
+        summary.entered += result.entered
+        summary.closed += result.closed
+        progress(
+            f"  {day}  net liq {result.net_liquidation:>12,.2f}  day P&L {result.day_pnl:>+9,.2f}  "
+            f"entered {result.entered}  closed {result.closed}  positions {result.positions}"
+        )
+    broker.disconnect()
+    save_sim_broker(broker, state)
+    written = work.copy_to(lake, [str(t) for t in TABLES if work.exists(str(t))])
+    progress(f"  {sum(written.values()):,} rows of {len(written)} tables written to {lake.root}")
+    alerts.configure(cfg, lake)
+
+
+def _notebook_day(
+    cfg: TradingConfig,
+    lake: Lake,
+    hours: MarketHours,
+    runner: Runner,
+    day: date,
+    state: Path,
+    summary: MonthSummary,
+    progress: Progress,
+) -> None:
+    """Run ``day``'s jobs as the scheduler's papermill notebooks, leaving a replayable record.
+
+    The checkpoint holds the account and the lake's versions at the day's start;
+    each session's tape every answer the market gives the jobs (docs/replay.md).
+    """
+    slots = day_slots(hours, day)
+    tape = tape_sink(lake, day) if cfg.simulation.record_tape else None
+    if tape is not None:
+        write_checkpoint(
+            lake,
+            day,
+            ts=load_sim_state(state).market_now,
+            broker_state=state.read_bytes(),
+            slots=[(s.job, s.at) for s in slots],
+            config_json=cfg.model_dump_json(),  # no secrets: those come from the environment
+        )
+    for slot in slots:
+        with sim_session(state, lambda: None, advance_to=slot.at, tape=tape):
+            pass  # the simulated market moves to the job's time, as the wall clock would
+        record = runner.run_job(slot.job, now=slot.at)
+        summary.notebooks_run += 1
+        status = str(record.status)
+        if status != "success":
+            summary.notebooks_failed.append(f"{slot.job}@{slot.at:%H:%M} ({status})")
+        with sim_session(state, lambda: None, tape=tape) as sim:
+            record_account(sim, lake)
+            record_positions(sim, lake, sim.now())
+        progress(
+            f"  {day} {slot.at.astimezone(NEW_YORK):%H:%M} ET  {slot.job:<10} notebook: {status}"
+        )
+    if tape is not None:
+        finish_checkpoint(lake, day)
+    with sim_session(state, lambda: None) as sim:
+        _check_book(sim, lake, day, summary)
