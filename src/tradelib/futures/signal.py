@@ -126,12 +126,7 @@ def futures_signal(
             future_last_ts=last_ts,
         )
     move = last_px / fut_close - 1.0
-    horizon = now - close_ts
-    # the same horizon after each earlier close, where it ends before the next close
-    earlier = [c for c, nxt in itertools.pairwise(past) if c + horizon < nxt]
-    starts = _price_at(futures, earlier, bar)
-    ends = _price_at(futures, [c + horizon for c in earlier], bar)
-    moves = [e / s - 1.0 for s, e in zip(starts, ends, strict=True) if s and e]
+    moves = _earlier_moves(futures, past, now - close_ts, bar)
     zscore = None
     if len(moves) >= 2:
         sd = statistics.stdev(moves)
@@ -163,6 +158,16 @@ def futures_signal(
         zscore=zscore,
         **known,
     )
+
+
+def _earlier_moves(
+    futures: pl.DataFrame, past: list[datetime], horizon: timedelta, bar: timedelta
+) -> list[float]:
+    """The future's move over ``horizon`` after each earlier close that ends before the next."""
+    earlier = [c for c, nxt in itertools.pairwise(past) if c + horizon < nxt]
+    starts = _price_at(futures, earlier, bar)
+    ends = _price_at(futures, [c + horizon for c in earlier], bar)
+    return [e / s - 1.0 for s, e in zip(starts, ends, strict=True) if s and e]
 
 
 def lookback(params: AnalysisParams) -> timedelta:

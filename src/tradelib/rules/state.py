@@ -233,33 +233,12 @@ def build_strategy_state(
     marks_valid = not problems
     today = as_of.astimezone(NEW_YORK).date()
     max_profit = _max_profit(strategy.legs, strategy.credit)
-    units = strategy.multiplier * strategy.quantity
 
-    debit = pnl = profit_fraction = loss_multiple = None
-    if marks_valid:
-        # Value of what we hold, per share per unit: + long legs, - short legs.
-        debit = -sum(leg.leg.ratio * leg.mark for leg in legs)
-        per_share = strategy.credit - debit
-        pnl = per_share * units
-        if max_profit is not None and max_profit > 0:
-            profit_fraction = per_share / max_profit
-        if strategy.credit > 0:
-            loss_multiple = -per_share / strategy.credit
-
-    position_delta = position_gamma = None
-    if all(leg.delta is not None and leg.gamma is not None for leg in legs):
-        scale = [leg.leg.ratio * leg.leg.contract.multiplier * strategy.quantity for leg in legs]
-        position_delta = sum(k * (leg.delta or 0.0) for k, leg in zip(scale, legs, strict=True))
-        position_gamma = sum(k * (leg.gamma or 0.0) for k, leg in zip(scale, legs, strict=True))
-
-    shorts = [leg for leg in legs if leg.is_short_option]
-    short_deltas = [abs(leg.delta) for leg in shorts if leg.delta is not None]
-    short_ivs = [leg.iv for leg in shorts if leg.iv is not None and leg.iv > 0]
-    current_iv = sum(short_ivs) / len(short_ivs) if short_ivs else None
-    entry = _finite(entry_iv)
-    iv_change = None
-    if current_iv is not None and entry is not None and entry > 0:
-        iv_change = current_iv / entry - 1.0
+    debit, pnl, profit_fraction, loss_multiple = (
+        _pnl_figures(strategy, legs, max_profit) if marks_valid else (None, None, None, None)
+    )
+    position_delta, position_gamma = _position_greeks(strategy, legs)
+    max_short_delta, current_iv, entry, iv_change = _short_leg_figures(legs, entry_iv)
 
     return StrategyState(
         strategy=strategy,
@@ -276,10 +255,51 @@ def build_strategy_state(
         loss_multiple=loss_multiple,
         position_delta=position_delta,
         position_gamma=position_gamma,
-        max_short_delta=max(short_deltas) if short_deltas else None,
+        max_short_delta=max_short_delta,
         entry_iv=entry,
         current_iv=current_iv,
         iv_change=iv_change,
         dividend=dividend,
         roll_credit=_finite(roll_credit),
     )
+
+
+Figure = float | None
+
+
+def _pnl_figures(
+    strategy: Strategy, legs: tuple[LegState, ...], max_profit: float | None
+) -> tuple[Figure, Figure, Figure, Figure]:
+    """Debit to close, P&L, fraction of max profit and loss multiple, from valid marks."""
+    # Value of what we hold, per share per unit: + long legs, - short legs.
+    debit = -sum(leg.leg.ratio * leg.mark for leg in legs)
+    per_share = strategy.credit - debit
+    pnl = per_share * (strategy.multiplier * strategy.quantity)
+    profit_fraction = per_share / max_profit if max_profit is not None and max_profit > 0 else None
+    loss_multiple = -per_share / strategy.credit if strategy.credit > 0 else None
+    return debit, pnl, profit_fraction, loss_multiple
+
+
+def _position_greeks(strategy: Strategy, legs: tuple[LegState, ...]) -> tuple[Figure, Figure]:
+    """Position delta and gamma in shares, when every leg has both greeks."""
+    if not all(leg.delta is not None and leg.gamma is not None for leg in legs):
+        return None, None
+    scale = [leg.leg.ratio * leg.leg.contract.multiplier * strategy.quantity for leg in legs]
+    delta = sum(k * (leg.delta or 0.0) for k, leg in zip(scale, legs, strict=True))
+    gamma = sum(k * (leg.gamma or 0.0) for k, leg in zip(scale, legs, strict=True))
+    return delta, gamma
+
+
+def _short_leg_figures(
+    legs: tuple[LegState, ...], entry_iv: float | None
+) -> tuple[Figure, Figure, Figure, Figure]:
+    """Largest short-leg |delta|, the short legs' mean IV, the entry IV and the IV change."""
+    shorts = [leg for leg in legs if leg.is_short_option]
+    short_deltas = [abs(leg.delta) for leg in shorts if leg.delta is not None]
+    short_ivs = [leg.iv for leg in shorts if leg.iv is not None and leg.iv > 0]
+    current_iv = sum(short_ivs) / len(short_ivs) if short_ivs else None
+    entry = _finite(entry_iv)
+    iv_change = None
+    if current_iv is not None and entry is not None and entry > 0:
+        iv_change = current_iv / entry - 1.0
+    return (max(short_deltas) if short_deltas else None), current_iv, entry, iv_change
