@@ -214,18 +214,16 @@ def _typed(df: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple[str, pl.Expr, str
     return df.with_columns(exprs) if exprs else df, checks
 
 
-def _problems(path: Path, df: pl.DataFrame, csv: bool, hours: MarketHours | None) -> list[str]:
-    raw = df.with_row_index("__row", offset=1)
-    typed, parse_checks = _typed(raw.drop("__row"))
-    typed = typed.with_columns(raw["__row"])
-    checks: list[tuple[str, pl.Expr, str]] = []
-    for name, expr, what in parse_checks:
-        # Evaluated on the raw text: the cell had a value that did not parse.
-        checks.append((name, expr, what))
+Check = tuple[str, pl.Expr, str]  # (column, flags the bad rows, what is wrong)
+_NEGATIVE_IS_BAD = ("iv", "gamma", "vega", "volume", "open_interest", "bid_size", "ask_size")
+
+
+def _value_rules(typed: pl.DataFrame) -> list[Check]:
+    """The checks of parsed values: required cells, rights, signs, crossing, finiteness, ranges."""
     # Rights and symbols take a handful of values: normalise the distinct ones, not every row.
     spellings = typed["right"].drop_nulls().unique().to_list()
     unknown = [v for v in spellings if v.strip().upper() not in _RIGHTS]
-    rules: list[tuple[str, pl.Expr, str]] = [
+    rules: list[Check] = [
         *[(c, pl.col(c).is_null(), "is missing") for c in REQUIRED],
         ("right", pl.col("right").is_in(unknown), "is not C, P, CALL or PUT"),
         ("strike", pl.col("strike") <= 0, "is not positive"),
@@ -237,81 +235,81 @@ def _problems(path: Path, df: pl.DataFrame, csv: bool, hours: MarketHours | None
     for c in ("strike", "bid", "ask", "iv", "delta", "gamma", "vega", "theta", "underlying_price"):
         if c in typed.columns:
             rules.append((c, ~pl.col(c).is_finite() & pl.col(c).is_not_null(), "is not finite"))
-    bounds = {
-        "iv": pl.col("iv") < 0,
-        "delta": (pl.col("delta") < -1) | (pl.col("delta") > 1),
-        "gamma": pl.col("gamma") < 0,
-        "vega": pl.col("vega") < 0,
-        "volume": pl.col("volume") < 0,
-        "open_interest": pl.col("open_interest") < 0,
-        "bid_size": pl.col("bid_size") < 0,
-        "ask_size": pl.col("ask_size") < 0,
-        "underlying_price": pl.col("underlying_price") <= 0,
+    bounds: dict[str, tuple[pl.Expr, str]] = {
+        **{c: (pl.col(c) < 0, "is negative") for c in _NEGATIVE_IS_BAD[:1]},
+        "delta": ((pl.col("delta") < -1) | (pl.col("delta") > 1), "is out of range"),
+        **{c: (pl.col(c) < 0, "is negative") for c in _NEGATIVE_IS_BAD[1:]},
+        "underlying_price": (pl.col("underlying_price") <= 0, "is not positive"),
     }
-    for c, expr in bounds.items():
-        if c in typed.columns:
-            rules.append(
-                (
-                    c,
-                    expr,
-                    "is out of range"
-                    if c in ("delta",)
-                    else "is negative"
-                    if c != "underlying_price"
-                    else "is not positive",
-                )
-            )
-    found: list[tuple[int, str]] = []
-    counts: dict[str, int] = {}
+    rules.extend((c, expr, what) for c, (expr, what) in bounds.items() if c in typed.columns)
+    return rules
 
-    def collect(frame: pl.DataFrame, checks_: list[tuple[str, pl.Expr, str]]) -> None:
-        if not checks_:
+
+def _calendar_rule(typed: pl.DataFrame, hours: MarketHours) -> list[Check]:
+    """Quote dates that are not trading days of ``hours`` (none: no check)."""
+    days = typed["quote_date"].unique().to_list()
+    inside = [d for d in days if hours.first_day <= d <= hours.last_day]
+    bad = sorted(
+        {d for d in days if d not in inside} | {d for d in inside if not hours.is_trading_day(d)}
+    )
+    if not bad:
+        return []
+    return [
+        ("quote_date", pl.col("quote_date").is_in(bad), f"is not a trading day on {hours.name}")
+    ]
+
+
+class _Findings:
+    """Bad cells found so far: a count per kind and the first rows of each, labelled."""
+
+    def __init__(self, csv: bool) -> None:
+        self.csv = csv
+        self.found: list[tuple[int, str]] = []
+        self.counts: dict[str, int] = {}
+
+    def collect(self, frame: pl.DataFrame, checks: list[Check]) -> None:
+        if not checks:
             return
         # In slices of rows: the checks' temporaries stay small whatever the file's size.
         for start in range(0, frame.height, CHECK_ROWS):
             part = frame.slice(start, CHECK_ROWS)
             flags = part.select(
-                [e.fill_null(False).alias(f"c{i}") for i, (_, e, _) in enumerate(checks_)]
+                [e.fill_null(False).alias(f"c{i}") for i, (_, e, _) in enumerate(checks)]
             )
             totals = flags.sum().row(0)
-            for i, (col, _, what) in enumerate(checks_):
+            for i, (col, _, what) in enumerate(checks):
                 if not totals[i]:
                     continue
                 kind = f"{col} {what}"
-                counts[kind] = counts.get(kind, 0) + int(totals[i])
-                if len(found) >= 4 * MAX_REPORTED:
+                self.counts[kind] = self.counts.get(kind, 0) + int(totals[i])
+                if len(self.found) >= 4 * MAX_REPORTED:
                     continue
                 hits = part.filter(flags[f"c{i}"]).head(MAX_REPORTED)
                 for r, v in zip(hits["__row"].to_list(), hits[col].to_list(), strict=True):
-                    found.append((r, f"{_row_label(r, csv)}, column {col}: {_show(v)} {what}"))
+                    label = f"{_row_label(r, self.csv)}, column {col}: {_show(v)} {what}"
+                    self.found.append((r, label))
 
-    collect(raw, checks)
-    if not counts:
-        collect(typed, rules)
-    if not counts and hours is not None:
-        days = typed["quote_date"].unique().to_list()
-        inside = [d for d in days if hours.first_day <= d <= hours.last_day]
-        bad = sorted(
-            {d for d in days if d not in inside}
-            | {d for d in inside if not hours.is_trading_day(d)}
-        )
-        if bad:
-            collect(
-                typed,
-                [
-                    (
-                        "quote_date",
-                        pl.col("quote_date").is_in(bad),
-                        f"is not a trading day on {hours.name}",
-                    )
-                ],
-            )
-    found.sort()
-    lines = [text for _, text in found[:MAX_REPORTED]]
-    if not counts:
-        return []
-    summary = ", ".join(f"{n} x {kind}" for kind, n in counts.items())
-    return [f"{sum(counts.values())} problem(s) ({summary}): " + "; ".join(lines)]
+    def report(self) -> list[str]:
+        if not self.counts:
+            return []
+        lines = [text for _, text in sorted(self.found)[:MAX_REPORTED]]
+        summary = ", ".join(f"{n} x {kind}" for kind, n in self.counts.items())
+        return [f"{sum(self.counts.values())} problem(s) ({summary}): " + "; ".join(lines)]
+
+
+def _problems(path: Path, df: pl.DataFrame, csv: bool, hours: MarketHours | None) -> list[str]:
+    """Every bad cell of ``df``: unparseable text first, then values, then the calendar."""
+    raw = df.with_row_index("__row", offset=1)
+    typed, parse_checks = _typed(raw.drop("__row"))
+    typed = typed.with_columns(raw["__row"])
+    findings = _Findings(csv)
+    # Evaluated on the raw text: the cell had a value that did not parse.
+    findings.collect(raw, list(parse_checks))
+    if not findings.counts:
+        findings.collect(typed, _value_rules(typed))
+    if not findings.counts and hours is not None:
+        findings.collect(typed, _calendar_rule(typed, hours))
+    return findings.report()
 
 
 def load_chains(

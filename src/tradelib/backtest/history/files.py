@@ -119,24 +119,7 @@ def load_daily_bars(
     name = (symbol or p.stem).lstrip("^").upper()
     raw = _read(p)
     problems: list[str] = []
-
-    columns: dict[str, str] = {}
-    for col in raw.columns:
-        key = _ALIASES.get(col.strip().lower())
-        if key is None:
-            problems.append(
-                f"unknown column {col!r} (expected Date, Open, High, Low, Close, Adj Close, Volume)"
-            )
-        elif key in columns.values():
-            problems.append(f"column {col!r} repeats {key!r}")
-        else:
-            columns[col] = key
-    required = ("date", "close") if vol_index else ("date", *_PRICES)
-    missing = [c for c in required if c not in columns.values()]
-    if missing:
-        problems.append(f"missing column(s) {', '.join(missing)}")
-    if problems:
-        raise BacktestDataError(file=str(p), problem="; ".join(problems))
+    columns = _columns(p, raw.columns, vol_index)
     df = raw.rename(columns).select(list(columns.values()))
     if df.height == 0:
         raise BacktestDataError(file=str(p), problem="no data rows")
@@ -157,7 +140,50 @@ def load_daily_bars(
     if vol_index and "low" not in values:
         values["low"] = np.minimum(values["open"], close)
     o, h, lo = values["open"], values["high"], values["low"]
+    _check_values(values, problems, csv)
+    _check_order(day, problems, csv, hours)
+    if problems:
+        _raise(p, problems)
+    volume = values.get("volume")
+    return DailyBars(
+        symbol=name,
+        path=p,
+        day=day,
+        open=o,
+        high=h,
+        low=lo,
+        close=close,
+        volume=(np.zeros(day.size, dtype=np.int64) if volume is None else volume.astype(np.int64)),
+        adj_close=values.get("adj_close"),
+    )
 
+
+def _columns(path: Path, names: list[str], vol_index: bool) -> dict[str, str]:
+    """The file's column -> our name; ``BacktestDataError`` for unknown, repeated or missing ones."""
+    problems: list[str] = []
+    columns: dict[str, str] = {}
+    for col in names:
+        key = _ALIASES.get(col.strip().lower())
+        if key is None:
+            problems.append(
+                f"unknown column {col!r} (expected Date, Open, High, Low, Close, Adj Close, Volume)"
+            )
+        elif key in columns.values():
+            problems.append(f"column {col!r} repeats {key!r}")
+        else:
+            columns[col] = key
+    required = ("date", "close") if vol_index else ("date", *_PRICES)
+    missing = [c for c in required if c not in columns.values()]
+    if missing:
+        problems.append(f"missing column(s) {', '.join(missing)}")
+    if problems:
+        raise BacktestDataError(file=str(path), problem="; ".join(problems))
+    return columns
+
+
+def _check_values(values: dict[str, FloatArray], problems: list[str], csv: bool) -> None:
+    """Non-positive prices, negative volume, high below low, open or close outside the range."""
+    o, h, lo, close = values["open"], values["high"], values["low"], values["close"]
     for col in (*_PRICES, "adj_close"):
         if col in values:
             for i in np.flatnonzero(~(values[col] > 0)):
@@ -174,21 +200,6 @@ def load_daily_bars(
             problems.append(
                 f"{_row(int(i), csv)}: {col} {v[i]:g} is outside the day's range [{lo[i]:g}, {h[i]:g}]"
             )
-    _check_order(day, problems, csv, hours)
-    if problems:
-        _raise(p, problems)
-    volume = values.get("volume")
-    return DailyBars(
-        symbol=name,
-        path=p,
-        day=day,
-        open=o,
-        high=h,
-        low=lo,
-        close=close,
-        volume=(np.zeros(day.size, dtype=np.int64) if volume is None else volume.astype(np.int64)),
-        adj_close=values.get("adj_close"),
-    )
 
 
 def _raise(path: Path, problems: list[str]) -> None:
