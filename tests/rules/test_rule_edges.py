@@ -151,14 +151,19 @@ def test_a_hold_without_a_profit_fraction_shows_n_a() -> None:
 # --- the engine ---------------------------------------------------------------------------------
 def test_with_bad_marks_the_engine_runs_only_the_spot_and_calendar_rules() -> None:
     engine = DecisionEngine.from_config(CFG)
-    # A stop-loss-sized loss and DTE 21, on one missing quote: the DTE exit decides.
-    state = state_of(put_spread(credit=1.0, dte=21), [3.25, 0.25], replace={1: None})
+    # The short leg's quote is good and tested (delta 0.45); the long leg has no quote.
+    # The delta breach must not act on half a strategy's quotes: the DTE exit decides.
+    state = state_of(
+        put_spread(credit=1.0, dte=21), [3.25, 0.25], deltas=[-0.45, -0.15], replace={1: None}
+    )
+    assert state.max_short_delta == 0.45 and not state.marks_valid
     assert engine.evaluate(state, market(), NOW).rule == "dte_exit"
     assert [d.rule for d in engine.explain(state, market(), NOW)] == ["dte_exit", "hold"]
-    # With good marks the stop loss comes first and explain shows both.
-    good = state_of(put_spread(credit=1.0, dte=21), [3.25, 0.25])
+    # With good marks the stop loss comes first and explain shows every rule that fires.
+    good = state_of(put_spread(credit=1.0, dte=21), [3.25, 0.25], deltas=[-0.45, -0.15])
     assert [d.rule for d in engine.explain(good, market(), NOW)] == [
         "stop_loss",
+        "delta_breach",
         "dte_exit",
         "hold",
     ]
