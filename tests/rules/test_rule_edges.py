@@ -4,7 +4,7 @@ exact reasons a trader reads, the engine's invalid-marks split and the book step
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -15,19 +15,24 @@ from tradelib.domain import (
     DecisionAction,
     Leg,
     Right,
+    Strategy,
     StrategyType,
     Urgency,
     utc,
 )
 from tradelib.risk import LimitBreach, StrategyRisk
 from tradelib.rules import (
+    AssignmentRisk,
     DecisionEngine,
+    DeltaBreach,
+    DividendInfo,
     DteExit,
     ExpirationDay,
     FixedTakeProfit,
     GammaRisk,
     Hold,
     RollOpportunity,
+    ShortStrikeBreached,
     VolatilityExpansion,
 )
 from tradelib.rules.book import BOOK_LIMIT_PRIORITY, BOOK_LIMIT_RULE, apply_book_limits
@@ -35,6 +40,7 @@ from tradelib.rules.rules import decision_id
 
 from .scenarios import (
     NOW,
+    TODAY,
     call_spread,
     market,
     option,
@@ -241,3 +247,86 @@ def test_a_refused_roll_names_every_breach_it_feeds() -> None:
         "roll; no roll: it adds to max_underlying_concentration (0.46 > 0.4), "
         "max_margin_use (0.6 > 0.5), close instead"
     )
+
+
+# --- short strike breached and delta breach: what they store ------------------------------------
+def test_a_breached_short_put_says_by_how_much_and_stores_the_strike_and_right() -> None:
+    state = state_of(put_spread(short=580), [1.5, 0.25], spot=577.5)
+    d = ShortStrikeBreached.from_config(CFG).evaluate(state, market(), NOW)
+    assert d is not None
+    assert d.reason == "short strike breached: spot 577.50 below short put 580 by 2.50"
+    assert (d.inputs["strike"], d.inputs["right"]) == (580, "P")
+
+
+def test_a_delta_breach_stores_its_thresholds_by_name() -> None:
+    state = state_of(put_spread(), [1.5, 0.25], deltas=[-0.45, -0.15])
+    d = DeltaBreach.from_config(CFG).evaluate(state, market(), NOW)
+    assert d is not None
+    assert (d.inputs["delta_breach"], d.inputs["roll_min_dte"], d.inputs["roll_min_credit"]) == (
+        CFG.rules.delta_breach,
+        CFG.rules.gamma_dte,
+        CFG.rules.roll_min_credit,
+    )
+
+
+# --- assignment risk ----------------------------------------------------------------------------
+EX_DATE = TODAY + timedelta(days=1)
+
+
+def _calls(*strikes: float, dte: int = 30) -> Strategy:
+    return strategy(StrategyType.CUSTOM, [(option(k, "C", dte), -1) for k in strikes], credit=2.0)
+
+
+def test_assignment_risk_counts_any_dividend_however_small_but_not_none() -> None:
+    spread = call_spread(short=590, long=595)  # ITM by 10, extrinsic 0.25
+    rule = AssignmentRisk.from_config(CFG)
+    small = state_of(spread, [10.25, 5.25], dividend=DividendInfo(EX_DATE, 0.5))
+    d = rule.evaluate(small, market(), NOW)
+    assert d is not None
+    assert d.inputs["strike"] == 590 and d.inputs["dividend"] == 0.5
+    assert d.inputs["extrinsic"] == 0.25 and d.inputs["ex_date"] == EX_DATE.isoformat()
+    zero = state_of(spread, [10.25, 5.25], dividend=DividendInfo(EX_DATE, 0.0))
+    assert rule.evaluate(zero, market(), NOW) is None
+
+
+def test_assignment_risk_needs_a_spot() -> None:
+    state = state_of(
+        call_spread(short=590), [10.25, 5.25], spot=0.0, dividend=DividendInfo(EX_DATE, 1.5)
+    )
+    assert state.spot is None
+    assert AssignmentRisk().evaluate(state, market(), NOW) is None
+
+
+def test_assignment_risk_looks_at_short_calls_only_and_past_a_short_put() -> None:
+    div = DividendInfo(EX_DATE, 1.5)
+    # A short put far below spot is no assignment risk, however little it is worth.
+    assert (
+        AssignmentRisk().evaluate(state_of(put_spread(), [0.25, 0.25], dividend=div), market(), NOW)
+        is None
+    )
+    # A strangle lists its put first; its ITM call with no extrinsic is still found.
+    strangle = state_of(short_strangle(put=570, call=590), [0.25, 10.0], dividend=div)
+    d = AssignmentRisk().evaluate(strangle, market(), NOW)
+    assert d is not None and d.inputs["strike"] == 590
+
+
+def test_a_call_at_the_money_is_not_in_the_money() -> None:
+    div = DividendInfo(EX_DATE, 1.5)
+    atm = state_of(_calls(600), [0.25], dividend=div)
+    assert AssignmentRisk().evaluate(atm, market(), NOW) is None
+
+
+def test_a_call_expiring_on_the_ex_date_is_at_risk() -> None:
+    div = DividendInfo(EX_DATE, 1.5)
+    state = state_of(_calls(590, dte=1), [10.25], dividend=div)
+    assert state.strategy.legs[0].contract.expiry == EX_DATE
+    assert AssignmentRisk().evaluate(state, market(), NOW) is not None
+
+
+def test_every_short_call_is_looked_at_until_one_is_at_risk() -> None:
+    div = DividendInfo(EX_DATE, 1.5)
+    # First an OTM call, then an ITM call worth its intrinsic value and 3.00 more, then the
+    # one at risk.
+    state = state_of(_calls(620, 580, 590), [0.25, 23.0, 10.25], dividend=div)
+    d = AssignmentRisk().evaluate(state, market(), NOW)
+    assert d is not None and d.inputs["strike"] == 590
