@@ -10,14 +10,16 @@ from datetime import date
 import pytest
 
 from tradelib.config import TradingConfig
-from tradelib.domain import Contract, Leg, Right, Strategy, StrategyType
+from tradelib.domain import AccountSnapshot, Contract, Leg, Right, Strategy, StrategyType
 from tradelib.risk import (
     BookLimits,
     LimitBreach,
+    LimitUse,
     PortfolioRisk,
     StrategyRisk,
     adds_to_breach,
     check_book,
+    measure_book,
     propose_reductions,
 )
 from tradelib.risk.portfolio import UnderlyingRisk
@@ -306,3 +308,89 @@ def test_a_strategy_feeds_a_breach_on_its_underlying_whatever_its_legs_trade_und
     conc = (LimitBreach("max_underlying_concentration", 0.5, 0.4, "", ("SPX",), ()),)
     assert adds_to_breach(spx, conc)
     assert not adds_to_breach(spx.legs, conc)
+
+
+# --- measure_book (the dashboard's risk panel) --------------------------------------------------
+ALL = BookLimits(
+    max_margin_use=0.5,
+    max_portfolio_delta=500.0,
+    max_underlying_concentration=0.4,
+    max_correlated_exposure=0.6,
+    groups=(frozenset({"IWM", "DIA"}), GROUP, frozenset({"XLE"})),
+    max_positions=20,
+)
+
+
+def _uses(
+    book: PortfolioRisk, acct: AccountSnapshot, limits: BookLimits = ALL, n: int = 3
+) -> dict[str, LimitUse]:
+    return {u.limit: u for u in measure_book(book, acct, limits, open_strategies=n)}
+
+
+def test_every_limit_s_use_is_measured_with_its_detail() -> None:
+    book = _book(
+        _underlying("SPY", capital=20_000, delta=300.0),
+        _underlying("QQQ", capital=12_000, delta=-50.0),
+        _underlying("IWM", capital=5_000),
+    )
+    uses = _uses(book, account(init_margin=30_000))
+    assert list(uses) == [
+        "max_portfolio_delta",
+        "max_underlying_concentration",
+        "max_correlated_exposure",
+        "max_margin_use",
+        "max_positions",
+    ]
+    delta = uses["max_portfolio_delta"]
+    assert (delta.measured, delta.threshold) == (250.0, 500.0)
+    assert delta.detail == "+250 SPY-equivalent shares (beta-weighted)"
+    conc = uses["max_underlying_concentration"]
+    assert (conc.measured, conc.threshold) == (pytest.approx(0.4), 0.4)
+    assert conc.detail == "SPY: $20,000 of $50,000 risk budget"
+    # The group holding the most, though another group is listed first.
+    corr = uses["max_correlated_exposure"]
+    assert corr.measured == pytest.approx(32_000 / 50_000)
+    assert corr.detail == "{QQQ, SPY}: $32,000 of $50,000 risk budget"
+    margin = uses["max_margin_use"]
+    assert (margin.measured, margin.use) == (pytest.approx(0.3), pytest.approx(0.6))
+    assert margin.detail == "$30,000 initial margin of $100,000 net liquidation"
+    positions = uses["max_positions"]
+    assert (positions.measured, positions.threshold, positions.detail) == (
+        3.0,
+        20.0,
+        "3 open strategies",
+    )
+
+
+def test_limits_not_set_are_not_measured_but_margin_always_is() -> None:
+    uses = _uses(_book(_underlying("SPY", capital=100)), account(), BookLimits(0.5))
+    assert list(uses) == ["max_margin_use"]
+
+
+def test_without_a_correlated_group_nothing_is_correlated() -> None:
+    limits = BookLimits(0.5, max_correlated_exposure=0.6, groups=(frozenset({"SPY"}),))
+    corr = _uses(_book(_underlying("SPY", capital=100)), account(), limits)[
+        "max_correlated_exposure"
+    ]
+    assert corr.measured == 0.0
+    assert corr.detail == "{no correlated group}: $0 of $50,000 risk budget"
+
+
+def test_use_on_tiny_or_no_budgets() -> None:
+    spy = _book(_underlying("SPY", capital=0.5))
+    # $2 of net liquidation at 50%: a $1 budget; 50 cents at risk is half of it.
+    uses = _uses(spy, account(2.0, init_margin=0.2))
+    assert uses["max_underlying_concentration"].measured == pytest.approx(0.5)
+    assert uses["max_margin_use"].measured == pytest.approx(0.1)
+    # $0.50 of net liquidation: margin use is still a ratio.
+    assert _uses(spy, account(0.5, init_margin=0.4))["max_margin_use"].measured == pytest.approx(
+        0.8
+    )
+    # No net liquidation: any margin is infinite use; no budget: any risk is infinite use,
+    # no risk is none.
+    none = _uses(spy, account(0.0, init_margin=1.0))
+    assert none["max_margin_use"].measured == math.inf
+    assert none["max_underlying_concentration"].measured == math.inf
+    no_budget = BookLimits(0.0, max_underlying_concentration=0.4)
+    flat = _uses(_book(_underlying("SPY", capital=0.0)), account(), no_budget)
+    assert flat["max_underlying_concentration"].measured == 0.0
