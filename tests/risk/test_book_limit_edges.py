@@ -166,13 +166,13 @@ def test_a_delta_breach_names_only_what_leans_its_way_however_little() -> None:
     book = _book(
         _underlying("SPY", delta=600.0),
         _underlying("IWM", delta=0.0),
-        _underlying("QQQ", delta=0.5),
+        _underlying("QQQ", delta=0.001),
         _underlying("DIA", delta=-20.0),
     )
     risks = (
         _risk("big", delta=600.0),
         _risk("flat", delta=0.0),
-        _risk("tiny", underlying="QQQ", delta=0.5),
+        _risk("tiny", underlying="QQQ", delta=0.001),  # x 580 book delta: under one
         _risk("hedge", underlying="DIA", delta=-20.0),
     )
     limits = BookLimits(0.5, max_portfolio_delta=500.0)
@@ -269,6 +269,36 @@ def test_a_close_on_another_underlying_does_not_count_toward_a_concentration() -
     proposals = propose_reductions(breaches, risks)
     assert [(r.strategy_id, r.units) for r in proposals] == [("iwm", 2), ("spy", 1)]
     assert proposals[1].measured_after == pytest.approx(0.39)
+
+
+def test_a_strategy_partly_closed_for_one_breach_offers_only_what_is_left_to_the_next() -> None:
+    risks = [_risk("a", units=4, capital=4_000)]  # 10% of the budget a unit
+    breaches = [
+        LimitBreach("max_positions", 3, 2, "", (), ()),  # 50% over
+        _breach("max_underlying_concentration", 0.48, 0.3, "SPY"),  # 60% over: first
+    ]
+    proposals = propose_reductions(breaches, risks)
+    # Two units for concentration leave half a position: the positions limit closes the
+    # two units left, not four.
+    assert [(r.limit, r.units, r.quantity) for r in proposals] == [
+        ("max_underlying_concentration", 2, 4),
+        ("max_positions", 2, 4),
+    ]
+    assert proposals[1].measured_after == pytest.approx(2.0) and proposals[1].closes_all is False
+
+
+def test_a_proposal_says_what_it_closes_and_what_it_leaves() -> None:
+    risks = [_risk("a", units=4, capital=4_000, pnl=-120.0), _risk("b", capital=500, dte=None)]
+    (first, second) = propose_reductions(
+        [_breach("max_underlying_concentration", 0.48, 0.05, "SPY")], risks
+    )
+    assert first.reason == (
+        "max_underlying_concentration: close 4 of 4 unit(s) of a (SPY, P&L $-120, DTE 30): "
+        "0.48 -> 0.08 (limit 0.05)"
+    )
+    assert second.reason.startswith(
+        "max_underlying_concentration: close 1 of 1 unit(s) of b (SPY, P&L $+0, DTE -)"
+    )
 
 
 def test_a_strategy_without_capital_at_risk_is_never_proposed_for_a_concentration() -> None:
