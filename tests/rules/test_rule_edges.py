@@ -200,17 +200,21 @@ def _hold(sid: str) -> Decision:
     )
 
 
-def _conc(measured: float) -> LimitBreach:
-    return LimitBreach("max_underlying_concentration", measured, 0.4, "", ("QQQ",), (), 1 / 50_000)
+def _conc(measured: float, limit: float = 0.4) -> LimitBreach:
+    return LimitBreach(
+        "max_underlying_concentration", measured, limit, "", ("QQQ",), (), 1 / 50_000
+    )
 
 
 def test_a_breach_exactly_at_its_tolerance_does_not_act_and_just_past_it_does() -> None:
     risks = [_risk("q1", 12_000)]
     holds = [_hold("q1")]
-    # 0.4 x 1.5 = 0.6: at the tolerance, and under it (but past the limit), nothing changes.
-    for measured in (0.6, 0.5):
-        assert apply_book_limits(holds, risks, [_conc(measured)], BOOK_NOW, tolerance=0.5) == holds
-    (out,) = apply_book_limits(holds, risks, [_conc(0.61)], BOOK_NOW, tolerance=0.5)
+    # 0.5 x 1.5 = 0.75 exactly: at the tolerance, and under it (but past the limit),
+    # nothing changes.
+    for measured in (0.75, 0.6):
+        at = [_conc(measured, 0.5)]
+        assert apply_book_limits(holds, risks, at, BOOK_NOW, tolerance=0.5) == holds
+    (out,) = apply_book_limits(holds, risks, [_conc(0.76, 0.5)], BOOK_NOW, tolerance=0.5)
     assert out.action is DecisionAction.CLOSE
 
 
