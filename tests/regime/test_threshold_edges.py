@@ -4,14 +4,16 @@ and the hysteresis arithmetic (issue 20)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 
-from tradelib.config import RegimeDetectorConfig
+from tradelib.config import RegimeDetectorConfig, TradingConfig
 from tradelib.domain import MarketRegime
 from tradelib.regime import EnhancedMarketRegimeDetector
+
+from .series import DAYS, START, alternating, bars, market
 
 CRASH, HIGH, TREND = MarketRegime.CRASH, MarketRegime.HIGH_VOL, MarketRegime.TRENDING
 LOW, RANGE, NORMAL = MarketRegime.LOW_VOL, MarketRegime.RANGE_BOUND, MarketRegime.NORMAL
@@ -184,3 +186,91 @@ def test_within_a_day_a_reading_can_raise_the_regime_but_not_lower_it() -> None:
     # The next day a calmer reading starts the confirmation count as usual.
     next_day = detector.step(_row(er=0.1, day=date(2026, 11, 25)), worse)
     assert (next_day.regime, next_day.candidate, next_day.streak) == (CRASH, RANGE, 1)
+
+
+# --- what a reading says ------------------------------------------------------------------------
+def test_a_trend_s_margin_is_the_smaller_of_its_efficiency_and_its_move() -> None:
+    # Efficiency 0.9 is 50% past 0.6; a 2.5% move is 25% past 2%: the move decides.
+    assert _first(_row(er=0.9, move=-0.025))[:2] == (0.75, 0.25)
+
+
+def test_trend_range_and_normal_readings_say_why() -> None:
+    assert _first(_row(er=0.75, move=-0.03))[2] == "efficiency 0.75 >= 0.6, move -3.0% over 10d"
+    assert _first(_row(er=0.1))[2] == "efficiency 0.10 <= 0.2"
+    assert _first(_row(21.0))[2] == "VIX 21.00 in (18, 24), no clear trend"
+
+
+def test_the_first_reading_and_each_transition_are_named() -> None:
+    detector = EnhancedMarketRegimeDetector()
+    low = detector.step(_row(13.5, 0.105), None)
+    assert (low.streak, low.candidate, low.evidence["transition"]) == (0, None, "first reading")
+    again = detector.step(_row(13.5, 0.105), low)
+    assert again.evidence["transition"] == "low_vol again"
+    crash = detector.step(_row(45.0), again)
+    assert crash.evidence["transition"] == "step up into crash from low_vol: admitted at once"
+
+
+def test_a_different_calmer_regime_restarts_the_confirmation_count() -> None:
+    detector = EnhancedMarketRegimeDetector()  # two readings confirm
+    high = detector.step(_row(26.0), None)
+    ranging = detector.step(_row(er=0.1), high)
+    assert (ranging.regime, ranging.candidate, ranging.streak) == (HIGH, RANGE, 1)
+    normal = detector.step(_row(21.0), ranging)  # another candidate: one reading, not two
+    assert (normal.regime, normal.candidate, normal.streak) == (HIGH, NORMAL, 1)
+
+
+def test_evidence_is_rounded_to_six_places() -> None:
+    reading = EnhancedMarketRegimeDetector().step(_row(20.123456789), None)
+    assert reading.evidence["vix"] == 20.123457
+
+
+def test_an_incomplete_row_names_what_is_missing_and_keeps_its_day() -> None:
+    day = date(2026, 11, 24)
+    row = {**_row(day=day), "rv": None, "efficiency": None}
+    reading = EnhancedMarketRegimeDetector().step(row, None)
+    assert reading.regime is None and reading.as_of == day
+    assert reading.evidence["decided_by"] == (
+        "need 11 daily bars, have too few bars (missing rv, efficiency)"
+    )
+
+
+def test_the_detector_takes_its_thresholds_from_the_config() -> None:
+    cfg = TradingConfig().with_overrides({"regime_detector.crash_vix": 30.0})
+    detector = EnhancedMarketRegimeDetector.from_config(cfg)
+    assert detector.step(_row(31.0), None).raw is CRASH
+
+
+# --- detect and detect_series --------------------------------------------------------------------
+def test_readings_before_the_warmup_count_the_bars_they_have() -> None:
+    spy, vix = market(alternating(0.003, 5), 14.0)
+    reading = EnhancedMarketRegimeDetector().detect(spy, vix)
+    assert reading.evidence["decided_by"] == (
+        "need 11 daily bars, have 6 daily bars (missing trend_return)"
+    )
+    assert reading.as_of == (START + timedelta(days=5)).date()
+    first, second, *_ = EnhancedMarketRegimeDetector().detect_series(spy, vix)
+    assert str(first.evidence["decided_by"]).startswith("need 11 daily bars, have 1 daily bars")
+    assert str(second.evidence["decided_by"]).startswith("need 11 daily bars, have 2 daily bars")
+
+
+def test_no_common_dates_say_so() -> None:
+    spy, _ = market(alternating(0.003), 14.0)
+    vix = bars([14.0] * 5, start=START - timedelta(days=400))
+    reading = EnhancedMarketRegimeDetector().detect(spy, vix)
+    assert reading.evidence["decided_by"] == "no daily bars common to SPY and VIX"
+
+
+def test_too_few_intraday_bars_leave_the_daily_short_vol_alone() -> None:
+    spy, vix = market(alternating(0.003), 16.0)
+    one_bar = bars([600.0], start=START + timedelta(days=DAYS - 1))
+    detector = EnhancedMarketRegimeDetector()
+    with_bar = detector.detect(spy, vix, spy_intraday=one_bar)
+    assert with_bar.evidence["rv_intraday"] is None
+    assert with_bar.evidence["rv_short"] == detector.detect(spy, vix).evidence["rv_short"]
+
+
+def test_detect_series_reads_the_term_structure() -> None:
+    spy, vix = market(alternating(0.003), 20.0)
+    backwardated = bars([19.0] * spy.height)  # VIX / VIX3M = 1.05
+    readings = EnhancedMarketRegimeDetector().detect_series(spy, vix, vix3m_daily=backwardated)
+    assert readings[-1].raw is HIGH
