@@ -274,3 +274,25 @@ def test_detect_series_reads_the_term_structure() -> None:
     backwardated = bars([19.0] * spy.height)  # VIX / VIX3M = 1.05
     readings = EnhancedMarketRegimeDetector().detect_series(spy, vix, vix3m_daily=backwardated)
     assert readings[-1].raw is HIGH
+
+
+def test_confidence_is_capped_at_one() -> None:
+    reading = EnhancedMarketRegimeDetector().step(_row(20.0, 0.5), None)  # rv 150% past 20%
+    assert reading.raw is HIGH and reading.evidence["margin"] == 1.5
+    assert reading.confidence == 1.0
+
+
+def test_evidence_carries_every_input_and_threshold_by_name() -> None:
+    cfg = RegimeDetectorConfig()
+    reading = EnhancedMarketRegimeDetector(cfg).step(_row(), None)
+    inputs = (
+        "vix", "vix_close", "vix_now", "spy_now", "vix_term", "rv", "rv_short",
+        "rv_intraday", "rv_iv", "efficiency", "trend_return", "drawdown",
+    )  # fmt: skip
+    assert set(inputs) <= set(reading.evidence)
+    assert reading.evidence["streak"] == 0 and reading.evidence["held_by_hysteresis"] is False
+    for name in (
+        "crash_vix", "high_vol_vix", "low_vol_vix", "crash_rv", "crash_drawdown", "high_vol_rv",
+        "low_vol_rv", "trend_efficiency", "range_efficiency", "confirm_readings", "switch_margin",
+    ):  # fmt: skip
+        assert reading.evidence[name] == getattr(cfg, name), name
