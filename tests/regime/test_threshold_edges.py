@@ -296,3 +296,8 @@ def test_evidence_carries_every_input_and_threshold_by_name() -> None:
         "low_vol_rv", "trend_efficiency", "range_efficiency", "confirm_readings", "switch_margin",
     ):  # fmt: skip
         assert reading.evidence[name] == getattr(cfg, name), name
+
+
+def test_margin_and_confidence_are_rounded_to_four_places() -> None:
+    # Normal at VIX 20: 1 - 20/24 = 0.16666... under the high-vol VIX.
+    assert _first(_row(20.0, 0.16))[:2] == (0.6667, 0.1667)
