@@ -61,9 +61,10 @@ def collect(root: Path) -> dict[str, list[tuple[str, str]]]:
     The logs (``mutants/run-<package>.log``, written by ``make mutation``) are the record:
     mutmut's own result files are reset whenever the test selection changes.
     """
-    # ``mutmut run NAME ...`` of survivors after new tests: ``mutants/rerun-*.log`` overrides.
+    # ``mutmut run NAME ...`` of survivors after new tests: ``mutants/rerun-*.log`` overrides,
+    # the latest re-run of a name last.
     again: dict[str, str] = {}
-    for log in sorted(root.glob("rerun-*.log")):
+    for log in sorted(root.glob("rerun-*.log"), key=lambda p: p.stat().st_mtime):
         again.update(_verdicts(log))
     found: dict[str, list[tuple[str, str]]] = {}
     for package in PACKAGES:
