@@ -149,3 +149,8 @@ def test_unequal_condor_sizes_leave_a_vertical_over() -> None:
         ("iron_condor", [(480, "P", 1), (490, "P", -1), (520, "C", -1), (530, "C", 1)]),
         ("put_credit_spread", [(480, "P", 1), (490, "P", -1)]),
     ]
+
+
+def test_every_group_names_its_underlying() -> None:
+    legs = [opt(490, "P", -1), opt(485, "P", 1), opt(520, "C", -1)]
+    assert [g.underlying for g in group_by_pattern(legs)] == ["SPY", "SPY"]
