@@ -69,7 +69,7 @@ mutation: venv
 	@mkdir -p mutants
 	@for p in $(MUTATION_PACKAGES); do \
 	  echo "mutation: tradelib.$$p (log: mutants/run-$$p.log)"; \
-	  nice -n 15 $(BIN)/mutmut run --max-children 2 "tradelib.$$p.*" > mutants/run-$$p.log 2>&1 \
+	  nice -n 19 $(BIN)/mutmut run --max-children 2 "tradelib.$$p.*" > mutants/run-$$p.log 2>&1 \
 	    || { tail -20 mutants/run-$$p.log; exit 1; }; \
 	done
 	$(BIN)/python tests/mutation_report.py docs/mutation.md

@@ -61,9 +61,10 @@ def collect(root: Path) -> dict[str, list[tuple[str, str]]]:
     The logs (``mutants/run-<package>.log``, written by ``make mutation``) are the record:
     mutmut's own result files are reset whenever the test selection changes.
     """
-    # ``mutmut run NAME ...`` of survivors after new tests: ``mutants/rerun-*.log`` overrides.
+    # ``mutmut run NAME ...`` of survivors after new tests: ``mutants/rerun-*.log`` overrides,
+    # the latest re-run of a name last.
     again: dict[str, str] = {}
-    for log in sorted(root.glob("rerun-*.log")):
+    for log in sorted(root.glob("rerun-*.log"), key=lambda p: p.stat().st_mtime):
         again.update(_verdicts(log))
     found: dict[str, list[tuple[str, str]]] = {}
     for package in PACKAGES:
@@ -93,7 +94,34 @@ def _source_of(name: str) -> Path:
     return Path("src", *module.split(".")).with_suffix(".py")
 
 
-def render(found: dict[str, list[tuple[str, str]]]) -> str:
+def earlier(text: str) -> dict[str, tuple[str, Counter[str], list[str]]]:
+    """package -> (table row, counts, survivor lines) of the block already in the document.
+
+    A package without a run log under ``mutants/`` (not run on this machine, or the
+    directory was cleaned) keeps the result its last run wrote, so running a subset of the
+    packages never erases the others' numbers.
+    """
+    if BEGIN not in text or END not in text:
+        return {}
+    block = text.split(BEGIN, 1)[1].split(END, 1)[0]
+    out: dict[str, tuple[str, Counter[str], list[str]]] = {}
+    for line in block.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 7 or cells[0] not in PACKAGES or not cells[1].isdigit():
+            continue
+        counts: Counter[str] = Counter(
+            killed=int(cells[2]), survived=int(cells[3]), timeout=int(cells[4]), other=int(cells[5])
+        )
+        listed = [ln for ln in block.splitlines() if ln.startswith(f"- `{cells[0]}.")]
+        out[cells[0]] = (line, counts, listed)
+    return out
+
+
+def render(
+    found: dict[str, list[tuple[str, str]]],
+    kept: dict[str, tuple[str, Counter[str], list[str]]] | None = None,
+) -> str:
+    kept = kept or {}
     lines = [
         BEGIN,
         "",
@@ -103,8 +131,18 @@ def render(found: dict[str, list[tuple[str, str]]]) -> str:
     total: Counter[str] = Counter()
     survivors: list[str] = []
     for package in PACKAGES:
+        if package not in found and package in kept:
+            row, counts, listed = kept[package]
+            lines.append(row)
+            total.update(counts)
+            survivors += listed
+            continue
         counts = Counter(kind for _, kind in found.get(package, []))
-        survivors += [name for name, kind in found.get(package, []) if kind == "survived"]
+        survivors += [
+            f"- `{name.removeprefix('tradelib.')}`: {_diff_line(name, _source_of(name))}"
+            for name, kind in found.get(package, [])
+            if kind == "survived"
+        ]
         n = sum(counts.values())
         if not n:
             lines.append(f"| {package} | - | - | - | - | - | not run |")
@@ -131,9 +169,7 @@ def render(found: dict[str, list[tuple[str, str]]]) -> str:
         f"### Surviving mutants ({len(survivors)})",
         "",
     ]
-    for name in survivors[:MAX_LISTED]:
-        short = name.removeprefix("tradelib.")
-        lines.append(f"- `{short}`: {_diff_line(name, _source_of(name))}")
+    lines += survivors[:MAX_LISTED]
     if len(survivors) > MAX_LISTED:
         lines.append(f"- ... and {len(survivors) - MAX_LISTED} more (`mutmut results`)")
     lines += ["", END]
@@ -143,8 +179,8 @@ def render(found: dict[str, list[tuple[str, str]]]) -> str:
 def main(argv: list[str]) -> int:
     doc = Path(argv[1] if len(argv) > 1 else "docs/mutation.md")
     found = collect(Path("mutants"))
-    block = render(found)
     text = doc.read_text() if doc.exists() else "# Mutation testing\n\n"
+    block = render(found, earlier(text))
     if BEGIN in text and END in text:
         head, rest = text.split(BEGIN, 1)
         _, tail = rest.split(END, 1)
