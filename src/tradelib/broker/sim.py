@@ -46,23 +46,20 @@ from tradelib.broker.port import (
     Broker,
     ConnectionEvent,
     EventHub,
-    FillEvent,
     OptionChainInfo,
     OrderStatusEvent,
     QuoteEvent,
     admit_streams,
 )
+from tradelib.broker.sim_account import SimAccounting, _expired
 from tradelib.broker.sim_fills import (
     CommissionSchedule,
     FillModel,
-    aggressiveness,
-    fill_probability,
-    leg_prices,
-    marketable_price,
-    on_tick_grid,
-    uniform,
 )
 from tradelib.broker.sim_ledger import Ledger
+from tradelib.broker.sim_matching import (
+    SimOrderMatching,
+)
 from tradelib.broker.sim_quotes import market_quotes, resolve_contract
 from tradelib.domain import (
     NEW_YORK,
@@ -74,14 +71,11 @@ from tradelib.domain import (
     OrderIntent,
     OrderState,
     OrderStatus,
-    OrderType,
     Position,
     Quote,
-    Right,
     SecType,
     TimeInForce,
     TradingMode,
-    check_quote,
 )
 from tradelib.errors import (
     ContractError,
@@ -90,8 +84,6 @@ from tradelib.errors import (
     UnknownOrderError,
 )
 from tradelib.markethours import MarketHours
-from tradelib.pricing import tick_rule_for, tick_size
-from tradelib.risk.margin import margin_requirement
 from tradelib.secrets import mask_account
 from tradelib.sim import SimulatedMarket
 from tradelib.sim.dividends import next_dividend
@@ -102,13 +94,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CommissionSchedule", "FillModel", "SimBroker", "UnknownOrderError"]
 
-_EPS = 1e-9
-# Quotes older than this are stale for order validation (sim quotes are stamped "now").
-MAX_QUOTE_AGE_S = 10.0
 # IB's "No security definition has been found for the request".
 _NO_SECURITY_CODE = 200
-# IB's "Order rejected" family, used for market-closed and bad-quote rejections.
-_REJECTED_CODE = 201
 
 
 @dataclass(slots=True)
@@ -124,7 +111,7 @@ class _Order:
     near: bool = True  # could fill at the next check (drives the step size)
 
 
-class SimBroker(Broker):
+class SimBroker(SimOrderMatching, SimAccounting, Broker):
     """The broker port over a market source (the simulated market, history, recorded chains):
     fills, commissions, margin, expiries."""
 
@@ -481,268 +468,3 @@ class SimBroker(Broker):
             return
         for q in market_quotes(self.market, list(self._streams.values())):
             self.events.emit(QuoteEvent(q))
-
-    # --- internals: orders --------------------------------------------------------------------------------
-    def _working(self) -> list[_Order]:
-        return [o for o in self._orders.values() if not o.state.status.is_terminal]
-
-    def _legs_open(self, legs: Sequence[Leg]) -> bool:
-        return all(self.market.is_open(leg.contract.symbol) for leg in legs)
-
-    def _entry_problem(
-        self, legs: Sequence[Leg], quantity: int, now: datetime
-    ) -> tuple[str, int] | None:
-        for leg in legs:
-            if not self.market.is_open(leg.contract.symbol):
-                return (
-                    f"market closed for {leg.contract.key} at {now.isoformat()}",
-                    _REJECTED_CODE,
-                )
-            if leg.contract.sec_type is SecType.INDEX:
-                return (f"{leg.contract.key} is an index and cannot be traded", _REJECTED_CODE)
-        quotes = market_quotes(self.market, [leg.contract for leg in legs])
-        for leg, q in zip(legs, quotes, strict=True):
-            check = check_quote(q, now, MAX_QUOTE_AGE_S, allow_zero_bid=True)
-            if not check.ok:
-                return (f"bad quote for {leg.contract.key}: {check.reason}", _REJECTED_CODE)
-        return self._margin_problem(legs, quantity, quotes)
-
-    def _margin_problem(
-        self, legs: Sequence[Leg], quantity: int, quotes: Sequence[Quote]
-    ) -> tuple[str, int] | None:
-        """Refuse an order whose full fill at mid would need more than the account's equity."""
-        current = self._marked_positions()
-        nl = self._net_liquidation(current)
-        book = {p.contract.key: p for p in current}
-        debit = 0.0
-        for leg, q in zip(legs, quotes, strict=True):
-            c, mult, mark = leg.contract, leg.contract.multiplier, q.mark
-            qty = leg.ratio * quantity
-            if c.sec_type is SecType.OPTION:
-                # Options are paid in full; stock and futures are covered by their margin.
-                debit += qty * mark * mult
-            held = book.get(c.key)
-            total = qty + (held.quantity if held is not None else 0.0)
-            # Cost basis barely matters to the requirement: mark the pro-forma lot at mid.
-            avg = held.avg_cost if held is not None and held.quantity * qty > 0 else mark * mult
-            book[c.key] = Position(c, total, avg, mark, total * mark * mult)
-        spots = {
-            p.contract.symbol: float(self.market.spot(p.contract.symbol))
-            for p in book.values()
-            if p.contract.sec_type is SecType.OPTION
-        }
-        before = margin_requirement(current, spots).total
-        after = margin_requirement(book.values(), spots).total
-        needed = after + max(debit, 0.0)
-        # Orders that reduce the requirement (exits) always pass: never trap a position.
-        if after > before + _EPS and needed > nl + _EPS:
-            return (
-                f"insufficient equity: the order needs {needed:,.2f} (margin plus debit) "
-                f"but net liquidation is {nl:,.2f}",
-                _REJECTED_CODE,
-            )
-        return None
-
-    def _try_fill(self, order: _Order, ts: datetime, dt: float) -> None:
-        if not self._legs_open(order.legs):
-            return
-        quotes = market_quotes(self.market, [leg.contract for leg in order.legs])
-        if any(not check_quote(q, ts, MAX_QUOTE_AGE_S, allow_zero_bid=True) for q in quotes):
-            # A bad quote pauses matching; it never trades on it.
-            order.near = False
-            return
-        ratios = [leg.ratio for leg in order.legs]
-        mids = [q.mid for q in quotes]
-        naturals = [q.ask if r > 0 else q.bid for r, q in zip(ratios, quotes, strict=True)]
-        mid = sum(r * m for r, m in zip(ratios, mids, strict=True))
-        natural = sum(r * n for r, n in zip(ratios, naturals, strict=True))
-        limit = order.intent.limit_price
-        ref = order.intent.order_ref
-        stamp = int(ts.timestamp())
-        cap = None if order.intent.order_type is OrderType.MARKET else limit
-        if cap is None or cap >= natural - _EPS:
-            draw = uniform(self.fill_seed, ref, "slip", stamp)
-            net = round(marketable_price(cap, mid, natural, draw, self.fill_model), 2)
-            if cap is not None:
-                net = min(cap, net)
-            order.near = True
-        else:
-            x = aggressiveness(cap, mid, natural)
-            order.near = x > -0.5
-            p = fill_probability(x, dt, self.fill_model)
-            if p <= 0.0 or uniform(self.fill_seed, ref, "fill", stamp) >= p:
-                return
-            net = cap
-        units = min(order.state.remaining, self._displayed_units(order.legs, quotes))
-        if units <= 0:
-            return
-        ticks = [
-            float(tick_size(p, tick_rule_for(leg.contract.symbol)))
-            for leg, p in zip(order.legs, leg_prices(net, ratios, mids, naturals), strict=True)
-        ]
-        prices = on_tick_grid(net, ratios, leg_prices(net, ratios, mids, naturals), ticks)
-        self._execute(order, units, prices, ts)
-
-    @staticmethod
-    def _displayed_units(legs: Sequence[Leg], quotes: Sequence[Quote]) -> float:
-        units = math.inf
-        for leg, q in zip(legs, quotes, strict=True):
-            size = q.ask_size if leg.ratio > 0 else q.bid_size
-            if math.isfinite(size):
-                units = min(units, math.floor(size / abs(leg.ratio)))
-        return max(units, 1.0) if math.isfinite(units) else math.inf
-
-    def _execute(self, order: _Order, units: float, prices: list[float], ts: datetime) -> None:
-        order.chunks += 1
-        broker_id = order.state.broker_order_id or 0
-        leg_qty = [leg.ratio * units for leg in order.legs]
-        for leg, q in zip(order.legs, leg_qty, strict=True):
-            t = leg.contract.sec_type
-            order.filled_by_type[t] = order.filled_by_type.get(t, 0.0) + abs(q)
-        total = self.commissions.order_total(order.filled_by_type)
-        chunk_commission = max(total - order.commission_charged, 0.0)
-        order.commission_charged = total
-        abs_total = sum(abs(q) for q in leg_qty)
-        # In cents, as IB reports them; the last leg takes what rounding left over.
-        shares = [
-            round(chunk_commission * abs(q) / abs_total, 2) if abs_total else 0.0 for q in leg_qty
-        ]
-        shares[-1] = round(chunk_commission - sum(shares[:-1]), 2)
-        fills: list[Fill] = []
-        for i, (leg, qty, price, fee) in enumerate(
-            zip(order.legs, leg_qty, prices, shares, strict=True)
-        ):
-            price = round(price, 6)
-            self._ledger.apply_trade(leg.contract, qty, price, fee)
-            fills.append(
-                Fill(
-                    exec_id=f"sim.{broker_id:08d}.{order.chunks:03d}.{i + 1:02d}",
-                    order_ref=order.intent.order_ref,
-                    contract=leg.contract,
-                    quantity=qty,
-                    price=price,
-                    ts=ts,
-                    commission=fee,
-                )
-            )
-        net = sum(leg.ratio * f.price for leg, f in zip(order.legs, fills, strict=True))
-        st = order.state
-        filled = st.filled_quantity + units
-        prev = st.avg_fill_price if st.filled_quantity > 0 else 0.0
-        avg = (prev * st.filled_quantity + net * units) / filled
-        done = filled >= st.quantity - _EPS
-        order.state = replace(
-            st,
-            status=OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED,
-            filled_quantity=filled,
-            avg_fill_price=round(avg, 6),
-            updated_at=ts,
-        )
-        self._fills.extend(fills)
-        for f in fills:
-            self.events.emit(FillEvent(f))
-        self.events.emit(OrderStatusEvent(order.state))
-
-    def _finish(
-        self, order: _Order, status: OrderStatus, reason: str, ts: datetime | None = None
-    ) -> None:
-        order.state = replace(
-            order.state, status=status, reason=reason, updated_at=ts or self.market.now()
-        )
-        self.events.emit(OrderStatusEvent(order.state))
-
-    # --- internals: positions, expiry, account ------------------------------------------------------------
-    def _marked_positions(self, at: datetime | None = None) -> list[Position]:
-        holdings = self._ledger.open_holdings()
-        quotes = market_quotes(self.market, [h.contract for h in holdings], at)
-        out: list[Position] = []
-        for h, q in zip(holdings, quotes, strict=True):
-            mark = q.mark
-            mult = h.contract.multiplier
-            value = h.quantity * mark * mult
-            out.append(
-                Position(
-                    h.contract,
-                    h.quantity,
-                    h.avg_cost,
-                    market_price=mark,
-                    market_value=value,
-                    unrealized_pnl=value - h.quantity * h.avg_cost,
-                    realized_pnl=h.realized_pnl,
-                )
-            )
-        return out
-
-    def _net_liquidation(self, positions: Sequence[Position]) -> float:
-        # Futures hold no premium: only their open P&L adds to net liquidation.
-        marked = sum(
-            p.unrealized_pnl if p.contract.sec_type is SecType.FUTURE else p.market_value
-            for p in positions
-            if math.isfinite(p.market_value)
-        )
-        return self._ledger.cash + marked
-
-    def _snapshot_account(self, positions: list[Position]) -> AccountSnapshot:
-        spots = {
-            p.contract.symbol: float(self.market.spot(p.contract.symbol))
-            for p in positions
-            if p.contract.sec_type is SecType.OPTION
-        }
-        margin = margin_requirement(positions, spots).total
-        nl = self._net_liquidation(positions)
-        excess = nl - margin
-        return AccountSnapshot(
-            ts=self.market.now(),
-            account=mask_account(self._account_id),
-            net_liquidation=round(nl, 6),
-            cash=round(self._ledger.cash, 6),
-            # Options buying power: what is left above the margin requirement, no stock leverage.
-            buying_power=round(max(excess, 0.0), 6),
-            excess_liquidity=round(excess, 6),
-            init_margin=margin,
-            maint_margin=margin,
-            unrealized_pnl=round(sum(p.unrealized_pnl for p in positions), 6),
-            realized_pnl=round(self._ledger.realized_pnl, 6),
-            day_pnl=round(nl - self._day_base_nl, 6),
-        )
-
-    def _settle_expiries(self, day: date, ts: datetime) -> None:
-        for h in list(self._ledger.open_holdings()):
-            c = h.contract
-            if c.sec_type is not SecType.OPTION or not _expired(c, day):
-                continue
-            assert c.strike is not None and c.right is not None
-            spot = float(self.market.spot(c.symbol, ts))
-            intrinsic = spot - c.strike if c.right is Right.CALL else c.strike - spot
-            qty = h.quantity
-            self._book_expiry(c, -qty, 0.0, ts, f"expired {day}")
-            # IB auto-exercises anything at least $0.01 in the money.
-            if intrinsic >= 0.01 - _EPS:
-                shares = qty * c.multiplier * (1 if c.right is Right.CALL else -1)
-                stock = self._resolve(Contract.stock(c.symbol))
-                self._book_expiry(stock, shares, c.strike, ts, f"exercise of {c.key}")
-
-    def _book_expiry(
-        self, contract: Contract, qty: float, price: float, ts: datetime, why: str
-    ) -> None:
-        self._expiry_seq += 1
-        self._ledger.apply_trade(contract, qty, price, 0.0)
-        fill = Fill(
-            exec_id=f"sim.exp.{self._expiry_seq:06d}",
-            order_ref=f"expiry:{why}",
-            contract=contract,
-            quantity=qty,
-            price=price,
-            ts=ts,
-        )
-        self._fills.append(fill)
-        self.events.emit(FillEvent(fill))
-
-
-def _expired(contract: Contract, day: date) -> bool:
-    """True for an option whose expiry is ``day`` or earlier (it settles at that close)."""
-    return (
-        contract.sec_type is SecType.OPTION
-        and contract.expiry is not None
-        and contract.expiry <= day
-    )

@@ -12,19 +12,12 @@ table and refreshes it before each use.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import logging
-import os
-import random
 import re
 import shutil
-import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Protocol
 
 import duckdb
 import polars as pl
@@ -32,42 +25,27 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from tradelib.errors import CommitConflictError, LakeError, UnknownTableError
+from tradelib.errors import LakeError, UnknownTableError
+from tradelib.lake.commits import DEFAULT_EXPECTED_WRITERS, LakeCommits, _is_remote
+from tradelib.lake.conditional_put import ConditionalPutError as ConditionalPutError
+from tradelib.lake.conditional_put import StoreVerification
+from tradelib.lake.conditional_put import _verified_roots as _verified_roots
 from tradelib.lake.conform import TableData, conform
+from tradelib.lake.maintenance import (
+    DEFAULT_VACUUM_RETENTION_HOURS as DEFAULT_VACUUM_RETENTION_HOURS,
+)
+from tradelib.lake.maintenance import LakeMaintenance
+from tradelib.lake.maintenance import MaintenanceReport as MaintenanceReport
 from tradelib.lake.schemas import TABLES, TableSpec
 from tradelib.objectstore import env_storage_options
 
-T = TypeVar("T")
-log = logging.getLogger(__name__)
-
-# Commit-conflict backoff. A losing writer waits a random time in [0, ceiling) ("full
-# jitter"). The ceiling is one commit slot per expected writer, doubled each retry, so
-# the writers that collided spread out over about as many slots as there are of them.
-# A slot is how long the failed attempt took (a merge on a loaded 2-core box or on S3
-# takes far longer than an idle local one), never less than MIN_COMMIT_SLOT_S.
-MIN_COMMIT_SLOT_S = 0.05
-MAX_BACKOFF_S = 30.0
-# Local lakes: writers of a table take turns through an flock in <root>/_tradelib_locks.
-LOCKS_DIR = "_tradelib_locks"
-COMMIT_TURN_WAIT_S = 60.0
-DEFAULT_EXPECTED_WRITERS = 4
-
-DEFAULT_VACUUM_RETENTION_HOURS = 168
 # app transactions (txn_id) are kept this long; a re-run within it writes nothing
 TXN_RETENTION = "interval 30 days"
 # A checkpoint every 10 commits (Delta's default is 100): a txn-id lookup or a refresh
 # replays at most 10 JSON commits. On S3 each is a GET: 80 small appends with txn ids
 # on moto took 22 s at the default and 12 s at 10.
 CHECKPOINT_INTERVAL = "10"
-
-# Object stores: before its first write a process proves the store refuses to overwrite
-# an object it was asked to create only if absent (``If-None-Match: *``), as Delta's
-# commits on S3 need. The probe object lives under this prefix and is deleted after.
-PROBE_PREFIX = "_tradelib_store_probe"
-_verified_roots: set[str] = set()
-_verified_lock = threading.Lock()
 
 
 class UnknownColumnError(LakeError):
@@ -80,17 +58,6 @@ class TableMissingError(LakeError):
     """A maintenance operation was asked for a table that has never been written."""
 
     template = "table '{table}' does not exist yet in the lake at {root}"
-
-
-class ConditionalPutError(LakeError):
-    """The object store overwrote a Delta commit it was asked to create only if absent."""
-
-    template = (
-        "the object store behind {root} ignores conditional PUT (If-None-Match): {problem}. "
-        "Concurrent writers would silently lose rows there. Use a store that honours it "
-        "(AWS S3, MinIO, Cloudflare R2, moto), or, if exactly one process ever writes this "
-        "lake, set storage.verify_conditional_put: false"
-    )
 
 
 class _StorageSettings(Protocol):
@@ -131,32 +98,6 @@ class TableInfo:
     size_bytes: int
 
 
-@dataclass(frozen=True, slots=True)
-class MaintenanceReport:
-    """Result of compact + checkpoint + vacuum on one table."""
-
-    table: str
-    files_before: int
-    files_after: int
-    rows: int
-    version: int
-    vacuumed_files: int
-
-
-def _is_conflict(exc: BaseException) -> bool:
-    if isinstance(exc, CommitFailedError):
-        return True
-    # the writer's own retries running out surfaces as a generic DeltaError
-    text = str(exc).lower()
-    return isinstance(exc, DeltaError) and "commit" in text and ("conflict" in text or "15" in text)
-
-
-def _is_remote(uri: str) -> bool:
-    return re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", uri) is not None and not uri.startswith(
-        "file://"
-    )
-
-
 def _scheme(uri: str) -> str:
     """``s3`` for ``s3://...``; ``""`` for a local path (``file://`` included)."""
     head, sep, _ = uri.partition("://")
@@ -192,7 +133,7 @@ def narrowed(
     return frame
 
 
-class Lake:
+class Lake(LakeMaintenance, StoreVerification, LakeCommits):
     """Read and write the tradelib Delta tables under one root.
 
     ``root`` is a local folder (relative paths resolve against the cwd) or any
@@ -325,107 +266,6 @@ class Lake:
         if handle is None:
             raise TableMissingError(table=table, root=self.root)
         return handle
-
-    # --- the object store's conditional PUT --------------------------------------------
-    def verify_store(self, *, force: bool = False) -> bool:
-        """Prove an S3 store honours conditional PUT; return True when a probe ran.
-
-        Delta's multi-writer safety on S3 rests on the store refusing a commit file
-        that already exists (``If-None-Match: *``; no lock files, no DynamoDB). The
-        probe PUTs one small object twice with that header: the second must be refused
-        (412), else ``ConditionalPutError``. Run once per process and lake, before the
-        first write; local lakes, non-S3 stores and ``verify_conditional_put=False``
-        are not probed, nor is a store when botocore (``tradelib[s3]``) is missing.
-        """
-        if self.is_local or not self.verify_conditional_put:
-            return False
-        if not self.root.startswith(("s3://", "s3a://")):
-            return False
-        with _verified_lock:
-            if self.root in _verified_roots and not force:
-                return False
-            try:
-                from tradelib.lake.s3probe import ProbeWriteError, probe_conditional_put
-            except ImportError:  # botocore is an optional extra
-                log.warning(
-                    "lake %s: conditional PUT not verified (install tradelib[s3] for botocore)",
-                    self.root,
-                )
-                _verified_roots.add(self.root)
-                return False
-            try:
-                problem = probe_conditional_put(self.root, self.storage_options or {}, PROBE_PREFIX)
-            except ProbeWriteError as exc:
-                raise LakeError(table="*", problem=str(exc)) from exc
-            if problem is not None:
-                raise ConditionalPutError(root=self.root, problem=problem)
-            _verified_roots.add(self.root)
-            return True
-
-    def backoff_s(self, retry: int, slot_s: float = MIN_COMMIT_SLOT_S) -> float:
-        """Return a wait before conflict retry ``retry`` (1-based), ``slot_s`` a commit's time.
-
-        Full jitter in [0, slot x expected_writers x 2**(retry-1)), capped at MAX_BACKOFF_S.
-        """
-        slot = max(MIN_COMMIT_SLOT_S, slot_s)
-        ceiling = slot * self.expected_writers * 2 ** min(max(retry, 1) - 1, 16)
-        return random.uniform(0.0, min(MAX_BACKOFF_S, ceiling))
-
-    @contextlib.contextmanager
-    def _commit_turn(self, table: str) -> Iterator[None]:
-        """On a local lake, let one writer of ``table`` at a time commit (an ``flock``).
-
-        Writers of one process or many then queue instead of conflicting; the backoff
-        is for object stores (no shared lock) and for a holder that takes longer than
-        COMMIT_TURN_WAIT_S, after which we go ahead optimistically.
-        """
-        if _is_remote(self.root):
-            yield
-            return
-        folder = Path(self.root) / LOCKS_DIR
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / f"{table}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            deadline = time.monotonic() + COMMIT_TURN_WAIT_S
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        break
-                    time.sleep(random.uniform(0.005, 0.02))
-            yield
-        finally:
-            os.close(fd)  # closing drops the flock
-
-    def _with_retries(self, table: str, action: Callable[[], T]) -> T:
-        last_attempt_s = MIN_COMMIT_SLOT_S
-
-        def wait(state: RetryCallState) -> float:
-            return self.backoff_s(state.attempt_number, last_attempt_s)
-
-        retrying = Retrying(
-            stop=stop_after_attempt(self.commit_retries + 1),
-            wait=wait,
-            retry=retry_if_exception(_is_conflict),
-            reraise=True,
-        )
-        try:
-            for attempt in retrying:
-                with attempt, self._commit_turn(table):
-                    started = time.monotonic()
-                    try:
-                        return action()
-                    finally:
-                        last_attempt_s = time.monotonic() - started
-        except (CommitFailedError, DeltaError) as exc:
-            if _is_conflict(exc):
-                raise CommitConflictError(
-                    table=table, attempts=self.commit_retries + 1, problem=str(exc)
-                ) from exc
-            raise
-        raise AssertionError("unreachable: tenacity either returns or raises")
 
     # --- writes ------------------------------------------------------------------
     def append(self, table: str, data: TableData, *, txn_id: str | None = None) -> int:
@@ -640,66 +480,6 @@ class Lake:
     def tables(self) -> list[TableInfo]:
         """Return one ``TableInfo`` per declared table, existing or not."""
         return [self.info(name) for name in TABLES]
-
-    # --- maintenance -------------------------------------------------------------
-    def compact(self, table: str) -> dict[str, Any]:
-        """Merge small files into larger ones; return deltalake's metrics."""
-        handle = self._require(table)
-        return self._with_retries(table, lambda: dict(handle.optimize.compact()))
-
-    def checkpoint(self, table: str) -> None:
-        """Write a checkpoint so readers need not replay the whole log."""
-        handle = self._require(table)
-        handle.create_checkpoint()
-        # log entries older than the log retention are now covered by the checkpoint
-        handle.cleanup_metadata()
-
-    def vacuum(
-        self, table: str, retention_hours: int = DEFAULT_VACUUM_RETENTION_HOURS
-    ) -> list[str]:
-        """Delete unreferenced files older than ``retention_hours``; return them.
-
-        Unreferenced means removed by a compaction or merge, and also never committed:
-        the data files of a writer killed before its commit (a "full" vacuum). Files
-        younger than the retention are kept, so a live writer's are safe at the default.
-        """
-        if retention_hours < 0:
-            raise ValueError(f"retention_hours must be >= 0, got {retention_hours}")
-        handle = self._require(table)
-        # retention is the caller's explicit choice; deltalake's own minimum would refuse < 168
-        return self._with_retries(
-            table,
-            lambda: list(
-                handle.vacuum(
-                    retention_hours=retention_hours,
-                    dry_run=False,
-                    enforce_retention_duration=False,
-                    full=True,
-                )
-            ),
-        )
-
-    def maintain(
-        self, retention_hours: int = DEFAULT_VACUUM_RETENTION_HOURS
-    ) -> list[MaintenanceReport]:
-        """Compact, checkpoint and vacuum every existing table."""
-        reports = []
-        for name in TABLES:
-            handle = self._handle(name)
-            if handle is None:
-                continue
-            files_before, _, _ = self._files(handle)
-            self.compact(name)
-            self.checkpoint(name)
-            vacuumed = self.vacuum(name, retention_hours)
-            handle = self._require(name)
-            files_after, rows, _ = self._files(handle)
-            reports.append(
-                MaintenanceReport(
-                    name, files_before, files_after, rows, handle.version(), len(vacuumed)
-                )
-            )
-        return reports
 
 
 def _merge_columns(spec: TableSpec) -> tuple[str, ...]:

@@ -13,15 +13,14 @@ import math
 from collections import OrderedDict
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
-import polars as pl
 
 from tradelib.errors import ContractError
 from tradelib.markethours import NEW_YORK, MarketHours, require_utc
-from tradelib.pricing import bs_greeks
 from tradelib.sim import contracts as ct
+from tradelib.sim.bars import MarketBars
 from tradelib.sim.config import (
     FUTURES,
     INDEX_SYMBOLS,
@@ -31,8 +30,8 @@ from tradelib.sim.config import (
     SimMarketConfig,
     default_start,
 )
+from tradelib.sim.options import MarketOptions, _check_right
 from tradelib.sim.paths import (
-    SESSION_S,
     Block,
     History,
     ModelParams,
@@ -40,8 +39,9 @@ from tradelib.sim.paths import (
     generate_block,
     generate_history,
 )
+from tradelib.sim.seconds import YEAR_S, _dt, _epoch, _ny_date
 from tradelib.sim.sessions import SourceDays
-from tradelib.sim.surface import atm_vol, mix_hash, option_book, surface_iv
+from tradelib.sim.surface import mix_hash
 from tradelib.sim.types import (
     REGIMES,
     FloatArray,
@@ -54,52 +54,10 @@ from tradelib.sim.types import (
     SimRegime,
 )
 
-YEAR_S = 365.0 * 86_400.0  # ACT/365, as tradelib.pricing expects
-MIN_T_YEARS = 60.0 / YEAR_S  # price an expiring option as if a minute were left
-DAY_S = 86_400
 MAX_CACHED_BLOCKS = 16  # ~3-8 MB each; older blocks are regenerated on demand
-MAX_CACHED_SERIES = 16  # one symbol's 1-second series of one block: ~0.5-2 MB each
-_SEED_ETF_VOLUME, _SEED_FUT_VOLUME = 3, 4
-_BAR_SCHEMA: dict[str, pl.DataType] = {
-    "ts": pl.Datetime("us", "UTC"),
-    "open": pl.Float64(),
-    "high": pl.Float64(),
-    "low": pl.Float64(),
-    "close": pl.Float64(),
-    "volume": pl.Int64(),
-}
-_CHAIN_ARRAYS = (
-    "con_id",
-    "strike",
-    "is_call",
-    "bid",
-    "ask",
-    "last",
-    "mid",
-    "iv",
-    "delta",
-    "gamma",
-    "theta",
-    "vega",
-    "bid_size",
-    "ask_size",
-    "open_interest",
-)
 
 
-def _epoch(ts: datetime) -> int:
-    return math.floor(ts.timestamp())
-
-
-def _dt(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
-
-
-def _ny_date(seconds: int) -> date:
-    return _dt(seconds).astimezone(NEW_YORK).date()
-
-
-class SimulatedMarket:
+class SimulatedMarket(MarketOptions, MarketBars):
     """A seeded, deterministic market for SPY/QQQ/IWM, their options, VIX and ES/NQ/RTY.
 
     Units: prices in USD (futures and VIX in index points); timestamps UTC;
@@ -466,170 +424,6 @@ class SimulatedMarket:
             )
         return self._front(root, self._at(ts))
 
-    # --- options --------------------------------------------------------------------------------
-    def expiries(self, symbol: str, ts: datetime | None = None) -> list[date]:
-        """Return the option expiries listed at ``ts`` that have not yet expired, ascending."""
-        self._underlying(symbol)
-        t = self._at(ts)
-        today = _ny_date(t)
-        key = (symbol, today)
-        listed = self._listings.get(key)
-        if listed is None:
-            listed = ct.listed_expiries(symbol, today, self.hours)
-            self._listings[key] = listed
-        if listed and listed[0] == today and t >= _epoch(self.hours.session_bounds(today)[1]):
-            return listed[1:]
-        return list(listed)
-
-    def _check_expiry(self, symbol: str, expiry: date, t: int) -> None:
-        if not isinstance(expiry, date) or isinstance(expiry, datetime):
-            raise ContractError(f"{symbol} expiry must be a date, got {expiry!r}")
-        if expiry not in self.expiries(symbol, _dt(t)):
-            if ct.is_expiry(symbol, expiry, self.hours) and expiry <= _ny_date(t):
-                raise ContractError(f"{symbol} expiry {expiry} has expired")
-            raise ContractError(f"{symbol} expiry {expiry} is not listed on {_ny_date(t)}")
-
-    def _option_inputs(self, symbol: str, expiry: date, t: int) -> dict[str, Any]:
-        key = (symbol, expiry, t)
-        cached = self._inputs_at.get(key)
-        if cached is None:
-            cached = _remember(self._inputs_at, key, self._compute_option_inputs(symbol, expiry, t))
-        return cached
-
-    def _compute_option_inputs(self, symbol: str, expiry: date, t: int) -> dict[str, Any]:
-        i = self._underlying(symbol)
-        self._check_expiry(symbol, expiry, t)
-        price, seen = self._etf_price(i, t)
-        spot = round(price, 2)
-        vix, _ = self._vix_value(seen)
-        regime = REGIMES[self._regime_index(seen)]
-        spec = UNDERLYINGS[symbol]
-        close = _epoch(self.hours.session_bounds(expiry)[1])
-        years = max((close - seen) / YEAR_S, MIN_T_YEARS)
-        rate, q = self.config.rate, self.config.dividend_yield(symbol)
-        return {
-            "i": i,
-            "spot": spot,
-            "seen": seen,
-            "years": years,
-            "rate": rate,
-            "q": q,
-            "forward": spot * math.exp((rate - q) * years),
-            "atm": atm_vol(vix, spec.atm_iv_ratio, years),
-            "regime": regime,
-            "width": spec.option_spread_mult * REGIME_SPECS[regime].spread_mult,
-            "monthly": ct.is_monthly(expiry, self.hours),
-        }
-
-    def strikes(self, symbol: str, expiry: date, ts: datetime | None = None) -> FloatArray:
-        """Return the listed strikes of one expiry (ascending, USD)."""
-        t = self._at(ts)
-        p = self._option_inputs(symbol, expiry, t)
-        return ct.strike_grid(symbol, p["spot"], p["years"])
-
-    def option_chain(self, symbol: str, expiry: date, ts: datetime | None = None) -> SimChain:
-        """Return every strike x (call, put) of one expiry: quotes, surface IV and greeks."""
-        t = self._at(ts)
-        key = (symbol, expiry, t)
-        cached = self._chains_at.get(key)
-        if cached is not None:
-            return cached
-        p = self._option_inputs(symbol, expiry, t)
-        grid = ct.strike_grid(symbol, p["spot"], p["years"])
-        strikes = np.repeat(grid, 2)
-        is_call = np.tile(np.array([True, False]), grid.size)
-        return _remember(self._chains_at, key, self._price(symbol, expiry, strikes, is_call, p))
-
-    def option_quote(
-        self, symbol: str, expiry: date, strike: float, right: str, ts: datetime | None = None
-    ) -> SimOptionQuote:
-        """Return the quote of one option; ``right`` is "C" or "P"."""
-        t = self._at(ts)
-        right = _check_right(right)
-        key = (symbol, expiry, float(strike), right, t)
-        cached = self._quotes_at.get(key)
-        if cached is not None:
-            return cached
-        p = self._option_inputs(symbol, expiry, t)
-        ct.check_strike(symbol, float(strike), p["spot"])
-        chain = self._price(symbol, expiry, np.array([float(strike)]), np.array([right == "C"]), p)
-        return _remember(self._quotes_at, key, self._option_quote_of(symbol, expiry, right, chain))
-
-    @staticmethod
-    def _option_quote_of(symbol: str, expiry: date, right: str, chain: SimChain) -> SimOptionQuote:
-        return SimOptionQuote(
-            symbol=symbol,
-            expiry=expiry,
-            strike=float(chain.strike[0]),
-            right=right,
-            con_id=int(chain.con_id[0]),
-            bid=float(chain.bid[0]),
-            ask=float(chain.ask[0]),
-            last=float(chain.last[0]),
-            mid=float(chain.mid[0]),
-            iv=float(chain.iv[0]),
-            delta=float(chain.delta[0]),
-            gamma=float(chain.gamma[0]),
-            theta=float(chain.theta[0]),
-            vega=float(chain.vega[0]),
-            bid_size=int(chain.bid_size[0]),
-            ask_size=int(chain.ask_size[0]),
-            open_interest=int(chain.open_interest[0]),
-            underlying_price=chain.underlying_price,
-            ts=chain.ts,
-        )
-
-    def _price(
-        self,
-        symbol: str,
-        expiry: date,
-        strikes: FloatArray,
-        is_call: np.ndarray,
-        p: dict[str, Any],
-    ) -> SimChain:
-        years = p["years"]
-        put_skew = REGIME_SPECS[p["regime"]].put_skew
-        iv, m = surface_iv(p["forward"], strikes, years, p["atm"], put_skew)
-        g = bs_greeks(p["spot"], strikes, years, iv, p["rate"], p["q"], is_call)
-        bid, ask, mid, last = option_book(g.price, m, p["width"])
-        con_ids = ct.option_con_ids(symbol, expiry, strikes, is_call)
-        seed = self.config.seed
-        # Sizes refresh every second; open interest once a day.
-        near = np.exp(-0.5 * (m / 2.0) ** 2)
-        cap = (20 + 480 * near).astype(np.int64)
-        size_hash = mix_hash(seed, con_ids, p["seen"], np.arange(2)[:, None])
-        bid_size = np.where(bid > 0, 1 + size_hash[0] % cap, 0)
-        ask_size = 1 + size_hash[1] % cap
-        day = _ny_date(p["seen"]).toordinal()
-        peak = 60_000.0 * (3.0 if p["monthly"] else 1.0)
-        oi_scale = peak * (0.01 + 0.99 * np.exp(-0.5 * (m / 1.5) ** 2))
-        noise = 0.5 + (mix_hash(seed, con_ids, day) % 1000) / 1000.0
-        open_interest = np.round(oi_scale * noise).astype(np.int64)
-        chain = SimChain(
-            underlying=symbol,
-            expiry=expiry,
-            underlying_price=p["spot"],
-            ts=_dt(p["seen"]),
-            con_id=con_ids,
-            strike=strikes.astype(np.float64),
-            is_call=is_call.astype(bool),
-            bid=bid,
-            ask=ask,
-            last=last,
-            mid=mid,
-            iv=iv,
-            delta=g.delta,
-            gamma=g.gamma,
-            theta=g.theta,
-            vega=g.vega,
-            bid_size=bid_size.astype(np.int64),
-            ask_size=ask_size.astype(np.int64),
-            open_interest=open_interest,
-        )
-        for name in _CHAIN_ARRAYS:
-            getattr(chain, name).setflags(write=False)
-        return chain
-
     # --- contract ids -------------------------------------------------------------------------------
     def con_id(
         self,
@@ -693,218 +487,3 @@ class SimulatedMarket:
                 f"con_id {con_id} ({inst.local_symbol}) is not traded in this market"
             )
         return inst
-
-    # --- bars -------------------------------------------------------------------------------------
-    def bars(self, symbol: str, start: datetime, end: datetime, bar_seconds: int) -> pl.DataFrame:
-        """Return OHLCV bars in ``[start, end)`` (capped at now), ``ts`` = bar start (UTC).
-
-        ``bar_seconds`` < 86400 gives intraday bars aligned to multiples of
-        ``bar_seconds`` since the epoch, from the 1-second data of generated
-        days only (ETFs/VIX in regular hours, futures in CME hours).
-        ``bar_seconds`` == 86400 gives one bar per session, stamped at its open,
-        for history and generated days alike (a future's daily bar spans the
-        previous close to this close). Volume in shares or contracts; VIX has 0.
-        """
-        kind = self._kind(symbol)
-        s, e = _epoch(require_utc(start, "start")), _epoch(require_utc(end, "end"))
-        if not isinstance(bar_seconds, int) or not 1 <= bar_seconds <= DAY_S:
-            raise ValueError(f"bar_seconds must be an int in 1..86400, got {bar_seconds!r}")
-        e = min(e, _epoch(self._now) + 1)
-        if e <= s:
-            return pl.DataFrame(schema=_BAR_SCHEMA)
-        if bar_seconds == DAY_S:
-            return self._daily_bars(symbol, kind, s, e)
-        return self._intraday_bars(symbol, kind, s, e, bar_seconds)
-
-    def _series(self, symbol: str, kind: str, k: int) -> tuple[IntArray, FloatArray, IntArray]:
-        """Return (epoch seconds, rounded prices, volumes) of one block for one symbol."""
-        key = (symbol, k)
-        cached = self._series_of.get(key)
-        if cached is not None:
-            self._series_of.move_to_end(key)
-            return cached
-        series = self._compute_series(symbol, kind, k)
-        for array in series:
-            array.setflags(write=False)
-        self._series_of[key] = series
-        while len(self._series_of) > MAX_CACHED_SERIES:
-            self._series_of.popitem(last=False)
-        return series
-
-    def _compute_series(
-        self, symbol: str, kind: str, k: int
-    ) -> tuple[IntArray, FloatArray, IntArray]:
-        b = self._block(k)
-        rng_key = [self.config.seed, 0, b.day.toordinal(), 0]
-        if kind == "fut":
-            offs = np.flatnonzero(b.fut_open)
-            times = b.start + offs
-            spec = FUTURES[symbol]
-            idx = INDEX_SYMBOLS.index(spec.index)
-            level = np.exp(b.latent[offs, idx]) * self.config.ratio_of(symbol)
-            carry = np.empty(offs.size)
-            # The front contract (and so the carry) changes only at New York midnight.
-            days = np.array([_ny_date(int(x)).toordinal() for x in times[::3600]] + [0])
-            for ordinal in np.unique(days[days > 0]):
-                d = date.fromordinal(int(ordinal))
-                lo = _epoch(datetime.combine(d, datetime.min.time(), tzinfo=NEW_YORK))
-                sel = (times >= lo) & (times < lo + DAY_S + 3600)
-                fut = self._front(symbol, lo + 43_200)
-                exp_close = _epoch(self.hours.session_bounds(fut.expiry)[1])
-                years = np.maximum(exp_close - times[sel], 0) / YEAR_S
-                rate = self.config.rate - self.config.dividend_yield(spec.index)
-                carry[sel] = np.exp(rate * years)
-            prices = np.round(np.round(level * carry / spec.tick) * spec.tick, 2)
-            rng_key[1], rng_key[3] = _SEED_FUT_VOLUME, list(FUTURES).index(symbol)
-            rate_s = spec.daily_volume / 86_400.0 * np.where(offs >= b.open_off, 2.5, 0.35)
-        else:
-            times = b.open + np.arange(b.n - b.open_off)
-            if kind == "vix":
-                return times, np.round(b.vix, 2), np.zeros(times.size, dtype=np.int64)
-            idx = INDEX_SYMBOLS.index(symbol)
-            prices = np.round(b.spot[:, idx], 2)
-            x = np.linspace(0.0, 1.0, times.size)
-            u_shape = 0.6 + 1.6 * (np.exp(-x / 0.06) + np.exp(-(1.0 - x) / 0.08))
-            rng_key[1], rng_key[3] = _SEED_ETF_VOLUME, idx
-            rate_s = UNDERLYINGS[symbol].daily_volume / SESSION_S * u_shape / u_shape.mean()
-        mult = self._params.volume_mult[b.regime[(times - b.start) // 3600]]
-        volume = np.random.default_rng(rng_key).poisson(rate_s * mult).astype(np.int64)
-        return times, prices, volume
-
-    def _blocks_between(self, s: int, e: int) -> range:
-        if e <= self._block_start[0]:
-            return range(0)
-        first = max(self._block_index(max(s, self._block_start[0])), 0)
-        last = self._block_index(e - 1)
-        return range(first, last + 1)
-
-    def _intraday_bars(self, symbol: str, kind: str, s: int, e: int, bar: int) -> pl.DataFrame:
-        parts: list[tuple[IntArray, FloatArray, IntArray]] = []
-        for k in self._blocks_between(s, e):
-            times, prices, volume = self._series(symbol, kind, k)
-            sel = slice(int(np.searchsorted(times, s)), int(np.searchsorted(times, e)))
-            if times[sel].size:
-                parts.append((times[sel], prices[sel], volume[sel]))
-        if not parts:
-            return pl.DataFrame(schema=_BAR_SCHEMA)
-        times = np.concatenate([p[0] for p in parts])
-        prices = np.concatenate([p[1] for p in parts])
-        volume = np.concatenate([p[2] for p in parts])
-        bucket = times - times % bar
-        starts = np.concatenate([[0], np.flatnonzero(np.diff(bucket)) + 1])
-        ends = np.concatenate([starts[1:] - 1, [times.size - 1]])
-        return _frame(
-            bucket[starts],
-            prices[starts],
-            np.maximum.reduceat(prices, starts),
-            np.minimum.reduceat(prices, starts),
-            prices[ends],
-            np.add.reduceat(volume, starts),
-        )
-
-    def _daily_bars(self, symbol: str, kind: str, s: int, e: int) -> pl.DataFrame:
-        rows: list[tuple[int, float, float, float, float, int]] = []
-        lo = int(np.searchsorted(self._hist_open, s))
-        hi = int(np.searchsorted(self._hist_open, e))
-        for j in range(lo, hi):
-            rows.append(self._history_row(symbol, kind, j))
-        if e > self._block_open[0]:
-            for k in self._blocks_between(max(s, self._block_start[0]), e):
-                if not s <= self._block_open[k] < e:
-                    continue
-                done = self._block_close[k] <= e  # a whole session: its bar never changes
-                cached = self._session_bars.get((symbol, k)) if done else None
-                if cached is not None:
-                    rows.append(cached)
-                    continue
-                times, prices, volume = self._series(symbol, kind, k)
-                n = int(np.searchsorted(times, e))
-                if n == 0:
-                    continue
-                p = prices[:n]
-                row = (
-                    self._block_open[k],
-                    p[0],
-                    float(p.max()),
-                    float(p.min()),
-                    p[-1],
-                    int(volume[:n].sum()),
-                )
-                if done:
-                    # Regime and risk read months of daily bars every cycle: regenerating
-                    # each past session's seconds was most of a backtest's time.
-                    self._session_bars[(symbol, k)] = row
-                rows.append(row)
-        if not rows:
-            return pl.DataFrame(schema=_BAR_SCHEMA)
-        cols = list(zip(*rows, strict=True))
-        return _frame(*(np.asarray(c) for c in cols))
-
-    def _history_row(
-        self, symbol: str, kind: str, j: int
-    ) -> tuple[int, float, float, float, float, int]:
-        key = (symbol, -1 - j)  # history day j; generated sessions use block numbers >= 0
-        row = self._session_bars.get(key)
-        if row is None:
-            row = self._session_bars[key] = self._compute_history_row(symbol, kind, j)
-        return row
-
-    def _compute_history_row(
-        self, symbol: str, kind: str, j: int
-    ) -> tuple[int, float, float, float, float, int]:
-        h = self._history
-        ts = int(self._hist_open[j])
-        if kind == "vix":
-            vals = (h.vix_open[j], h.vix_high[j], h.vix_low[j], h.vix_close[j])
-            return ts, *(round(float(v), 2) for v in vals), 0  # type: ignore[return-value]
-        if kind == "etf":
-            i = INDEX_SYMBOLS.index(symbol)
-            vals = (h.open[j, i], h.high[j, i], h.low[j, i], h.close[j, i])
-            return ts, *(round(float(v), 2) for v in vals), int(h.volume[j, i])  # type: ignore[return-value]
-        spec = FUTURES[symbol]
-        i = INDEX_SYMBOLS.index(spec.index)
-        close_t = int(self._hist_close[j])
-        fut = self._front(symbol, close_t - 1)
-        factor = self.config.ratio_of(symbol) * self._carry(spec.index, fut.expiry, close_t)
-        vals = (h.open[j, i], h.high[j, i], h.low[j, i], h.close[j, i])
-        prices = [round(round(float(v) * factor / spec.tick) * spec.tick, 2) for v in vals]
-        volume = int(spec.daily_volume * self._params.volume_mult[h.regime[j]])
-        return ts, prices[0], prices[1], prices[2], prices[3], volume
-
-
-def _frame(
-    ts: np.ndarray, o: np.ndarray, hi: np.ndarray, lo: np.ndarray, c: np.ndarray, v: np.ndarray
-) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "ts": pl.Series(np.asarray(ts, dtype=np.int64) * 1_000_000).cast(
-                pl.Datetime("us", "UTC")
-            ),
-            "open": np.asarray(o, dtype=np.float64),
-            "high": np.asarray(hi, dtype=np.float64),
-            "low": np.asarray(lo, dtype=np.float64),
-            "close": np.asarray(c, dtype=np.float64),
-            "volume": np.asarray(v, dtype=np.int64),
-        }
-    )
-
-
-_REMEMBERED = 4096  # answers kept per kind; a cycle asks far fewer in one second
-
-
-_V = TypeVar("_V")
-
-
-def _remember(memo: dict[Any, _V], key: Any, value: _V) -> _V:
-    """Store ``value`` under ``key`` (forgetting everything once full) and return it."""
-    if len(memo) >= _REMEMBERED:
-        memo.clear()
-    memo[key] = value
-    return value
-
-
-def _check_right(right: str) -> str:
-    r = right.upper() if isinstance(right, str) else right
-    if r not in ("C", "P"):
-        raise ContractError(f"option right must be 'C' or 'P', got {right!r}")
-    return str(r)
