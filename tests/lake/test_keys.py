@@ -27,6 +27,8 @@ def _value(dtype: pa.DataType, n: int) -> Any:
         return 1.5 + n
     if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
         return f"v{n}"
+    if pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype):
+        return f"b{n}".encode()
     raise AssertionError(f"no sample for {dtype}")
 
 
