@@ -231,6 +231,18 @@ class BacktestError(TradelibError):
     template = "backtest: {problem}"
 
 
+class GridError(TradelibError):
+    """A sweep definition that cannot run: names the file, the key and the problem."""
+
+    template = "sweep grid {source}: {problem}"
+
+
+class SweepError(TradelibError):
+    """A sweep that cannot start or finish as asked (cluster unreachable, id clash)."""
+
+    template = "sweep {sweep_id}: {problem}"
+
+
 # --- backtest data -------------------------------------------------------------
 class BacktestDataError(TradelibError):
     """A history or chain file the user brought is unusable: names file, row(s) and problem."""

@@ -5,7 +5,7 @@ points not yet stored (LocalCluster, an existing cluster, or this process) and
 writes them to the backtest tables; ``tradelib.sweep.report`` reads them back.
 """
 
-from tradelib.sweep.errors import GridError, SweepError
+from tradelib.errors import GridError, SweepError
 from tradelib.sweep.grid import SweepGrid, SweepPoint, build_grid, load_grid
 from tradelib.sweep.runner import SweepResult, run_sweep
 

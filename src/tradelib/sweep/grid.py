@@ -29,8 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from tradelib.config import InvalidConfigError, TradingConfig, load_config, workspace_root
 from tradelib.config.problems import problems_of
-from tradelib.errors import TradelibError
-from tradelib.sweep.errors import GridError
+from tradelib.errors import GridError, TradelibError
 
 PERIODS = ("full", "in_sample", "held_out")
 Period = Literal["full", "in_sample", "held_out"]

@@ -27,9 +27,9 @@ from typing import Any
 import polars as pl
 
 from tradelib.backtest.run import BacktestResult, write_results
+from tradelib.errors import SweepError
 from tradelib.lake import Lake, TableName
 from tradelib.lake.memory import MemoryLake
-from tradelib.sweep.errors import SweepError
 from tradelib.sweep.grid import SweepGrid, SweepPoint, history_folder, load_grid
 from tradelib.sweep.tasks import PointOutcome, PointTask, run_point, warm_up
 
