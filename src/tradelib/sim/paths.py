@@ -216,21 +216,9 @@ def generate_history(
     volume = base_volume[None, :] * params.volume_mult[reg][:, None]
     volume_shares = np.round(volume * np.exp(0.25 * rng.standard_normal((h, 3)))).astype(np.int64)
 
-    # VIX: daily EWMA of realized SPY variance pulls it around its regime level.
-    a = 1.0 - 0.5 ** (1.0 / 10.0)
-    spy_r2 = (r_on[:, 0] + r_day[:, 0]) ** 2 * TRADING_DAYS_PER_YEAR
-    rv2_0 = float(params.vol[reg[0]] ** 2)
-    rv2 = recursive_filter(a * spy_r2, 1.0 - a, rv2_0)
-    target = _vix_target(params, reg, rv2)
-    kappa = 0.35
-    eps = rng.standard_normal(h) * 0.06
-    x0 = float(np.log(params.vix_base[reg[0]]))
-    log_vix = recursive_filter(kappa * target + eps, 1.0 - kappa, x0)
-    vix_close = np.exp(log_vix)
-    vix_open = np.exp(np.concatenate([[x0], log_vix[:-1]]) + 0.02 * rng.standard_normal(h))
-    spread = 0.03 * np.abs(rng.standard_normal((2, h)))
-    vix_high = np.maximum(vix_open, vix_close) * np.exp(spread[0])
-    vix_low = np.minimum(vix_open, vix_close) * np.exp(-spread[1])
+    rv2, log_vix, (vix_open, vix_high, vix_low, vix_close) = _vix_history(
+        params, reg, r_on[:, 0] + r_day[:, 0], rng
+    )
 
     end = PathState(
         log_level=init.copy(),
@@ -253,6 +241,35 @@ def generate_history(
         regime=reg,
         end_state=end,
     )
+
+
+def _vix_history(
+    params: ModelParams,
+    reg: npt.NDArray[np.integer],
+    spy_r: FloatArray,
+    rng: np.random.Generator,
+) -> tuple[FloatArray, FloatArray, tuple[FloatArray, FloatArray, FloatArray, FloatArray]]:
+    """Daily VIX (open, high, low, close) with the realized variance and log level behind it.
+
+    A daily EWMA of realized SPY variance pulls the VIX around its regime level.
+    Draws from ``rng`` after the prices, in the order the history always used.
+    """
+    h = len(reg)
+    a = 1.0 - 0.5 ** (1.0 / 10.0)
+    spy_r2 = spy_r**2 * TRADING_DAYS_PER_YEAR
+    rv2_0 = float(params.vol[reg[0]] ** 2)
+    rv2 = recursive_filter(a * spy_r2, 1.0 - a, rv2_0)
+    target = _vix_target(params, reg, rv2)
+    kappa = 0.35
+    eps = rng.standard_normal(h) * 0.06
+    x0 = float(np.log(params.vix_base[reg[0]]))
+    log_vix = recursive_filter(kappa * target + eps, 1.0 - kappa, x0)
+    vix_close = np.exp(log_vix)
+    vix_open = np.exp(np.concatenate([[x0], log_vix[:-1]]) + 0.02 * rng.standard_normal(h))
+    spread = 0.03 * np.abs(rng.standard_normal((2, h)))
+    vix_high = np.maximum(vix_open, vix_close) * np.exp(spread[0])
+    vix_low = np.minimum(vix_open, vix_close) * np.exp(-spread[1])
+    return rv2, log_vix, (vix_open, vix_high, vix_low, vix_close)
 
 
 def _vix_target(params: ModelParams, reg: npt.NDArray[np.integer], rv2: FloatArray) -> FloatArray:
