@@ -3,7 +3,10 @@
 Each job runs in its own papermill kernel, so the embedded simulated broker
 must outlive a process the way a real broker does: its ledger, orders and
 fills are saved to a state file, and the market is rebuilt from its config
-and clock (the simulated market is a pure function of seed and time).
+and clock (the simulated market is a pure function of seed and time). The
+file also carries the market's memo (each session's starting path state and
+the finished daily bars), so the next job does not regenerate every second
+since the account's first day before it can answer.
 
 ``sim_session`` holds an exclusive lock on the state file for the whole job,
 so two jobs never interleave on one simulated account, and saves the state
@@ -30,6 +33,7 @@ from tradelib.domain.time import ensure_utc
 from tradelib.errors import BrokerError
 from tradelib.markethours import MarketHours
 from tradelib.sim import SimMarketConfig, SimulatedMarket
+from tradelib.sim.market import MarketMemo
 
 if TYPE_CHECKING:
     from tradelib.backtest.source import MarketSource
@@ -52,6 +56,8 @@ class SimState:
     market_now: datetime
     broker: dict[str, Any]
     format: int = _FORMAT
+    # derived, never needed: a state saved before it existed loads without it
+    market_memo: MarketMemo | None = None
 
 
 def snapshot_state(broker: SimBroker) -> SimState:
@@ -63,7 +69,8 @@ def snapshot_state(broker: SimBroker) -> SimState:
         raise SimStateError(
             path="-", problem=f"{market.name} is not the simulated market: nothing to save"
         )
-    return SimState(config, market.now(), saved)
+    memo = market.memo() if isinstance(market, SimulatedMarket) else None
+    return SimState(config, market.now(), saved, market_memo=memo)
 
 
 def restore_state(
@@ -76,6 +83,9 @@ def restore_state(
     """
     if market is None:
         market = SimulatedMarket(state.market_config, calendar=calendar)
+        memo = getattr(state, "market_memo", None)  # absent from states saved before it
+        if memo is not None:
+            market.adopt(memo)
     market.advance_to(state.market_now)
     broker = SimBroker.__new__(SimBroker)
     vars(broker).update(state.broker)

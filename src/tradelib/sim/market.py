@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import OrderedDict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -55,6 +55,27 @@ from tradelib.sim.types import (
 )
 
 MAX_CACHED_BLOCKS = 16  # ~3-8 MB each; older blocks are regenerated on demand
+
+SessionBar = tuple[int, float, float, float, float, int]
+
+
+@dataclass(frozen=True, slots=True)
+class MarketMemo:
+    """What a market worked out that is costly to redo, for a market rebuilt elsewhere.
+
+    Each generated session's bounds and the path state it starts from, and the
+    daily bar of every finished session. All are pure functions of the config
+    and the calendar, so a market in another process that adopts them answers
+    exactly as if it had generated them, without regenerating every second since
+    its first day (what each papermill job of a simulated account did).
+    """
+
+    config: SimMarketConfig
+    calendar: str
+    days: tuple[date, ...]
+    bounds: tuple[tuple[int, int, int], ...]  # (block start, session open, session close)
+    states: tuple[PathState, ...]  # states[k]: where block k starts (states[0]: history's end)
+    session_bars: dict[tuple[str, int], SessionBar]
 
 
 class SimulatedMarket(MarketOptions, MarketBars):
@@ -257,6 +278,50 @@ class SimulatedMarket(MarketOptions, MarketBars):
         while len(self._blocks) > MAX_CACHED_BLOCKS:
             self._blocks.popitem(last=False)
         return block
+
+    def memo(self) -> MarketMemo:
+        """Return the sessions, path states and finished daily bars worked out so far."""
+        return MarketMemo(
+            config=self.config,
+            calendar=self.hours.name,
+            days=tuple(self._days),
+            bounds=tuple(zip(self._block_start, self._block_open, self._block_close, strict=True)),
+            states=tuple(self._states),
+            session_bars=dict(self._session_bars),
+        )
+
+    def adopt(self, memo: MarketMemo) -> bool:
+        """Take over ``memo`` if it describes this very market; return whether it did.
+
+        A memo of another config or calendar, or one whose sessions or starting
+        state disagree with this market's own, is ignored (nothing is regenerated
+        wrongly: the market then works everything out itself, as before).
+        """
+        if (
+            memo.config != self.config
+            or memo.calendar != self.hours.name
+            or not memo.days
+            or memo.days[0] != self._days[0]
+            or memo.bounds[0][0] != self._block_start[0]
+            or len(memo.states) > len(memo.days) + 1
+            or not _same_state(memo.states[0], self._states[0])
+        ):
+            return False
+        previous_close = memo.bounds[0][0]
+        for day, (start, open_, close) in zip(memo.days, memo.bounds, strict=True):
+            o, c = self.hours.session_bounds(day)
+            if (start, open_, close) != (previous_close, _epoch(o), _epoch(c)):
+                return False
+            previous_close = close
+        self._days = list(memo.days)
+        self._block_start = [b[0] for b in memo.bounds]
+        self._block_open = [b[1] for b in memo.bounds]
+        self._block_close = [b[2] for b in memo.bounds]
+        self._states = list(memo.states)
+        self._session_bars.update(memo.session_bars)
+        self._blocks.clear()
+        self._series_of.clear()
+        return True
 
     def cached_bytes(self) -> int:
         """Return the memory held by cached 1-second blocks."""
@@ -487,3 +552,12 @@ class SimulatedMarket(MarketOptions, MarketBars):
                 f"con_id {con_id} ({inst.local_symbol}) is not traded in this market"
             )
         return inst
+
+
+def _same_state(a: PathState, b: PathState) -> bool:
+    return bool(np.array_equal(a.log_level, b.log_level)) and (
+        a.regime,
+        a.trend_sign,
+        a.log_vix,
+        a.rv2,
+    ) == (b.regime, b.trend_sign, b.log_vix, b.rv2)
