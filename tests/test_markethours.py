@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 
+import numpy as np
 import pytest
 
+from tradelib import markethours
 from tradelib.markethours import NEW_YORK, MarketHours
 
 
@@ -103,3 +106,53 @@ def test_non_utc_aware_inputs_are_accepted_and_answers_are_utc(hours: MarketHour
     local = datetime(2026, 11, 24, 10, 0, tzinfo=NEW_YORK)
     assert hours.is_open(local)
     assert hours.next_close(local).tzinfo == UTC
+
+
+# --- the sessions kept on disk between processes ---------------------------------------------
+
+
+def _fresh_sessions(monkeypatch: pytest.MonkeyPatch, where: Path) -> None:
+    monkeypatch.setenv("TRADELIB_CACHE_DIR", str(where))
+    markethours._load_calendar.cache_clear()
+    markethours._load_sessions.cache_clear()
+
+
+def test_the_sessions_a_process_built_are_read_back_identical_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fresh_sessions(monkeypatch, tmp_path)
+    built = markethours._load_calendar("XNYS", date(2024, 1, 1), date(2026, 12, 31))
+    (kept,) = tmp_path.glob("calendar-XNYS-2024-01-01-2026-12-31-xcals*.npz")
+    markethours._load_calendar.cache_clear()
+    monkeypatch.setattr(  # the next process never builds the calendar
+        markethours, "_write_sessions", lambda *_: pytest.fail("rebuilt a kept calendar")
+    )
+    read = markethours._load_calendar("XNYS", date(2024, 1, 1), date(2026, 12, 31))
+    for a, b in zip(built, read, strict=True):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    hours = MarketHours("XNYS", first_day=date(2024, 1, 1), last_day=date(2026, 12, 31))
+    assert hours.is_trading_day(date(2026, 11, 27)) and not hours.is_trading_day(date(2026, 11, 26))
+    assert kept.stat().st_size > 0
+    markethours._load_calendar.cache_clear()
+    markethours._load_sessions.cache_clear()
+
+
+def test_a_damaged_kept_calendar_is_rebuilt_and_an_unwritable_cache_is_no_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fresh_sessions(monkeypatch, tmp_path)
+    good = markethours._load_calendar("XNYS", date(2025, 1, 1), date(2025, 12, 31))
+    (kept,) = tmp_path.glob("calendar-XNYS-2025-*.npz")
+    kept.write_bytes(b"not a numpy archive")
+    markethours._load_calendar.cache_clear()
+    again = markethours._load_calendar("XNYS", date(2025, 1, 1), date(2025, 12, 31))
+    assert all(np.array_equal(a, b) for a, b in zip(good, again, strict=True))
+    assert markethours._read_sessions(kept) is not None  # rewritten whole
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    _fresh_sessions(monkeypatch, blocked / "cache")  # a directory under a file: unwritable
+    third = markethours._load_calendar("XNYS", date(2025, 1, 1), date(2025, 12, 31))
+    assert all(np.array_equal(a, b) for a, b in zip(good, third, strict=True))
+    markethours._load_calendar.cache_clear()
+    markethours._load_sessions.cache_clear()

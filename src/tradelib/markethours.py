@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import bisect
 import functools
+import importlib.metadata
+import os
+import tempfile
 import warnings
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import exchange_calendars as xcals
 import numpy as np
 import numpy.typing as npt
 
@@ -64,11 +67,29 @@ def et_datetime(day: date, at: time) -> datetime:
     return datetime.combine(day, at, tzinfo=NEW_YORK).astimezone(UTC)
 
 
+CalendarArrays = tuple[npt.NDArray[np.datetime64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
+
+
+def cache_dir() -> Path:
+    """Where derived, rebuildable files go: ``TRADELIB_CACHE_DIR``, else ``~/.cache/tradelib``."""
+    explicit = os.environ.get("TRADELIB_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "tradelib"
+
+
 @functools.cache
-def _load_calendar(
-    name: str, first: date, last: date
-) -> tuple[npt.NDArray[np.datetime64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    # Building an exchange_calendars object takes ~0.5 s: do it once per process.
+def _load_calendar(name: str, first: date, last: date) -> CalendarArrays:
+    # Building an exchange_calendars object takes ~0.5 s, in every job's kernel: do it
+    # once per process, and keep its sessions on disk for the next process.
+    version = importlib.metadata.version("exchange_calendars")
+    path = cache_dir() / f"calendar-{name}-{first}-{last}-xcals{version}.npz"
+    cached = _read_sessions(path)
+    if cached is not None:
+        return cached
+    import exchange_calendars as xcals  # ~1 s with pandas: only when the sessions are not kept
+
     try:
         with warnings.catch_warnings():
             # exchange_calendars 4.13 trips a pandas-3 deprecation on every build;
@@ -83,7 +104,37 @@ def _load_calendar(
         sched[col].dt.tz_convert(None).to_numpy().astype("datetime64[ns]").astype(np.int64)
         for col in ("open", "close")
     )
+    _write_sessions(path, days, opens, closes)
     return days, opens, closes
+
+
+def _read_sessions(path: Path) -> CalendarArrays | None:
+    """The sessions a previous process kept, or None (missing, unreadable: rebuild)."""
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            days, opens, closes = saved["days"], saved["opens"], saved["closes"]
+    except (OSError, ValueError, KeyError):
+        return None
+    ok = (
+        days.dtype == np.dtype("datetime64[D]")
+        and opens.dtype == closes.dtype == np.dtype(np.int64)
+        and days.shape == opens.shape == closes.shape
+        and days.size > 0
+        and bool(np.all(opens < closes))
+    )
+    return (days, opens, closes) if ok else None
+
+
+def _write_sessions(path: Path, *arrays: npt.NDArray[np.generic]) -> None:
+    """Keep the sessions for the next process; a cache that cannot be written is no error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, days=arrays[0], opens=arrays[1], closes=arrays[2])
+        os.replace(tmp, path)
+    except OSError:
+        return
 
 
 class _Sessions:
