@@ -147,3 +147,27 @@ def test_open_broker_refuses_live_without_the_double_opt_in() -> None:
         open_broker(cfg, env={}),
     ):
         pass
+
+
+def test_the_saved_state_forgets_resolved_contracts_that_expired_before_today(
+    tmp_path: Path,
+) -> None:
+    broker = new_broker()
+    broker.connect()
+    expiries = broker.option_chain("SPY").expiries
+    (spot,) = broker.snapshot([Contract.stock("SPY")])
+    near, far = expiries[0], next(e for e in expiries if (e - START.date()).days >= 30)
+    strike = float(round(spot.mark))
+    broker.snapshot([Contract.option("SPY", near, strike, Right.CALL)])
+    broker.snapshot([Contract.option("SPY", far, strike, Right.CALL)])
+    known = {c.expiry for c in broker._resolved.values()}
+    assert {near, far} <= known
+    broker.wait((near - START.date()).days * 86_400 + 86_400 * 3)  # past the near expiry
+    path = tmp_path / "state.pkl"
+    save_sim_broker(broker, path)
+
+    again = load_sim_broker(path)
+    kept = {c.expiry for c in again._resolved.values()}
+    assert far in kept and near not in kept
+    assert None in kept  # the stock stays
+    assert len(again._resolved) < len(broker._resolved)
