@@ -187,7 +187,7 @@ def test_historical_input_errors_name_the_problem() -> None:
     )
     assert outside.exit_code == 2
     assert "data available 2021-01-04..2023-12-29" in outside.output
-    no_dir = runner.invoke(app, ["backtest", "--source", "history"])
-    assert no_dir.exit_code == 2 and "needs --history" in no_dir.output
+    stray = runner.invoke(app, ["backtest", "--history", str(DATA)])
+    assert stray.exit_code == 2 and "--history is for --source history" in stray.output
     start_on_sim = runner.invoke(app, ["backtest", "--start", "2024-01-02"])
     assert start_on_sim.exit_code == 2 and "--start is for --source history" in start_on_sim.output

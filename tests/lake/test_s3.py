@@ -317,3 +317,21 @@ def test_preflight_fails_a_store_that_ignores_conditional_put(
 def test_preflight_names_an_unreachable_bucket(s3: S3Endpoint) -> None:
     status, detail = _preflight_lake_check("s3://no-such-bucket-here/lake", s3)
     assert status == "fail" and "s3://no-such-bucket-here" in detail and s3.url in detail
+
+
+def test_daily_bars_imported_into_s3_come_back_as_the_files_held_them(s3_uri: str) -> None:
+    from pathlib import Path
+
+    import numpy as np
+
+    from tradelib.backtest.history.files import load_daily_bars
+    from tradelib.backtest.history_store import history_bars, import_history
+
+    data = Path(__file__).parents[1] / "backtest" / "data"
+    first = import_history(Lake(s3_uri), data)
+    assert first.inserted == 4 * 753
+    assert import_history(Lake(s3_uri), data).inserted == 0  # idempotent on S3 too
+    (spy,), vix = history_bars(Lake(s3_uri), ["SPY"])  # a worker's own connection
+    for bars, name in ((spy, "SPY.csv"), (vix, "VIX.csv")):
+        f = load_daily_bars(data / name, vol_index=name == "VIX.csv")
+        assert np.array_equal(bars.day, f.day) and np.array_equal(bars.close, f.close)

@@ -76,3 +76,25 @@ def test_a_missing_grid_file_and_bad_options_are_usage_errors(
     grid.write_text("grid: {}\nmarkets: [{days: 2, end: 2026-11-25}]\n")
     code, _, err = run(["sweep", str(grid), "--workers", "-1"], capsys)
     assert code == 2 and "--workers" in err
+
+
+def test_the_configured_scheduler_is_used_and_named_when_unreachable(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workspace / "grid.yaml").write_text(
+        "grid:\n  rules.dte_exit: [14]\nmarkets: [{days: 2, end: 2026-11-25}]\n"
+    )
+    (workspace / "cfg.yaml").write_text(
+        "sweeps:\n  scheduler: tcp://127.0.0.1:9\n  workers: 1\nstorage:\n  lake_uri: lake\n"
+    )
+    code, out, err = run(["sweep", "grid.yaml", "--config", "cfg.yaml", "-q"], capsys)
+    assert code != 0
+    assert "tcp://127.0.0.1:9" in out + err  # the config's address, not a LocalCluster
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:8786", "http://host:8786", "tcp://a b:1"])
+def test_a_scheduler_address_that_is_not_a_dask_address_is_refused(address: str) -> None:
+    from tradelib.config import InvalidConfigError, TradingConfig
+
+    with pytest.raises(InvalidConfigError, match=r"sweeps\.scheduler"):
+        TradingConfig.from_mapping({"sweeps": {"scheduler": address}})

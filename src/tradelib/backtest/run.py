@@ -169,9 +169,27 @@ def sim_market(cfg: TradingConfig, seed: int, days: int, end: date | None) -> Ma
     return MarketPlan(market, trading_days, hours, "sim", f"simulated market (seed {seed})", True)
 
 
+def history_source(
+    history: Path | Lake, symbols: list[str], *, seed: int, start: date | None = None
+) -> MarketSource:
+    """Option quotes modelled over daily bars from a folder of files or the lake's import."""
+    from tradelib.backtest.history.source import HistoricalSource, HistoryModel, calendar_for
+
+    model = HistoryModel(seed=seed)
+    if isinstance(history, Path):
+        return HistoricalSource.from_dir(history, symbols, model=model, start=start)
+    from tradelib.backtest.history_store import history_bars
+
+    rough, rough_index = history_bars(history, symbols)
+    every = [*rough, rough_index]
+    hours = calendar_for(min(b.first_day for b in every), max(b.last_day for b in every))
+    bars, index = history_bars(history, symbols, hours=hours)
+    return HistoricalSource(bars, index, model=model, start=start, hours=hours)
+
+
 def history_market(
     cfg: TradingConfig,
-    directory: Path,
+    directory: Path | Lake,
     *,
     start: date | None,
     end: date | None,
@@ -180,14 +198,13 @@ def history_market(
 ) -> MarketPlan:
     """Option quotes modelled over the daily bars and volatility index in ``directory``.
 
-    Without ``start`` the run begins once the regime detector and the correlation
+    ``directory`` is a folder of files or a lake holding them (``market_history``). Without ``start`` the run begins once the regime detector and the correlation
     lookback have their warm-up bars; ``days`` caps the run's length.
     """
-    from tradelib.backtest.history.source import HistoricalSource, HistoryModel
     from tradelib.regime import EnhancedMarketRegimeDetector
 
     symbols = sorted({*cfg.strategies.underlyings, BENCHMARK})
-    probe = HistoricalSource.from_dir(directory, symbols, model=HistoryModel(seed=seed))
+    probe = history_source(directory, symbols, seed=seed)
     available = probe.trading_days()
     warmup = max(
         EnhancedMarketRegimeDetector.from_config(cfg).warmup,
@@ -205,9 +222,7 @@ def history_market(
         trading_days = trading_days[:days]
     if not trading_days:
         raise BacktestError(problem=f"no trading day in {start}..{end}")
-    source = HistoricalSource.from_dir(
-        directory, symbols, model=HistoryModel(seed=seed), start=trading_days[0]
-    )
+    source = history_source(directory, symbols, seed=seed, start=trading_days[0])
     return MarketPlan(source, trading_days, source.hours, "history", source.name, True)
 
 
@@ -218,7 +233,7 @@ def run_backtest(
     end: date | None = None,
     start: date | None = None,
     seed: int | None = None,
-    history: Path | None = None,
+    history: Path | Lake | None = None,
     cycles_per_day: int = 5,
     run_id: str | None = None,
     results: Lake | None = None,
@@ -227,8 +242,9 @@ def run_backtest(
     """Backtest ``cfg`` day by day through the real jobs.
 
     The market is the simulated one (``days`` trading days ending on ``end``),
-    or, with ``history`` (a folder of daily OHLC files and a volatility index),
-    option quotes modelled over that history from ``start`` to ``end``.
+    or, with ``history`` (a folder of daily OHLC files and a volatility index, or
+    a lake they were imported into), option quotes modelled over that history
+    from ``start`` to ``end``.
     ``seed`` (default ``simulation.seed``) seeds the market, the model and the
     fills. ``results`` receives the run's tables (nothing is written when None);
     ``progress`` gets a line every 21 days (days done, days/s, equity).

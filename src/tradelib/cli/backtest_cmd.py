@@ -22,7 +22,8 @@ SourceOpt = Annotated[
     typer.Option(
         parser=choice("sim", "history", "lake"),
         help="Market: sim = the simulated market (regime-switching, any seed); history = "
-        "option quotes MODELLED over your daily OHLC files and a volatility index (--history); "
+        "option quotes MODELLED over your daily OHLC files and a volatility index (--history "
+        "DIR, or without it the bars imported into the lake: `tradelib lake import-history`); "
         "lake = replay a recorded day (--day) from the lake and compare with what it did.",
     ),
 ]
@@ -34,7 +35,7 @@ HistoryOpt = Annotated[
         file_okay=False,
         dir_okay=True,
         help="Folder of SYMBOL.csv/.parquet daily bars (Date,Open,High,Low,Close[,Adj Close,"
-        "Volume]) and VIX.csv, for --source history.",
+        "Volume]) and VIX.csv, for --source history (default: the lake's imported bars).",
     ),
 ]
 
@@ -126,10 +127,10 @@ def backtest(
     try:
         result = run_backtest(
             cfg,
-            days=days if days is not None or history is not None else 252,
+            days=days if days is not None or source == "history" else 252,
             end=end,
             start=start,
-            history=history,
+            history=(history or results) if source == "history" else None,
             seed=seed,
             cycles_per_day=cycles,
             run_id=run_id,
@@ -152,8 +153,8 @@ def _check_sources(source: str, history: Path | None, start: date | None, day: d
     """Exit 2 naming the option when the market options do not fit together."""
     problems = (
         (
-            (source == "history") != (history is not None),
-            "--source history needs --history DIR (and --history needs it)",
+            history is not None and source != "history",
+            "--history is for --source history",
         ),
         (
             start is not None and source != "history",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import polars as pl
@@ -110,3 +111,37 @@ def maintain(
             f"rows {report.rows:,}, version {report.version}, "
             f"vacuumed {report.vacuumed_files} file(s)"
         )
+
+
+@app.command("import-history")
+def import_history_cmd(
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            file_okay=False,
+            dir_okay=True,
+            help="Folder of SYMBOL.csv/.parquet daily bars (Date,Open,High,Low,Close[,Adj Close,"
+            "Volume]) and VIX.csv.",
+        ),
+    ],
+    lake: LakeOption = None,
+) -> None:
+    """Validate a folder of daily bars and keep it in the lake for backtests and sweeps.
+
+    Every machine and sweep worker then reads the same history
+    (`tradelib backtest --source history` without --history, a sweep market
+    `source: history` without `folder`). Re-importing adds nothing; a corrected file
+    replaces its rows. Nothing is written when a file is invalid (exit 2).
+    """
+    from tradelib.backtest.history_store import import_history
+    from tradelib.errors import BacktestDataError
+
+    opened = _open_lake(lake)
+    try:
+        result = import_history(opened, folder)
+    except BacktestDataError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for line in result.lines():
+        typer.echo(line)

@@ -24,16 +24,20 @@ def sweep(
         ),
     ],
     workers: Annotated[
-        int,
+        int | None,
         typer.Option(
-            min=0, max=256, help="LocalCluster worker processes (0 = run here, one at a time)."
+            min=0,
+            max=256,
+            help="LocalCluster worker processes (0 = run here, one at a time; "
+            "default: sweeps.workers of the config, 2).",
         ),
-    ] = 2,
+    ] = None,
     scheduler: Annotated[
         str | None,
         typer.Option(
             envvar=SCHEDULER_ENV,
-            help="Run on an existing dask cluster (tcp://host:8786) instead of a LocalCluster.",
+            help="Run on an existing dask cluster (tcp://host:8786) instead of a LocalCluster "
+            "(default: sweeps.scheduler of the config).",
         ),
     ] = None,
     sweep_id: Annotated[
@@ -75,8 +79,8 @@ def sweep(
     result = run_sweep(
         spec,
         lake=results,
-        workers=workers,
-        scheduler=scheduler,
+        workers=cfg.sweeps.workers if workers is None else workers,
+        scheduler=scheduler or cfg.sweeps.scheduler,
         batch=batch,
         max_points=max_points,
         progress=None if silent else typer.echo,

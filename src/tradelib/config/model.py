@@ -24,6 +24,7 @@ from tradelib.config.sections import (
     SchedulerConfig,
     SimulationConfig,
     StrategiesConfig,
+    SweepsConfig,
     TradingLimits,
     VarianceAnalysisConfig,
 )
@@ -69,6 +70,7 @@ class TradingConfig(ConfigModel):
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     simulation: SimulationConfig = Field(default_factory=SimulationConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    sweeps: SweepsConfig = Field(default_factory=SweepsConfig)
 
     @model_validator(mode="after")
     def _across_sections(self) -> Self:

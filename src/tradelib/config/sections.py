@@ -523,3 +523,17 @@ class SimulationConfig(ConfigModel):
     # Record every answer the simulated market gives a job (lake table market_tape, about
     # 1-2 MB a day) so a day with a checkpoint can be replayed: `tradelib backtest --source lake`.
     record_tape: bool = True
+
+
+class SweepsConfig(ConfigModel):
+    """Where `tradelib sweep` runs its backtests (issue 16): a LocalCluster or a dask cluster."""
+
+    # The dask scheduler of an existing cluster (dask-kubernetes, dask-jobqueue, Coiled, or
+    # `dask scheduler` on a host); null runs a LocalCluster of `workers` processes here.
+    # --scheduler and TRADELIB_SWEEP_SCHEDULER override it.
+    scheduler: str | None = Field(
+        default=None,
+        pattern=r"^(tcp|tls|inproc|ucx|ws|wss)://[^\s/]+(:\d{1,5})?/?$",
+        max_length=256,
+    )
+    workers: int = Field(default=2, ge=0, le=256)  # LocalCluster processes (0: one at a time here)

@@ -59,6 +59,7 @@ class TableName(StrEnum):
     ALERTS = "alerts"
     MARKET_TAPE = "market_tape"
     REPLAY_CHECKPOINTS = "replay_checkpoints"
+    MARKET_HISTORY = "market_history"
 
 
 @dataclass(frozen=True, slots=True)
@@ -627,6 +628,25 @@ _SPECS: tuple[TableSpec, ...] = (
         merge_keys=(),  # append-only: a key asked twice has one answer, kept once on read
         time_column="ts",
         description="What the simulated market showed the jobs, answer by answer, for replay.",
+    ),
+    TableSpec(
+        name=TableName.MARKET_HISTORY,
+        schema=_schema(
+            ("symbol", TEXT, REQ),  # an underlying or the volatility index
+            ("day", DAY, REQ),  # the exchange session
+            ("open", NUMBER, REQ),
+            ("high", NUMBER, REQ),
+            ("low", NUMBER, REQ),
+            ("close", NUMBER, REQ),  # as traded, not dividend-adjusted
+            ("volume", COUNT, REQ),  # 0 where the file had none
+            ("adj_close", NUMBER, OPT),
+            ("source", TEXT, REQ),  # the file it was imported from (name only)
+            ("imported_at", TIMESTAMP, REQ),
+        ),
+        partition_by=("symbol",),
+        merge_keys=("symbol", "day"),
+        time_column="imported_at",
+        description="Daily bars imported for backtests: every machine and sweep worker reads these.",
     ),
     TableSpec(
         name=TableName.REPLAY_CHECKPOINTS,

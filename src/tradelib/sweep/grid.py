@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -30,6 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from tradelib.config import InvalidConfigError, TradingConfig, load_config, workspace_root
 from tradelib.config.problems import problems_of
 from tradelib.errors import GridError, TradelibError
+
+if TYPE_CHECKING:
+    from tradelib.lake import Lake
 
 PERIODS = ("full", "in_sample", "held_out")
 Period = Literal["full", "in_sample", "held_out"]
@@ -62,13 +65,20 @@ class SplitSpec(_Strict):
 
 
 class MarketSpec(_Strict):
-    """One market the grid runs on: the simulated one, or modelled over a history folder."""
+    """One market the grid runs on: the simulated one, or modelled over daily bars.
+
+    The bars of a history market come from ``folder`` (files every worker can read
+    at the same path) or, without it, from a lake's ``market_history`` (``lake``,
+    default the configured one; `tradelib lake import-history` fills it): what
+    workers on other machines read, local or on S3.
+    """
 
     source: Literal["sim", "history"] = "sim"
     days: int | None = Field(default=None, gt=0, le=252 * 30)  # sim: required
     end: date | None = None  # sim: required (a sweep must mean the same days tomorrow)
     start: date | None = None  # history only
     folder: str | None = None  # history: SYMBOL.csv files and VIX.csv
+    lake: str | None = None  # history without folder: the lake holding the bars
     name: str | None = Field(default=None, max_length=64)  # label in reports
 
     @model_validator(mode="after")
@@ -76,10 +86,10 @@ class MarketSpec(_Strict):
         if self.source == "sim":
             if self.days is None or self.end is None:
                 raise ValueError("a sim market needs days and end (YYYY-MM-DD)")
-            if self.folder is not None or self.start is not None:
-                raise ValueError("folder and start are for source: history")
-        elif self.folder is None:
-            raise ValueError("a history market needs folder")
+            if self.folder is not None or self.start is not None or self.lake is not None:
+                raise ValueError("folder, lake and start are for source: history")
+        elif self.folder is not None and self.lake is not None:
+            raise ValueError("a history market reads folder or lake, not both")
         return self
 
     @property
@@ -89,7 +99,9 @@ class MarketSpec(_Strict):
             return self.name
         if self.source == "sim":
             return f"sim {self.days}d to {self.end}"
-        return f"history {Path(self.folder or '').name}"
+        if self.folder is None:
+            return "history (lake)"
+        return f"history {Path(self.folder).name}"
 
 
 class GridFile(_Strict):
@@ -457,6 +469,22 @@ def history_folder(market: MarketSpec, folder: Path) -> Path:
     return _resolve(folder, market.folder or "")
 
 
+def history_lake_uri(market: MarketSpec, cfg: TradingConfig) -> str:
+    """The lake a folder-less history market reads (absolute, or an object-store URI)."""
+    from tradelib.lake.workspace import job_lake
+
+    return str(job_lake(cfg, market.lake or "").root)
+
+
+def history_of(market: MarketSpec, cfg: TradingConfig, folder: Path) -> Path | Lake:
+    """Where a history market's bars are: its folder, or the lake they were imported into."""
+    from tradelib.lake.workspace import job_lake
+
+    if market.folder is not None:
+        return history_folder(market, folder)
+    return job_lake(cfg, history_lake_uri(market, cfg))
+
+
 def market_days(
     market: MarketSpec, cfg: TradingConfig, seed: int, folder: Path, source: str
 ) -> list[date]:
@@ -470,7 +498,7 @@ def market_days(
             return sim_days(MarketHours(cfg.scheduler.calendar), market.end, market.days)
         plan = history_market(
             cfg,
-            history_folder(market, folder),
+            history_of(market, cfg, folder),
             start=market.start,
             end=market.end,
             days=market.days,

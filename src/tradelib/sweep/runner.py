@@ -30,7 +30,13 @@ from tradelib.backtest.run import BacktestResult, write_results
 from tradelib.errors import SweepError
 from tradelib.lake import Lake, TableName
 from tradelib.lake.memory import MemoryLake
-from tradelib.sweep.grid import SweepGrid, SweepPoint, history_folder, load_grid
+from tradelib.sweep.grid import (
+    SweepGrid,
+    SweepPoint,
+    history_folder,
+    history_lake_uri,
+    load_grid,
+)
 from tradelib.sweep.tasks import PointOutcome, PointTask, run_point, warm_up
 
 Progress = Callable[[str], None]
@@ -163,9 +169,11 @@ def record_sweep(lake: Lake, grid: SweepGrid) -> None:
 
 def task_of(point: SweepPoint, grid: SweepGrid) -> PointTask:
     """The picklable task a worker runs for ``point``."""
-    history = None
-    if point.market.source == "history":
+    history = history_lake = None
+    if point.market.source == "history" and point.market.folder is not None:
         history = str(history_folder(point.market, grid.root).resolve())
+    elif point.market.source == "history":
+        history_lake = history_lake_uri(point.market, point.cfg)
     return PointTask(
         run_id=point.run_id,
         cfg=point.cfg.with_account(None),  # a backtest needs no account: none is shipped
@@ -174,6 +182,7 @@ def task_of(point: SweepPoint, grid: SweepGrid) -> PointTask:
         start=point.start,
         end=point.end,
         history=history,
+        history_lake=history_lake,
         cycles_per_day=grid.spec.cycles_per_day,
     )
 

@@ -31,6 +31,7 @@ class PointTask:
     end: date | None
     history: str | None  # a history folder (absolute); None = the simulated market
     cycles_per_day: int
+    history_lake: str | None = None  # or the lake holding the bars (a worker opens it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +54,19 @@ class PointOutcome:
 def run_point(task: PointTask) -> PointOutcome:
     """Run the point's backtest in memory and return its compact result."""
     from tradelib.backtest.run import run_backtest
+    from tradelib.lake import Lake
+    from tradelib.lake.workspace import job_lake
 
+    history: Path | Lake | None = Path(task.history) if task.history else None
+    if task.history_lake:
+        history = job_lake(task.cfg, task.history_lake)  # credentials: the worker's environment
     result = run_backtest(
         task.cfg,
         days=task.days,
         start=task.start,
         end=task.end,
         seed=task.seed,
-        history=Path(task.history) if task.history else None,
+        history=history,
         cycles_per_day=task.cycles_per_day,
         run_id=task.run_id,
         results=None,

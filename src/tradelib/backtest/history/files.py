@@ -115,9 +115,26 @@ def load_daily_bars(
     trading day and no trading day between the first and last row may be missing.
     """
     p = Path(path)
-    csv = p.suffix.lower() == ".csv"
     name = (symbol or p.stem).lstrip("^").upper()
-    raw = _read(p)
+    return bars_from_frame(
+        _read(p), name, p, csv=p.suffix.lower() == ".csv", hours=hours, vol_index=vol_index
+    )
+
+
+def bars_from_frame(
+    raw: pl.DataFrame,
+    symbol: str,
+    where: Path,
+    *,
+    csv: bool = False,
+    hours: MarketHours | None = None,
+    vol_index: bool = False,
+) -> DailyBars:
+    """Validate one symbol's daily bars given as a frame (a file's, or the lake's rows).
+
+    ``where`` names the data in every problem; the checks are ``load_daily_bars``'s.
+    """
+    p = where
     problems: list[str] = []
     columns = _columns(p, raw.columns, vol_index)
     df = raw.rename(columns).select(list(columns.values()))
@@ -146,7 +163,7 @@ def load_daily_bars(
         _raise(p, problems)
     volume = values.get("volume")
     return DailyBars(
-        symbol=name,
+        symbol=symbol,
         path=p,
         day=day,
         open=o,
