@@ -20,6 +20,7 @@ import pytest
 from tradelib.config import TradingConfig
 from tradelib.dashboards.common import (
     NO_DATA,
+    PLOTLY_MIME,
     TTLCache,
     daily_equity,
     frame_html,
@@ -713,3 +714,24 @@ def test_the_risk_panel_shows_the_books_recorded_limit_breaches(tmp_path: Path) 
     assert "Book over its limits" in html and "max_margin_use" in html
     assert "margin use 62% &gt; 50%" in html or "margin use 62% > 50%" in html
     assert "reduce" in html and "QQQ-short_put-1" in html
+
+
+def test_held_charts_stay_off_the_page_until_a_browser_shows_the_numbers(full_lake: Lake) -> None:
+    dashboard = MonitoringDashboard(full_lake, refresh_s=30, charts_when_shown=True)
+    assert all(f is not None for f in dashboard.figures.values())  # built, not drawn
+    assert all(p.output.outputs == () for p in dashboard.panes.values())
+    assert dashboard.widget().children[-1] is dashboard.shown  # drawn last on the page
+    dashboard.shown._handle_custom_msg({"something": "else"}, [])
+    assert all(p.output.outputs == () for p in dashboard.panes.values())
+    dashboard.shown._handle_custom_msg({"shown": True}, [])  # what its view sends when drawn
+    drawn = {name: p.output.outputs for name, p in dashboard.panes.items()}
+    assert all(len(o) == 1 and PLOTLY_MIME in o[0]["data"] for o in drawn.values())
+    dashboard.refresh(force=True)  # later refreshes draw at once
+    assert all(len(p.output.outputs) == 1 for p in dashboard.panes.values())
+
+
+def test_charts_are_drawn_at_once_unless_held(full_lake: Lake) -> None:
+    dashboard = MonitoringDashboard(full_lake, refresh_s=30)
+    assert dashboard.shown is None
+    assert all(len(p.output.outputs) == 1 for p in dashboard.panes.values())
+    assert not any(type(w).__name__ == "PageShown" for w in dashboard.widget().children)

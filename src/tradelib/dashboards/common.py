@@ -476,17 +476,34 @@ class FigurePane:
     figure: Voila must send and evaluate all of it before the page shows anything.
     The mime renderer loads plotly.js once, as a static (cacheable) extension, and
     the widget state holds only the figure's JSON. ``figure`` is the last one shown.
+
+    A ``held`` pane keeps its figures off the page until ``reveal()``: Voila shows a
+    page once every output on it is drawn, and loading and drawing plotly took about
+    a second of a dashboard's first paint; its numbers can come first (``PageShown``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, held: bool = False) -> None:
         import ipywidgets as widgets  # type: ignore[import-untyped]
 
         self.output = widgets.Output()
         self.figure: Any = None
+        self.held = held
 
     def show(self, figure: Any) -> None:
         """Replace what the pane shows with ``figure`` (a ``go.Figure``) in one update."""
         self.figure = figure
+        if not self.held:
+            self._draw()
+
+    def reveal(self) -> None:
+        """Draw the held figure now, and every later one as it is shown."""
+        if self.held:
+            self.held = False
+            if self.figure is not None:
+                self._draw()
+
+    def _draw(self) -> None:
+        figure = self.figure
         spec = json.loads(figure.to_json())
         title = ((spec.get("layout") or {}).get("title") or {}).get("text") or "figure"
         self.output.outputs = (
@@ -496,3 +513,25 @@ class FigurePane:
                 "metadata": {},
             },
         )
+
+
+def page_shown(on_shown: Callable[[], None]) -> Any:
+    """An invisible widget whose view, once a browser draws it, calls ``on_shown`` in the kernel.
+
+    Put it last on the page: Voila draws the page's widgets in order, so by the time
+    its view exists the numbers above it are on screen. A kernel that never gets a
+    browser (papermill, nbval, a preheated kernel waiting in the pool) never calls it.
+    """
+    import anywidget
+
+    class PageShown(anywidget.AnyWidget):
+        _esm = "export default { render({ model }) { model.send({ shown: true }); } };"
+
+    widget = PageShown()
+
+    def handle(_widget: Any, content: Any, _buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("shown"):
+            on_shown()
+
+    widget.on_msg(handle)
+    return widget

@@ -25,6 +25,7 @@ from tradelib.dashboards.common import (
     FigurePane,
     TTLCache,
     notice_html,
+    page_shown,
     refresh_interval,
     resolve_lake,
 )
@@ -122,7 +123,9 @@ class MonitoringDashboard:
         refresh_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         wallclock: Callable[[], datetime] = _utcnow,
+        charts_when_shown: bool = False,
     ) -> None:
+        """``charts_when_shown``: draw the charts once a browser shows the numbers (Voila)."""
         self.lake = lake
         self.cfg = cfg or TradingConfig()
         self.refresh_s = refresh_interval(refresh_s)
@@ -131,7 +134,11 @@ class MonitoringDashboard:
         self.refreshes = 0
         self.status = widgets.HTML()
         self.panels: dict[str, widgets.HTML] = {name: widgets.HTML() for name in PANELS}
-        self.panes = {name: FigurePane() for name in ("equity", "predictions", "inception")}
+        self.panes = {
+            name: FigurePane(held=charts_when_shown)
+            for name in ("equity", "predictions", "inception")
+        }
+        self.shown = page_shown(self.reveal_charts) if charts_when_shown else None
         self.refresh_button = widgets.Button(description="Refresh now", icon="refresh")
         self.refresh_button.on_click(lambda _b: self.refresh(force=True))
         self._task: asyncio.Task[None] | None = None
@@ -149,6 +156,11 @@ class MonitoringDashboard:
         """Build from the config ($TRADELIB_CONFIG or found upwards) and the lake it names."""
         cfg = load_config(config)  # also registers TRADELIB_IB_ACCOUNT for masking
         return cls(resolve_lake(lake_uri, cfg), cfg, refresh_s=refresh_s, **kwargs)
+
+    def reveal_charts(self) -> None:
+        """Draw the charts (held until a browser showed the page's numbers)."""
+        for pane in self.panes.values():
+            pane.reveal()
 
     @property
     def figures(self) -> dict[str, go.Figure]:
@@ -291,6 +303,7 @@ class MonitoringDashboard:
                 section("jobs", p["jobs"]),
                 section("predictions", p["predictions"], f["predictions"]),
                 section("performance", f["inception"], p["performance"]),
+                *([self.shown] if self.shown is not None else []),
             ]
         )
 
