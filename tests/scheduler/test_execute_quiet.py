@@ -55,3 +55,39 @@ def test_a_job_kernel_runs_over_ipc_and_prints_no_tcp_warning(
     assert "".join(printed).startswith("42")
     err = capfd.readouterr().err
     assert "without encryption" not in err and "over TCP" not in err
+
+
+def test_a_finished_job_kernel_is_shut_down_without_an_interrupt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    from tradelib.scheduler.execute import job_kernel_manager
+
+    interrupts: list[bool] = []
+
+    async def recorded(self: AsyncKernelManager) -> None:
+        interrupts.append(self.shutting_down)
+
+    monkeypatch.setattr(AsyncKernelManager, "_async_interrupt_kernel", recorded)
+    manager = job_kernel_manager()()
+    assert manager.transport == "ipc"
+    asyncio.run(manager._async_interrupt_kernel())  # a user's interrupt still goes through
+    manager.shutting_down = True  # what shutdown_kernel sets before it interrupts
+    asyncio.run(manager._async_interrupt_kernel())
+    assert interrupts == [False]
+
+
+@pytest.mark.slow
+def test_a_job_kernel_logs_no_keyboard_interrupt_at_shutdown(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    notebook = _notebook(tmp_path / "job.ipynb")
+    for n in range(3):
+        outcome = PapermillExecutor()(
+            notebook, tmp_path / f"out{n}.ipynb", {"x": n}, cwd=tmp_path, timeout_s=120
+        )
+        assert outcome.status is RunStatus.SUCCESS, outcome.error
+    assert "KeyboardInterrupt" not in capfd.readouterr().err

@@ -13,6 +13,7 @@ leaving the partial output notebook in place.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import threading
@@ -94,6 +95,31 @@ def describe_error(exc: BaseException) -> str:
     return first_line(f"{type(exc).__name__}: {exc}")
 
 
+@functools.cache
+def job_kernel_manager() -> type[Any]:
+    """The kernel manager of a job's kernel (jupyter_client imported only when a job runs).
+
+    Unix sockets, not TCP: no port open to the machine, and no kernel warning about
+    unencrypted TCP in every job's (and the demo's) output. And no interrupt before
+    the shutdown: jupyter_client interrupts every kernel it shuts down, and a job's
+    kernel, idle by then, logged "KeyboardInterrupt caught in kernel" among the
+    demo's progress lines whenever the signal met its event loop mid-step.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class JobKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            kwargs.setdefault("transport", "ipc")
+            super().__init__(**kwargs)
+
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:
+                return  # the job is over: ask the kernel to stop, do not interrupt it
+            await super()._async_interrupt_kernel()
+
+    return JobKernelManager
+
+
 class PapermillExecutor:
     """Run notebooks in-process with ``papermill.execute_notebook`` (see the module docstring)."""
 
@@ -116,17 +142,13 @@ class PapermillExecutor:
         """Execute ``notebook`` into ``output``; kill its kernel after ``timeout_s``."""
         # imported here: papermill + nbclient take ~0.5 s to import and most ticks run nothing
         import papermill
-        from jupyter_client.manager import AsyncKernelManager
 
-        managers: list[AsyncKernelManager] = []
+        managers: list[Any] = []
 
-        class _TrackedKernelManager(AsyncKernelManager):
+        class _TrackedKernelManager(job_kernel_manager()):  # type: ignore[misc]
             """Remembers itself so the watchdog can find the kernel to kill."""
 
             def __init__(self, **kwargs: Any) -> None:
-                # Unix sockets, not TCP: no port open to the machine, and no kernel warning
-                # about unencrypted TCP in every job's (and the demo's) output.
-                kwargs.setdefault("transport", "ipc")
                 super().__init__(**kwargs)
                 managers.append(self)
 
