@@ -271,16 +271,16 @@ class _Grid:
         # nulls as NaN in polars, then a zero-copy view (to_numpy on a nullable column copies)
         fut_ret = aligned.get_column(FUTURE_RET).fill_null(np.nan).to_numpy()
         spot_ret = aligned.get_column(SPOT_RET).fill_null(np.nan).to_numpy()
-        ok = ~np.isnan(fut_ret + spot_ret)
+        ok = np.isnan(fut_ret + spot_ret)
+        np.logical_not(ok, out=ok)
         count = max(int(np.count_nonzero(ok)), 1)
         future, spot, valid = np.zeros(size), np.zeros(size), np.zeros(size, dtype=bool)
-        # one scatter per array: masked fancy indexing cost more than the maths here
-        fut_ok = np.where(ok, fut_ret, 0.0)
-        spot_ok = np.where(ok, spot_ret, 0.0)
-        fut_ok -= ok * (fut_ok.sum() / count)
-        spot_ok -= ok * (spot_ok.sum() / count)
-        future[slots] = fut_ok
-        spot[slots] = spot_ok
+        # one scatter per array: masked fancy indexing cost more than the maths here; in
+        # place where it can be (every fresh 1.3 MB array costs ~330 page faults)
+        for grid, returns in ((future, fut_ret), (spot, spot_ret)):
+            values = np.where(ok, returns, 0.0)
+            np.subtract(values, values.sum() / count, out=values, where=ok)
+            grid[slots] = values
         valid[slots] = ok
         return cls(future, spot, valid, slots, seconds)
 
@@ -447,7 +447,9 @@ def _rolling(
         y = np.where(both, grid.spot, 0.0)
         # only the sampled windows are evaluated (about one slot in 60)
         ends = grid.slots + 1
-        keep = (ends >= window) & (grid.seconds % every_s == every_s - 1)
+        # s - (s // n) * n is s % n: numpy divides int64 by a constant fast, not remainders (5x)
+        minute_end = grid.seconds - (grid.seconds // every_s) * every_s == every_s - 1
+        keep = (ends >= window) & minute_end
         sums = _window_sums(ends[keep] - window, ends[keep])
         sn, sx, sy = sums(both.astype(np.float64)), sums(x), sums(y)
         sxx, syy, sxy = sums(x * x), sums(y * y), sums(x * y)
