@@ -271,14 +271,17 @@ class _Grid:
         # nulls as NaN in polars, then a zero-copy view (to_numpy on a nullable column copies)
         fut_ret = aligned.get_column(FUTURE_RET).fill_null(np.nan).to_numpy()
         spot_ret = aligned.get_column(SPOT_RET).fill_null(np.nan).to_numpy()
-        ok = np.isnan(fut_ret + spot_ret)
+        # one scratch array, worked in place: a fresh 1.3 MB array costs ~330 page
+        # faults, a third of the analysis's time went to the kernel before
+        values = np.add(fut_ret, spot_ret)
+        ok = np.isnan(values)
         np.logical_not(ok, out=ok)
         count = max(int(np.count_nonzero(ok)), 1)
         future, spot, valid = np.zeros(size), np.zeros(size), np.zeros(size, dtype=bool)
-        # one scatter per array: masked fancy indexing cost more than the maths here; in
-        # place where it can be (every fresh 1.3 MB array costs ~330 page faults)
+        # one scatter per array: masked fancy indexing cost more than the maths here
         for grid, returns in ((future, fut_ret), (spot, spot_ret)):
-            values = np.where(ok, returns, 0.0)
+            values.fill(0.0)
+            np.copyto(values, returns, where=ok)
             np.subtract(values, values.sum() / count, out=values, where=ok)
             grid[slots] = values
         valid[slots] = ok
@@ -406,6 +409,17 @@ def rolling_correlation(
     return _rolling(grid, aligned.get_column(TS), params, lag_s, every_s, cov)
 
 
+def _minute_ends(seconds: np.ndarray, every_s: int) -> np.ndarray:
+    """``seconds % every_s == every_s - 1``, as s - (s // n) * n: numpy divides int64 by a
+    constant fast but takes remainders slowly (5x), and in one buffer.
+    """
+    rest = seconds // every_s
+    rest *= every_s
+    np.subtract(seconds, rest, out=rest)
+    out: np.ndarray = rest == every_s - 1
+    return out
+
+
 def _window_sums(lo: np.ndarray, hi: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """Return ``v -> [v[lo[i]:hi[i]].sum() for i]`` for many overlapping windows, in one pass.
 
@@ -443,16 +457,18 @@ def _rolling(
     mean = None
     if grid.future.size > window:
         both = grid.valid & _shifted(grid.valid, shift)
-        x = np.where(both, _shifted(grid.future, shift), 0.0)
+        x = _shifted(grid.future, shift)
+        np.copyto(x, 0.0, where=~both)
         y = np.where(both, grid.spot, 0.0)
         # only the sampled windows are evaluated (about one slot in 60)
-        ends = grid.slots + 1
-        # s - (s // n) * n is s % n: numpy divides int64 by a constant fast, not remainders (5x)
-        minute_end = grid.seconds - (grid.seconds // every_s) * every_s == every_s - 1
-        keep = (ends >= window) & minute_end
-        sums = _window_sums(ends[keep] - window, ends[keep])
-        sn, sx, sy = sums(both.astype(np.float64)), sums(x), sums(y)
-        sxx, syy, sxy = sums(x * x), sums(y * y), sums(x * y)
+        keep = (grid.slots >= window - 1) & _minute_ends(grid.seconds, every_s)
+        ends = grid.slots[keep] + 1
+        sums = _window_sums(ends - window, ends)
+        scratch = both.astype(np.float64)  # one product buffer (see _Grid.build)
+        sn, sx, sy = sums(scratch), sums(x), sums(y)
+        sxx = sums(np.multiply(x, x, out=scratch))
+        syy = sums(np.multiply(y, y, out=scratch))
+        sxy = sums(np.multiply(x, y, out=scratch))
         with np.errstate(invalid="ignore", divide="ignore"):
             var = (sn * sxx - sx * sx) * (sn * syy - sy * sy)
             values = np.where(
