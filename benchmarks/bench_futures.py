@@ -11,14 +11,17 @@ and the demo's backfill. Prints a markdown section; ``--out PATH`` writes it.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from types import ModuleType
 
 import polars as pl
 
@@ -54,6 +57,58 @@ def timed_ms(fn: Callable[[], object], repeat: int = 9) -> tuple[float, float]:
     return statistics.median(runs), min(runs)
 
 
+def baseline_stores(ref: str) -> ModuleType:
+    """``tradelib.stores.futures`` (with its analysis module) as of git ``ref``, side by side.
+
+    For an interleaved before/after in one process: the two modules are read
+    with ``git show`` into a temp folder and imported under other names.
+    """
+    root = Path(__file__).resolve().parents[1]
+
+    def show(path: str) -> str:
+        return subprocess.run(
+            ["git", "show", f"{ref}:{path}"], cwd=root, check=True, capture_output=True, text=True
+        ).stdout
+
+    folder = Path(tempfile.mkdtemp(prefix="bench_futures_baseline_"))
+    (folder / "baseline_futures_analysis.py").write_text(show("src/tradelib/futures/analysis.py"))
+    stores = show("src/tradelib/stores/futures.py").replace(
+        "from tradelib.futures.analysis import", "from baseline_futures_analysis import"
+    )
+    (folder / "baseline_stores_futures.py").write_text(stores)
+    sys.path.insert(0, str(folder))
+    return importlib.import_module("baseline_stores_futures")
+
+
+def before_after(lake: Lake, cfg: TradingConfig, ref: str, rounds: int) -> list[str]:
+    """The whole analysis at ``ref`` and now, alternating, ``rounds`` each: wall and CPU medians."""
+    old = baseline_stores(ref)
+    old_params = old.AnalysisParams.from_config(cfg.futures)
+    params = AnalysisParams.from_config(cfg.futures)
+    runs: dict[str, list[tuple[float, float]]] = {"before": [], "after": []}
+    loads = []
+    for _ in range(rounds):
+        for name, fn in (
+            ("before", lambda: old.load_analyses(lake, PAIRS, old_params)),
+            ("after", lambda: load_analyses(lake, PAIRS, params)),
+        ):
+            c0, t0 = time.process_time(), time.perf_counter()
+            fn()
+            runs[name].append(((time.perf_counter() - t0) * 1e3, (time.process_time() - c0) * 1e3))
+        loads.append(os.getloadavg()[0])
+    lines = []
+    for name, values in runs.items():
+        wall = statistics.median(v[0] for v in values)
+        cpu = statistics.median(v[1] for v in values)
+        lines.append(
+            f"{name}: {wall:.0f} ms wall (best {min(v[0] for v in values):.0f}), {cpu:.0f} ms CPU"
+        )
+    lines.append(
+        f"{rounds} rounds each, alternating; load average {min(loads):.1f}-{max(loads):.1f}"
+    )
+    return lines
+
+
 def polars_reference(aligned: dict[str, pl.DataFrame], params: AnalysisParams) -> None:
     """TOOLCHAIN's reference figure: a plain polars rolling correlation on the aligned frames."""
     for frame in aligned.values():
@@ -70,6 +125,10 @@ def polars_reference(aligned: dict[str, pl.DataFrame], params: AnalysisParams) -
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--baseline", metavar="REF", help="also time the analysis at git REF, interleaved"
+    )
+    parser.add_argument("--rounds", type=int, default=31, help="rounds each for --baseline")
     args = parser.parse_args()
     cfg = TradingConfig()
     params = AnalysisParams.from_config(cfg.futures)
@@ -81,6 +140,9 @@ def main() -> int:
         filled = run_futures_demo(cfg, lake, end_day=END_DAY, progress=lambda _m: None)
         backfill_s = time.perf_counter() - t0
         bars = sum(filled.rows.values())
+        if args.baseline:
+            for line in before_after(lake, cfg, args.baseline, args.rounds):
+                print(f"analysis at {args.baseline} vs now: {line}")
 
         med, best = timed_ms(lambda: load_analyses(lake, PAIRS, params))
         rows.append(
