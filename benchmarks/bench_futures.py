@@ -122,6 +122,104 @@ def polars_reference(aligned: dict[str, pl.DataFrame], params: AnalysisParams) -
         )
 
 
+def analysis_rows(lake: Lake, params: AnalysisParams) -> list[tuple[str, str, str]]:
+    """The whole analysis from the lake, its parts, and the Delta-scan comparison."""
+    rows: list[tuple[str, str, str]] = []
+    med, best = timed_ms(lambda: load_analyses(lake, PAIRS, params))
+    rows.append(
+        (
+            "futures analysis, 7 days x 3 pairs, from the lake "
+            "(read + as-of join + rolling corr + lead/lag)",
+            f"{med:.0f} ms (best {best:.0f})",
+            "budget < 100 ms",
+        )
+    )
+    # the same analysis through a plain Delta scan (what read_bars did before it read
+    # the pruned partitions' Parquet files itself), interleaved so load hits both alike
+    direct_files = futures_data._partition_files
+    runs: dict[str, list[float]] = {"delta": [], "direct": []}
+    for _ in range(9):
+        for mode in ("delta", "direct"):
+            futures_data._partition_files = direct_files if mode == "direct" else (lambda *_a: None)
+            t0 = time.perf_counter()
+            load_analyses(lake, PAIRS, params)
+            runs[mode].append((time.perf_counter() - t0) * 1e3)
+    futures_data._partition_files = direct_files
+    rows.append(
+        (
+            "  same, interleaved: Delta scan vs direct Parquet read of the pruned partitions",
+            f"{statistics.median(runs['delta']):.0f} ms vs {statistics.median(runs['direct']):.0f} ms",
+            "read_bars uses the direct read on a local lake",
+        )
+    )
+    med, best = timed_ms(lambda: load_aligned(lake, PAIRS, params))
+    rows.append(("  of which: read + as-of join + returns, 3 pairs", f"{med:.0f} ms", ""))
+    symbols = [*PAIRS, *PAIRS.values()]
+    med, best = timed_ms(lambda: futures_data.read_closes(lake, symbols))
+    rows.append(
+        (
+            "    of which: read ts + close of the 6 symbols (2.25M rows, in time order)",
+            f"{med:.0f} ms",
+            "files ordered by their first ts: no sort",
+        )
+    )
+    aligned = load_aligned(lake, PAIRS, params)
+    med, best = timed_ms(lambda: [analyze_aligned(frame, params) for frame in aligned.values()])
+    rows.append(
+        (
+            "  of which: coverage + lead/lag (61 lags) + rolling corr, 3 pairs",
+            f"{med:.0f} ms",
+            "",
+        )
+    )
+    med, _ = timed_ms(lambda: polars_reference(aligned, params))
+    rows.append(
+        (
+            "  reference: plain polars rolling_corr, 3 pairs",
+            f"{med:.0f} ms",
+            "TOOLCHAIN: ~13 ms/pair",
+        )
+    )
+    return rows
+
+
+def collector_rows(tmp: Path) -> list[tuple[str, str, str]]:
+    """The collector's cost per minute of bars: polling six symbols, one lake append."""
+    rows: list[tuple[str, str, str]] = []
+    # one minute of bars for 6 symbols per cycle, written as one commit
+    market = SimulatedMarket(SimMarketConfig(seed=7, start=utc(2026, 11, 24, 15)))
+    broker = SimBroker(market)
+    settings = CollectorSettings(poll_interval_s=60.0, flush_interval_s=60.0, step_s=60.0)
+    collector = FuturesCollector(broker, Lake(tmp / "collector"), settings)
+    collector.start()
+    polls: list[float] = []
+    flushes: list[float] = []
+    for _ in range(15):
+        broker.wait(60)
+        t0 = time.perf_counter()
+        collector.poll()
+        polls.append((time.perf_counter() - t0) * 1e3)
+        t0 = time.perf_counter()
+        written = collector.flush()
+        flushes.append((time.perf_counter() - t0) * 1e3)
+    rows.append(
+        (
+            f"collector, per minute of bars: poll 6 symbols from SimBroker ({written} bars)",
+            f"{statistics.median(polls):.1f} ms",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "collector, per minute of bars: one idempotent append (txn id)",
+            f"{statistics.median(flushes):.0f} ms",
+            "one commit per flush_interval_s (60 s)",
+        )
+    )
+    collector.close()
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path)
@@ -144,63 +242,7 @@ def main() -> int:
             for line in before_after(lake, cfg, args.baseline, args.rounds):
                 print(f"analysis at {args.baseline} vs now: {line}")
 
-        med, best = timed_ms(lambda: load_analyses(lake, PAIRS, params))
-        rows.append(
-            (
-                "futures analysis, 7 days x 3 pairs, from the lake "
-                "(read + as-of join + rolling corr + lead/lag)",
-                f"{med:.0f} ms (best {best:.0f})",
-                "budget < 100 ms",
-            )
-        )
-        # the same analysis through a plain Delta scan (what read_bars did before it read
-        # the pruned partitions' Parquet files itself), interleaved so load hits both alike
-        direct_files = futures_data._partition_files
-        runs: dict[str, list[float]] = {"delta": [], "direct": []}
-        for _ in range(9):
-            for mode in ("delta", "direct"):
-                futures_data._partition_files = (  # type: ignore[assignment]
-                    direct_files if mode == "direct" else (lambda *_a: None)
-                )
-                t0 = time.perf_counter()
-                load_analyses(lake, PAIRS, params)
-                runs[mode].append((time.perf_counter() - t0) * 1e3)
-        futures_data._partition_files = direct_files  # type: ignore[assignment]
-        rows.append(
-            (
-                "  same, interleaved: Delta scan vs direct Parquet read of the pruned partitions",
-                f"{statistics.median(runs['delta']):.0f} ms vs {statistics.median(runs['direct']):.0f} ms",
-                "read_bars uses the direct read on a local lake",
-            )
-        )
-        med, best = timed_ms(lambda: load_aligned(lake, PAIRS, params))
-        rows.append(("  of which: read + as-of join + returns, 3 pairs", f"{med:.0f} ms", ""))
-        symbols = [*PAIRS, *PAIRS.values()]
-        med, best = timed_ms(lambda: futures_data.read_closes(lake, symbols))
-        rows.append(
-            (
-                "    of which: read ts + close of the 6 symbols (2.25M rows, in time order)",
-                f"{med:.0f} ms",
-                "files ordered by their first ts: no sort",
-            )
-        )
-        aligned = load_aligned(lake, PAIRS, params)
-        med, best = timed_ms(lambda: [analyze_aligned(frame, params) for frame in aligned.values()])
-        rows.append(
-            (
-                "  of which: coverage + lead/lag (61 lags) + rolling corr, 3 pairs",
-                f"{med:.0f} ms",
-                "",
-            )
-        )
-        med, _ = timed_ms(lambda: polars_reference(aligned, params))
-        rows.append(
-            (
-                "  reference: plain polars rolling_corr, 3 pairs",
-                f"{med:.0f} ms",
-                "TOOLCHAIN: ~13 ms/pair",
-            )
-        )
+        rows += analysis_rows(lake, params)
         med, _ = timed_ms(lambda: [current_signal(lake, cfg, f) for f in PAIRS], repeat=5)
         rows.append(("overnight signal (current_signal), 3 futures", f"{med:.0f} ms", ""))
         rows.append(
@@ -211,37 +253,7 @@ def main() -> int:
             )
         )
 
-        # Collector: one minute of bars for 6 symbols per cycle, written as one commit.
-        market = SimulatedMarket(SimMarketConfig(seed=7, start=utc(2026, 11, 24, 15)))
-        broker = SimBroker(market)
-        settings = CollectorSettings(poll_interval_s=60.0, flush_interval_s=60.0, step_s=60.0)
-        collector = FuturesCollector(broker, Lake(Path(tmp) / "collector"), settings)
-        collector.start()
-        polls: list[float] = []
-        flushes: list[float] = []
-        for _ in range(15):
-            broker.wait(60)
-            t0 = time.perf_counter()
-            collector.poll()
-            polls.append((time.perf_counter() - t0) * 1e3)
-            t0 = time.perf_counter()
-            written = collector.flush()
-            flushes.append((time.perf_counter() - t0) * 1e3)
-        rows.append(
-            (
-                f"collector, per minute of bars: poll 6 symbols from SimBroker ({written} bars)",
-                f"{statistics.median(polls):.1f} ms",
-                "",
-            )
-        )
-        rows.append(
-            (
-                "collector, per minute of bars: one idempotent append (txn id)",
-                f"{statistics.median(flushes):.0f} ms",
-                "one commit per flush_interval_s (60 s)",
-            )
-        )
-        collector.close()
+        rows += collector_rows(Path(tmp))
 
     load = os.getloadavg()
     lines = [
