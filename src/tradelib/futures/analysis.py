@@ -17,6 +17,7 @@ moves first and spot follows that many seconds later.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -151,45 +152,98 @@ def align(futures: pl.DataFrame, spot: pl.DataFrame, params: AnalysisParams) -> 
     bars with no future in tolerance are dropped. Adds 1-s log returns.
     Columns: ts, spot, future, day, spot_ret, future_ret.
     """
-    return align_plan(futures.lazy(), spot.lazy(), params).collect()
+    return with_returns(
+        asof_plan(futures.lazy(), spot.lazy(), params).collect(), params.bar_seconds
+    )
 
 
 def align_plan(futures: pl.LazyFrame, spot: pl.LazyFrame, params: AnalysisParams) -> pl.LazyFrame:
-    """``align`` as a lazy plan, so a reader can run several pairs' reads and joins at once."""
-    # (symbol, ts) is the table's key, so no de-duplication here: sorting is all join_asof needs
+    """``align`` as a lazy plan."""
+    return with_returns(asof_plan(futures, spot, params), params.bar_seconds)
+
+
+def asof_plan(futures: pl.LazyFrame, spot: pl.LazyFrame, params: AnalysisParams) -> pl.LazyFrame:
+    """The as-of join of ``align`` without the returns (ts, spot, future), as a lazy plan.
+
+    A reader runs several pairs' joins at once with it, then adds the returns
+    eagerly (``with_returns``): the same expressions took twice as long inside the plan.
+    """
+    # (symbol, ts) is the table's key, so no de-duplication here: sorting is all
+    # join_asof needs, and a frame already flagged sorted costs nothing to sort
     left = spot.select(TS, pl.col(CLOSE).cast(pl.Float64).alias(SPOT)).sort(TS)
     right = futures.select(TS, pl.col(CLOSE).cast(pl.Float64).alias(FUTURE)).sort(TS)
-    joined = left.join_asof(
+    return left.join_asof(
         right, on=TS, strategy="backward", tolerance=f"{params.asof_tolerance_s}s"
     ).drop_nulls(FUTURE)
-    return with_returns(joined, params.bar_seconds)
 
 
 def with_returns(aligned: FrameT, bar_seconds: int = 1) -> FrameT:
     """Add ``day`` and 1-bar log returns (null where the previous row is not one bar earlier)."""
-    one_bar = pl.col(TS).diff().dt.total_seconds() == bar_seconds
+    # integer microseconds, not durations: the same whole-second test as
+    # ``diff().dt.total_seconds() == bar_seconds`` (which truncates) at half the cost
+    micros = pl.col(TS).dt.epoch("us")
+    step = micros.diff()
+    one_bar = (step >= bar_seconds * _US) & (step < (bar_seconds + 1) * _US)
     return aligned.with_columns(
-        pl.col(TS).dt.date().alias(DAY),
+        _utc_day(aligned),
         pl.when(one_bar).then(pl.col(SPOT).log().diff()).alias(SPOT_RET),
         pl.when(one_bar).then(pl.col(FUTURE).log().diff()).alias(FUTURE_RET),
     )
 
 
+_US = 1_000_000
+_US_PER_DAY = 86_400 * _US
+
+
+def _utc_day(frame: pl.DataFrame | pl.LazyFrame) -> pl.Expr:
+    """The UTC date of ``ts``: days since the epoch for UTC (or naive) stamps, no calendar lookups."""
+    dtype = frame.collect_schema()[TS]
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone in (None, "UTC"):
+        return (
+            pl.col(TS).dt.epoch("us").floordiv(_US_PER_DAY).cast(pl.Int32).cast(pl.Date).alias(DAY)
+        )
+    return pl.col(TS).dt.date().alias(DAY)
+
+
 def coverage(aligned: pl.DataFrame, params: AnalysisParams) -> Coverage:
     """Count the trading days with enough aligned data; conclude at ``min_days``."""
-    per_day = (
-        aligned.group_by(DAY)
-        .agg(
-            (pl.len() * params.bar_seconds).alias("seconds"),
-            pl.col(TS).min().alias("first"),
-            pl.col(TS).max().alias("last"),
+    per_day = _per_day_in_order(aligned, params.bar_seconds)
+    if per_day is None:
+        per_day = (
+            aligned.group_by(DAY)
+            .agg(
+                (pl.len() * params.bar_seconds).alias("seconds"),
+                pl.col(TS).min().alias("first"),
+                pl.col(TS).max().alias("last"),
+            )
+            .sort(DAY)
         )
-        .sort(DAY)
-        .with_columns((pl.col("seconds") >= params.min_day_coverage_s).alias("counts"))
-    )
+    per_day = per_day.with_columns((pl.col("seconds") >= params.min_day_coverage_s).alias("counts"))
     days = int(per_day.get_column("counts").sum()) if per_day.height else 0
     concluded, reason = _verdict(days, params)
     return Coverage(concluded, days, params.min_days, reason, per_day)
+
+
+def _per_day_in_order(aligned: pl.DataFrame, bar_seconds: int) -> pl.DataFrame | None:
+    """``coverage``'s per-day counts for a frame in time order (``align``'s): run boundaries,
+    not a hash group-by (half the time). None when the frame is not in time order.
+    """
+    ts = aligned.get_column(TS)
+    micros = ts.cast(pl.Int64).to_numpy()
+    if ts.null_count() or micros.size == 0 or bool(np.any(micros[1:] < micros[:-1])):
+        return None
+    day = aligned.get_column(DAY)
+    days = day.to_physical().to_numpy()
+    starts = np.flatnonzero(np.diff(days, prepend=days[0] - 1))
+    counts = np.diff(starts, append=days.size)
+    return pl.DataFrame(
+        {
+            DAY: day.gather(starts),
+            "seconds": pl.Series(counts * bar_seconds, dtype=pl.UInt32),
+            "first": ts.gather(starts),
+            "last": ts.gather(np.append(starts[1:], days.size) - 1),
+        }
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,25 +266,43 @@ class _Grid:
         # ts as integer microseconds is a zero-copy view; dt.epoch("s") allocated and divided
         seconds = aligned.get_column(TS).cast(pl.Int64).to_numpy() // 1_000_000
         bars = seconds // bar_seconds if bar_seconds != 1 else seconds
-        steps = np.diff(bars, prepend=bars[:1])
-        np.minimum(steps, gap, out=steps)
-        slots = np.cumsum(steps)
+        slots = _squeezed(bars, gap)
         size = int(slots[-1]) + 1 if slots.size else 0
         # nulls as NaN in polars, then a zero-copy view (to_numpy on a nullable column copies)
         fut_ret = aligned.get_column(FUTURE_RET).fill_null(np.nan).to_numpy()
         spot_ret = aligned.get_column(SPOT_RET).fill_null(np.nan).to_numpy()
-        ok = ~np.isnan(fut_ret + spot_ret)
+        # one scratch array, worked in place: a fresh 1.3 MB array costs ~330 page
+        # faults, a third of the analysis's time went to the kernel before
+        values = np.add(fut_ret, spot_ret)
+        ok = np.isnan(values)
+        np.logical_not(ok, out=ok)
         count = max(int(np.count_nonzero(ok)), 1)
         future, spot, valid = np.zeros(size), np.zeros(size), np.zeros(size, dtype=bool)
         # one scatter per array: masked fancy indexing cost more than the maths here
-        fut_ok = np.where(ok, fut_ret, 0.0)
-        spot_ok = np.where(ok, spot_ret, 0.0)
-        fut_ok -= ok * (fut_ok.sum() / count)
-        spot_ok -= ok * (spot_ok.sum() / count)
-        future[slots] = fut_ok
-        spot[slots] = spot_ok
+        for grid, returns in ((future, fut_ret), (spot, spot_ret)):
+            values.fill(0.0)
+            np.copyto(values, returns, where=ok)
+            np.subtract(values, values.sum() / count, out=values, where=ok)
+            grid[slots] = values
         valid[slots] = ok
         return cls(future, spot, valid, slots, seconds)
+
+
+def _squeezed(bars: np.ndarray, gap: int) -> np.ndarray:
+    """Slot of each bar: its distance from the first, less what steps over ``gap`` exceed it by.
+
+    The same as a cumulative sum of ``min(step, gap)``, but the few long gaps
+    are subtracted run by run (a cumulative sum is one slow sequential pass).
+    """
+    if bars.size == 0:
+        return bars.copy()
+    steps = np.diff(bars)
+    long = np.flatnonzero(steps > gap)
+    slots: np.ndarray = bars - bars[0]
+    if long.size:
+        excess = np.cumsum(steps[long] - gap)
+        slots[long[0] + 1 :] -= np.repeat(excess, np.diff(long + 1, append=bars.size))
+    return slots
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
@@ -283,6 +355,8 @@ def _lead_lag(grid: _Grid, samples: int, params: AnalysisParams, cov: Coverage) 
     x, y, size = grid.future, grid.spot, grid.future.size
     norm = math.sqrt(_dot(x, x) * _dot(y, y)) if samples > 2 * max_lag + 2 else 0.0
     if norm > 0:
+        # 61 einsum dots are near the floor here: blocked np.dot saved a quarter only in
+        # blocks near OpenBLAS's threading threshold (seconds-long stalls above it)
         for i, lag in enumerate(lags):
             if lag >= 0:
                 corr[i] = _dot(x[: size - lag], y[lag:]) / norm
@@ -335,6 +409,38 @@ def rolling_correlation(
     return _rolling(grid, aligned.get_column(TS), params, lag_s, every_s, cov)
 
 
+def _minute_ends(seconds: np.ndarray, every_s: int) -> np.ndarray:
+    """``seconds % every_s == every_s - 1``, as s - (s // n) * n: numpy divides int64 by a
+    constant fast but takes remainders slowly (5x), and in one buffer.
+    """
+    rest = seconds // every_s
+    rest *= every_s
+    np.subtract(seconds, rest, out=rest)
+    out: np.ndarray = rest == every_s - 1
+    return out
+
+
+def _window_sums(lo: np.ndarray, hi: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Return ``v -> [v[lo[i]:hi[i]].sum() for i]`` for many overlapping windows, in one pass.
+
+    The windows' bounds cut ``v`` into segments; ``np.add.reduceat`` sums the
+    segments (vectorised, unlike ``np.cumsum``: a fifth of the cost), and a
+    cumulative sum over the few segment sums gives every window as a difference.
+    """
+    bounds, where = np.unique(np.concatenate([lo, hi]), return_inverse=True)
+    at_lo, at_hi = where[: lo.size], where[lo.size :]
+
+    def sums(v: np.ndarray) -> np.ndarray:
+        if bounds.size == 0:
+            return np.zeros(0)
+        prefix = np.zeros(bounds.size)
+        np.cumsum(np.add.reduceat(v[: bounds[-1]], bounds[:-1]), out=prefix[1:])
+        out: np.ndarray = prefix[at_hi] - prefix[at_lo]
+        return out
+
+    return sums
+
+
 def _rolling(
     grid: _Grid,
     ts: pl.Series,
@@ -351,22 +457,18 @@ def _rolling(
     mean = None
     if grid.future.size > window:
         both = grid.valid & _shifted(grid.valid, shift)
-        x = np.where(both, _shifted(grid.future, shift), 0.0)
+        x = _shifted(grid.future, shift)
+        np.copyto(x, 0.0, where=~both)
         y = np.where(both, grid.spot, 0.0)
-        # only the sampled windows are evaluated: cumulative sums, then differences at their ends
-        ends = grid.slots + 1
-        keep = (ends >= window) & (grid.seconds % every_s == every_s - 1)
-        hi, lo = ends[keep], ends[keep] - window
-
-        def window_sum(v: np.ndarray) -> np.ndarray:
-            c = np.empty(v.size + 1)
-            c[0] = 0.0
-            np.cumsum(v, out=c[1:])
-            out: np.ndarray = c[hi] - c[lo]
-            return out
-
-        sn, sx, sy = window_sum(both.astype(np.float64)), window_sum(x), window_sum(y)
-        sxx, syy, sxy = window_sum(x * x), window_sum(y * y), window_sum(x * y)
+        # only the sampled windows are evaluated (about one slot in 60)
+        keep = (grid.slots >= window - 1) & _minute_ends(grid.seconds, every_s)
+        ends = grid.slots[keep] + 1
+        sums = _window_sums(ends - window, ends)
+        scratch = both.astype(np.float64)  # one product buffer (see _Grid.build)
+        sn, sx, sy = sums(scratch), sums(x), sums(y)
+        sxx = sums(np.multiply(x, x, out=scratch))
+        syy = sums(np.multiply(y, y, out=scratch))
+        sxy = sums(np.multiply(x, y, out=scratch))
         with np.errstate(invalid="ignore", divide="ignore"):
             var = (sn * sxx - sx * sx) * (sn * syy - sy * sy)
             values = np.where(
