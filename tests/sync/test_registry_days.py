@@ -5,13 +5,14 @@ assignment, a roll out of a strategy, legs opened by hand, expiry, and the credi
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from tradelib.domain import StrategyType, utc
 from tradelib.sync import (
     CloseReason,
+    FillFact,
     HeldLeg,
     StrategyRecord,
     StrategyRegistry,
@@ -150,14 +151,15 @@ def test_an_option_opened_by_hand_on_expiry_day_is_not_taken_for_an_assignment()
 
 
 # --- a roll booked from our own fills ----------------------------------------------------------
-def _roll_fills(sid: str, units: int = 1) -> list:
+def _roll_fills(sid: str) -> list[FillFact]:
+    """One unit of the 490/485 put spread rolled out four weeks, booked under ``sid``."""
     at = MIDDAY - timedelta(minutes=5)
     ref = f"tl:{sid}:roll:1"
     return [
-        fill(ref, P490, units, 0.8, at, "r1"),
-        fill(ref, P485, -units, 0.3, at + timedelta(seconds=1), "r2"),
-        fill(ref, P490_LATER, -units, 2.0, at + timedelta(seconds=2), "r3"),
-        fill(ref, P485_LATER, units, 1.2, at + timedelta(seconds=3), "r4"),
+        fill(ref, P490, 1, 0.8, at, "r1"),
+        fill(ref, P485, -1, 0.3, at + timedelta(seconds=1), "r2"),
+        fill(ref, P490_LATER, -1, 2.0, at + timedelta(seconds=2), "r3"),
+        fill(ref, P485_LATER, 1, 1.2, at + timedelta(seconds=3), "r4"),
     ]
 
 
@@ -398,7 +400,7 @@ def test_expired_legs_we_also_closed_count_as_closed_by_us() -> None:
 
 
 # --- the credit as fills come in ---------------------------------------------------------------
-def _opened(units: int, at, seq: int, short: float, long: float) -> list:
+def _opened(units: int, at: datetime, seq: int, short: float, long: float) -> list[FillFact]:
     ref = f"tl:s1:open:{seq}"
     return [
         fill(ref, P490, -units, short, at, f"o{seq}a"),
