@@ -192,3 +192,12 @@ def test_the_strangle_s_short_put_is_the_one_nearest_the_money() -> None:
 def test_a_dust_leg_handed_to_the_grouping_is_skipped_not_the_end() -> None:
     legs = [opt(480, "P", 1e-12), opt(490, "P", -1), opt(485, "P", 1)]
     assert groups(legs) == [("put_credit_spread", [(485, "P", 1), (490, "P", -1)])]
+
+
+def test_two_shorts_above_one_long_are_not_a_vertical() -> None:
+    assert classify([opt(490, "P", -1), opt(495, "P", -1), opt(485, "P", 1)]) is ST.CUSTOM
+
+
+def test_four_longs_are_not_an_iron_condor() -> None:
+    legs = [opt(480, "P", 1), opt(490, "P", 1), opt(520, "C", 1), opt(510, "C", 1)]
+    assert classify(legs) is ST.CUSTOM

@@ -577,3 +577,126 @@ def test_a_dust_leg_in_the_book_is_dropped() -> None:
 
     (rec,) = result.changed
     assert rec.legs == (HeldLeg(P490, -1),) and rec.updated_at == AFTER_EXPIRY
+
+
+# --- after the second mutation run: what the later passes would otherwise hide --------------------
+def test_two_strategies_holding_one_expired_contract_both_let_it_go() -> None:
+    # The account nets the 490 put to zero; at expiry neither strategy may keep its side.
+    short = record("a-short", {P490: -2, P490_LATER: 2})
+    long = record("b-long", {P490: 2, P485_LATER: -2}, at=T0 + timedelta(hours=1))
+    positions = [pos(P490_LATER, 2), pos(P485_LATER, -2)]
+
+    result = update([short, long], positions, [], AFTER_EXPIRY, EXP)
+
+    assert held(result) == {"a-short": {21: 2}, "b-long": {22: -2}}
+
+
+def test_a_put_bought_by_hand_beside_a_roll_is_not_taken_into_the_roll() -> None:
+    old = record("sp1", {P490: -1}, kind=StrategyType.SHORT_PUT)
+    at = MIDDAY - timedelta(minutes=5)
+    fills = [
+        fill("tl:sp2:roll:1", P490, 1, 1.0, at, "r1"),
+        fill("tl:sp2:roll:1", P490_LATER, -1, 3.0, at + timedelta(seconds=1), "r2"),
+    ]
+    positions = [pos(P490, 1, avg_cost=95.0), pos(P490_LATER, -1)]  # one more bought at TWS
+
+    result = update([old], positions, fills, MIDDAY, BEFORE_EXPIRY)
+
+    hand = inferred_id("SPY", (HeldLeg(P490, 1),), MIDDAY)
+    assert held(result) == {"sp2": {21: -1}, hand: {11: 1}}
+
+
+def test_a_roll_adding_to_a_short_the_old_strategy_keeps_books_the_addition_to_the_new() -> None:
+    # Out of the 490/485 spread's wing only: the 485 is sold back, one more 490 sold and a
+    # 480 wing bought for the new strategy; a 475 bought in error and sold again nets to zero.
+    old = record("pcs1", {P485: 1, P490: -1}, kind=StrategyType.PUT_CREDIT_SPREAD)
+    p475 = put(475, 16)
+    at = MIDDAY - timedelta(minutes=5)
+    ref = "tl:pcs2:roll:1"
+    fills = [
+        fill(ref, P485, -1, 0.3, at, "r1"),
+        fill(ref, P490, -1, 1.5, at + timedelta(seconds=1), "r2"),
+        fill(ref, P480, 1, 0.2, at + timedelta(seconds=2), "r3"),
+        fill(ref, p475, 1, 0.1, at + timedelta(seconds=3), "r4"),
+        fill(ref, p475, -1, 0.1, at + timedelta(seconds=4), "r5"),
+    ]
+    positions = [pos(P490, -2), pos(P480, 1)]
+
+    result = update([old], positions, fills, MIDDAY, BEFORE_EXPIRY)
+
+    assert held(result) == {"pcs1": {11: -1}, "pcs2": {13: 1, 11: -1}}
+    new = next(r for r in result.open if r.strategy_id == "pcs2")
+    assert new.linked_strategy_id == "pcs1"
+
+
+def test_a_strategy_claims_only_the_direction_its_fills_traded() -> None:
+    # Neither row has caught up with its fill. b-buy (first fill) bought the 490 put, a-sell
+    # sold two; the account is short one: that short is a-sell's, never b-buy's.
+    seller = record("a-sell", {P485: 1}, at=T0 + timedelta(hours=1), kind=StrategyType.SINGLE_LEG)
+    buyer = record("b-buy", {P480: -1}, kind=StrategyType.SHORT_PUT)
+    fills = [
+        fill("tl:b-buy:open:2", P490, 1, 2.0, MIDDAY - timedelta(minutes=2), "b1"),
+        fill("tl:a-sell:open:2", P490, -2, 2.0, MIDDAY - timedelta(minutes=1), "a1"),
+    ]
+    positions = [pos(P485, 1), pos(P480, -1), pos(P490, -1)]
+
+    result = update([seller, buyer], positions, fills, MIDDAY, BEFORE_EXPIRY)
+
+    assert held(result) == {"b-buy": {13: -1}, "a-sell": {12: 1, 11: -1}}
+
+
+def test_each_strategy_claims_only_the_contracts_its_fills_traded() -> None:
+    # b-first sold a call, a-second bought a put wing; neither row has caught up.
+    first = record("b-first", {P490: -1}, kind=StrategyType.SHORT_PUT)
+    second = record("a-second", {P480: -1}, at=T0 + timedelta(hours=1), kind=StrategyType.SHORT_PUT)
+    fills = [
+        fill("tl:b-first:open:2", C510, -1, 1.0, MIDDAY - timedelta(minutes=2), "b1"),
+        fill("tl:a-second:open:2", P485, 1, 0.5, MIDDAY - timedelta(minutes=1), "a1"),
+    ]
+    positions = [pos(P490, -1), pos(P480, -1), pos(C510, -1), pos(P485, 1)]
+
+    result = update([first, second], positions, fills, MIDDAY, BEFORE_EXPIRY)
+
+    assert held(result) == {"b-first": {11: -1, 14: -1}, "a-second": {13: -1, 12: 1}}
+
+
+def test_an_assignment_is_found_whatever_the_account_lists_before_it() -> None:
+    shares = stock("SPY", 99)  # listed after the still-open put below
+    book = [
+        record("sp1", {P490: -1}, kind=StrategyType.SHORT_PUT),
+        record("sp2", {P490_LATER: -1}, kind=StrategyType.SHORT_PUT),
+    ]
+    positions = [pos(P490_LATER, -1), pos(shares, 100, avg_cost=490.0)]
+
+    result = update(book, positions, [], AFTER_EXPIRY, EXP)
+
+    assert result.assignments == (Assignment("sp1", "sp1-assigned", "SPY", 100),)
+
+
+def test_a_strategy_rolled_into_two_names_the_first_by_id() -> None:
+    old = record("pcs1", {P485: 1, P490: -1}, kind=StrategyType.PUT_CREDIT_SPREAD)
+    at = MIDDAY - timedelta(minutes=5)
+    fills = [
+        fill("tl:roll-b:roll:1", P490, 1, 0.8, at, "b1"),
+        fill("tl:roll-b:roll:1", P490_LATER, -1, 2.0, at + timedelta(seconds=1), "b2"),
+        fill("tl:roll-a:roll:1", P485, -1, 0.3, at + timedelta(seconds=2), "a1"),
+        fill("tl:roll-a:roll:1", P485_LATER, 1, 1.2, at + timedelta(seconds=3), "a2"),
+    ]
+    positions = [pos(P490_LATER, -1), pos(P485_LATER, 1)]
+
+    result = update([old], positions, fills, MIDDAY, BEFORE_EXPIRY)
+
+    links = {r.strategy_id: r.linked_strategy_id for r in result.changed}
+    assert links == {"pcs1": "roll-a", "roll-a": "pcs1", "roll-b": "pcs1"}
+
+
+def test_an_unknown_credit_without_fills_this_sync_stays_unknown() -> None:
+    book = [record("s1", {P490: -1}, kind=StrategyType.SHORT_PUT, credit=None)]
+
+    result = update(book, [pos(P490, -1)], [], MIDDAY, BEFORE_EXPIRY)
+
+    assert result.changed == () and result.open == tuple(book)
+
+
+def test_a_hand_opened_group_s_id_keeps_lower_case_letters() -> None:
+    assert inferred_id("Brk b", (HeldLeg(SPY, 1),), MIDDAY).startswith("inf-Brk_b-")
