@@ -700,3 +700,18 @@ def test_an_unknown_credit_without_fills_this_sync_stays_unknown() -> None:
 
 def test_a_hand_opened_group_s_id_keeps_lower_case_letters() -> None:
     assert inferred_id("Brk b", (HeldLeg(SPY, 1),), MIDDAY).startswith("inf-Brk_b-")
+
+
+def test_a_fill_the_account_does_not_show_costs_no_other_strategy_its_leg() -> None:
+    # d-short and c-long net the 490 put to zero; a-buyer bought one more after its row was
+    # written, and it was sold again at TWS: the account shows no 490 put. Nothing moves.
+    short = record("d-short", {P490: -1, P485: 1})
+    buyer = record("a-buyer", {P480: -1}, at=T0 + timedelta(hours=1), kind=StrategyType.SHORT_PUT)
+    long = record("c-long", {P490: 1}, at=T0 + timedelta(hours=2), kind=StrategyType.SINGLE_LEG)
+    fills = [fill("tl:a-buyer:open:2", P490, 1, 2.0, MIDDAY - timedelta(minutes=2), "a1")]
+    positions = [pos(P485, 1), pos(P480, -1)]
+
+    result = update([short, buyer, long], positions, fills, MIDDAY, BEFORE_EXPIRY)
+
+    assert held(result) == {"d-short": {12: 1, 11: -1}, "a-buyer": {13: -1}, "c-long": {11: 1}}
+    assert result.closed == ()
