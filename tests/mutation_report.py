@@ -29,7 +29,7 @@ STATUS = {
     "💥": "other",
     "🛑": "other",
 }
-MAX_LISTED = 400  # survivors listed in full; a longer list says how many were left out
+MAX_LISTED = 1000  # survivors listed in full; a longer list says how many were left out
 
 
 def _diff_line(name: str, path: Path) -> str:
@@ -55,17 +55,23 @@ def _diff_line(name: str, path: Path) -> str:
     return f"`{' '.join(removed)}` -> `{' '.join(added)}`"
 
 
+def reruns(root: Path) -> dict[str, str]:
+    """mutant name -> verdict of ``mutmut run NAME ...`` re-runs (``mutants/rerun-*.log``),
+    the latest re-run of a name last."""
+    again: dict[str, str] = {}
+    for log in sorted(root.glob("rerun-*.log"), key=lambda p: p.stat().st_mtime):
+        again.update(_verdicts(log))
+    return again
+
+
 def collect(root: Path) -> dict[str, list[tuple[str, str]]]:
     """package -> [(mutant name, verdict)] from each package's last run log.
 
     The logs (``mutants/run-<package>.log``, written by ``make mutation``) are the record:
     mutmut's own result files are reset whenever the test selection changes.
+    Re-runs of survivors after new tests override the verdicts of the package run.
     """
-    # ``mutmut run NAME ...`` of survivors after new tests: ``mutants/rerun-*.log`` overrides,
-    # the latest re-run of a name last.
-    again: dict[str, str] = {}
-    for log in sorted(root.glob("rerun-*.log"), key=lambda p: p.stat().st_mtime):
-        again.update(_verdicts(log))
+    again = reruns(root)
     found: dict[str, list[tuple[str, str]]] = {}
     for package in PACKAGES:
         log = root / f"run-{package}.log"
@@ -117,6 +123,38 @@ def earlier(text: str) -> dict[str, tuple[str, Counter[str], list[str]]]:
     return out
 
 
+def rekept(
+    kept: dict[str, tuple[str, Counter[str], list[str]]], again: dict[str, str]
+) -> dict[str, tuple[str, Counter[str], list[str]]]:
+    """The kept results with the re-runs applied: a listed survivor that a re-run killed (or
+    timed out) leaves the list and moves to that count; the row is written again."""
+    out: dict[str, tuple[str, Counter[str], list[str]]] = {}
+    for package, (row, counts, listed) in kept.items():
+        counts, left = Counter(counts), []
+        for line in listed:
+            name = "tradelib." + line.removeprefix("- `").split("`", 1)[0]
+            verdict = again.get(name, "survived")
+            if verdict in ("killed", "timeout"):
+                counts["survived"] -= 1
+                counts[verdict] += 1
+            else:
+                left.append(line)
+        if left != listed:
+            row = _row(package, counts)
+        out[package] = (row, counts, left)
+    return out
+
+
+def _row(package: str, counts: Counter[str]) -> str:
+    n = sum(counts.values())
+    ran = counts["killed"] + counts["survived"] + counts["timeout"]
+    rate = (counts["killed"] + counts["timeout"]) / ran if ran else 0.0
+    return (
+        f"| {package} | {n} | {counts['killed']} | {counts['survived']} | "
+        f"{counts['timeout']} | {counts['other']} | {rate:.1%} |"
+    )
+
+
 def render(
     found: dict[str, list[tuple[str, str]]],
     kept: dict[str, tuple[str, Counter[str], list[str]]] | None = None,
@@ -147,12 +185,7 @@ def render(
         if not n:
             lines.append(f"| {package} | - | - | - | - | - | not run |")
             continue
-        ran = counts["killed"] + counts["survived"] + counts["timeout"]
-        rate = (counts["killed"] + counts["timeout"]) / ran if ran else 0.0
-        lines.append(
-            f"| {package} | {n} | {counts['killed']} | {counts['survived']} | "
-            f"{counts['timeout']} | {counts['other']} | {rate:.1%} |"
-        )
+        lines.append(_row(package, counts))
         total.update(counts)
     ran = total["killed"] + total["survived"] + total["timeout"]
     if ran:
@@ -180,7 +213,7 @@ def main(argv: list[str]) -> int:
     doc = Path(argv[1] if len(argv) > 1 else "docs/mutation.md")
     found = collect(Path("mutants"))
     text = doc.read_text() if doc.exists() else "# Mutation testing\n\n"
-    block = render(found, earlier(text))
+    block = render(found, rekept(earlier(text), reruns(Path("mutants"))))
     if BEGIN in text and END in text:
         head, rest = text.split(BEGIN, 1)
         _, tail = rest.split(END, 1)

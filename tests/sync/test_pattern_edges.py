@@ -154,3 +154,50 @@ def test_unequal_condor_sizes_leave_a_vertical_over() -> None:
 def test_every_group_names_its_underlying() -> None:
     legs = [opt(490, "P", -1), opt(485, "P", 1), opt(520, "C", -1)]
     assert [g.underlying for g in group_by_pattern(legs)] == ["SPY", "SPY"]
+
+
+def test_a_short_future_alone_is_a_single_leg_not_a_short_call() -> None:
+    future = Contract.future("ES", MAR, 50.0).with_con_id(7)
+    assert classify([HeldLeg(future, -1)]) is ST.SINGLE_LEG
+    assert classify([HeldLeg(future, 1)]) is ST.SINGLE_LEG
+
+
+def test_two_shorts_and_a_long_or_two_short_calls_are_custom() -> None:
+    assert classify([opt(490, "P", -1), opt(480, "P", -1), opt(485, "P", 1)]) is ST.CUSTOM
+    assert classify([opt(510, "C", -1), opt(520, "C", -1)]) is ST.CUSTOM
+
+
+def test_the_condor_s_short_put_is_the_one_nearest_the_money() -> None:
+    legs = [
+        opt(480, "P", -1),
+        opt(490, "P", -1),
+        opt(475, "P", 1),
+        opt(510, "C", -1),
+        opt(515, "C", 1),
+    ]
+    assert groups(legs) == [
+        ("iron_condor", [(475, "P", 1), (490, "P", -1), (510, "C", -1), (515, "C", 1)]),
+        ("short_put", [(480, "P", -1)]),
+    ]
+
+
+def test_the_strangle_s_short_put_is_the_one_nearest_the_money() -> None:
+    legs = [opt(480, "P", -1), opt(490, "P", -1), opt(510, "C", -1)]
+    assert groups(legs) == [
+        ("short_strangle", [(490, "P", -1), (510, "C", -1)]),
+        ("short_put", [(480, "P", -1)]),
+    ]
+
+
+def test_a_dust_leg_handed_to_the_grouping_is_skipped_not_the_end() -> None:
+    legs = [opt(480, "P", 1e-12), opt(490, "P", -1), opt(485, "P", 1)]
+    assert groups(legs) == [("put_credit_spread", [(485, "P", 1), (490, "P", -1)])]
+
+
+def test_two_shorts_above_one_long_are_not_a_vertical() -> None:
+    assert classify([opt(490, "P", -1), opt(495, "P", -1), opt(485, "P", 1)]) is ST.CUSTOM
+
+
+def test_four_longs_are_not_an_iron_condor() -> None:
+    legs = [opt(480, "P", 1), opt(490, "P", 1), opt(520, "C", 1), opt(510, "C", 1)]
+    assert classify(legs) is ST.CUSTOM

@@ -6,22 +6,17 @@ order by name cannot pass for an order by age.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
-from tradelib.domain import Contract, Position, Right, StrategyType, utc
+from tradelib.domain import Contract, Right, StrategyType
 from tradelib.sync import FillFact, HeldLeg, RegistryUpdate, StrategyRecord, StrategyRegistry
 
-T0 = utc(2026, 3, 2, 15)
-EXP = date(2026, 3, 20)
-BEFORE_EXPIRY = EXP - timedelta(days=1)
+from .builders import BEFORE_EXPIRY, EXP, T0, held, pos
+
 SHORT = Contract.option("SPY", EXP, 490, Right.PUT, con_id=11)
 LONG = Contract.option("SPY", EXP, 485, Right.PUT, con_id=12)
 OTHER = Contract.option("SPY", EXP, 480, Right.PUT, con_id=13)
 OLD, NEW = "b-old", "a-new"
-
-
-def pos(c: Contract, qty: float) -> Position:
-    return Position(c, qty, 100.0)
 
 
 def record(sid: str, legs: dict[Contract, float], opened_min: int) -> StrategyRecord:
@@ -34,10 +29,6 @@ def fill(sid: str, c: Contract, qty: float, minute: int) -> FillFact:
     assert c.con_id is not None
     ts = T0 + timedelta(minutes=minute)
     return FillFact(f"e-{sid}-{minute}", f"tl:{sid}:open:1", c.con_id, qty, 1.0, ts)
-
-
-def held(update: RegistryUpdate) -> dict[str, dict[int, float]]:
-    return {r.strategy_id: {leg.con_id: leg.quantity for leg in r.legs} for r in update.open}
 
 
 def broker_total(update: RegistryUpdate, con_id: int) -> float:
