@@ -65,8 +65,9 @@ class StrategyRecord:
     ``credit`` is the net premium per share per unit received (negative for a
     debit; stock legs carry their entry price as a debit), None when unknown.
     ``inferred`` marks legs grouped by pattern rather than by our order refs.
-    ``linked_strategy_id`` names the strategy this one was rolled from or
-    assigned out of.
+    ``linked_strategy_id`` links a roll or an assignment both ways: on the new
+    strategy it names the one it was rolled from (or assigned out of); on a
+    strategy closed as ``rolled`` it names the one it was rolled into.
     """
 
     strategy_id: str
