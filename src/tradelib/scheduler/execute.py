@@ -13,6 +13,7 @@ leaving the partial output notebook in place.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import signal
@@ -95,15 +96,21 @@ def describe_error(exc: BaseException) -> str:
     return first_line(f"{type(exc).__name__}: {exc}")
 
 
+_IDLE_EXIT_S = 1.0  # an idle kernel exits this soon after a shutdown request
+
+
 @functools.cache
 def job_kernel_manager() -> type[Any]:
     """The kernel manager of a job's kernel (jupyter_client imported only when a job runs).
 
     Unix sockets, not TCP: no port open to the machine, and no kernel warning about
     unencrypted TCP in every job's (and the demo's) output. And no interrupt before
-    the shutdown: jupyter_client interrupts every kernel it shuts down, and a job's
-    kernel, idle by then, logged "KeyboardInterrupt caught in kernel" among the
-    demo's progress lines whenever the signal met its event loop mid-step.
+    asking a finished job's kernel to stop: jupyter_client interrupts every kernel
+    it shuts down, and an idle job kernel logged "KeyboardInterrupt caught in kernel"
+    among the demo's progress lines whenever the signal met its event loop mid-step.
+    A kernel still running a cell is interrupted as before once it has not exited
+    within ``_IDLE_EXIT_S``, so the cell's ``finally`` blocks (the simulated
+    account's save) run before jupyter_client resorts to SIGTERM.
     """
     from jupyter_client.manager import AsyncKernelManager
 
@@ -114,8 +121,19 @@ def job_kernel_manager() -> type[Any]:
 
         async def _async_interrupt_kernel(self) -> None:
             if self.shutting_down:
-                return  # the job is over: ask the kernel to stop, do not interrupt it
+                return  # asked to stop: interrupted below only if it is still busy
             await super()._async_interrupt_kernel()
+
+        async def _async_finish_shutdown(
+            self, waittime: float | None = None, pollinterval: float = 0.1, restart: bool = False
+        ) -> None:
+            try:
+                await asyncio.wait_for(
+                    self._async_wait(pollinterval=pollinterval), timeout=_IDLE_EXIT_S
+                )
+            except TimeoutError:
+                await super()._async_interrupt_kernel()  # a cell is still running
+            await super()._async_finish_shutdown(waittime, pollinterval, restart)
 
     return JobKernelManager
 
