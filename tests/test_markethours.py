@@ -122,7 +122,7 @@ def test_the_sessions_a_process_built_are_read_back_identical_by_the_next(
 ) -> None:
     _fresh_sessions(monkeypatch, tmp_path)
     built = markethours._load_calendar("XNYS", date(2024, 1, 1), date(2026, 12, 31))
-    (kept,) = tmp_path.glob("calendar-XNYS-2024-01-01-2026-12-31-xcals*.npz")
+    (kept,) = tmp_path.glob("calendar*-XNYS-2024-01-01-2026-12-31-xcals*.npz")
     markethours._load_calendar.cache_clear()
     monkeypatch.setattr(  # the next process never builds the calendar
         markethours, "_write_sessions", lambda *_: pytest.fail("rebuilt a kept calendar")
@@ -142,12 +142,15 @@ def test_a_damaged_kept_calendar_is_rebuilt_and_an_unwritable_cache_is_no_error(
 ) -> None:
     _fresh_sessions(monkeypatch, tmp_path)
     good = markethours._load_calendar("XNYS", date(2025, 1, 1), date(2025, 12, 31))
-    (kept,) = tmp_path.glob("calendar-XNYS-2025-*.npz")
-    kept.write_bytes(b"not a numpy archive")
-    markethours._load_calendar.cache_clear()
-    again = markethours._load_calendar("XNYS", date(2025, 1, 1), date(2025, 12, 31))
-    assert all(np.array_equal(a, b) for a, b in zip(good, again, strict=True))
-    assert markethours._read_sessions(kept) is not None  # rewritten whole
+    (kept,) = tmp_path.glob("calendar*-XNYS-2025-*.npz")
+    whole = kept.read_bytes()
+    for damaged in (b"not a numpy archive", b"", whole[: len(whole) // 2]):
+        kept.write_bytes(damaged)  # garbage, empty (a crash), truncated
+        markethours._load_calendar.cache_clear()
+        again = markethours._load_calendar("XNYS", date(2025, 1, 1), date(2025, 12, 31))
+        assert all(np.array_equal(a, b) for a, b in zip(good, again, strict=True))
+        assert markethours._read_sessions(kept) is not None  # rewritten whole
+    assert [p.name for p in tmp_path.iterdir()] == [kept.name]  # no temporary file left
 
     blocked = tmp_path / "a-file"
     blocked.write_text("")

@@ -79,12 +79,15 @@ def cache_dir() -> Path:
     return Path(base) / "tradelib"
 
 
+_CACHE_FORMAT = 1  # bump when what _load_calendar derives from the calendar changes
+
+
 @functools.cache
 def _load_calendar(name: str, first: date, last: date) -> CalendarArrays:
     # Building an exchange_calendars object takes ~0.5 s, in every job's kernel: do it
     # once per process, and keep its sessions on disk for the next process.
     version = importlib.metadata.version("exchange_calendars")
-    path = cache_dir() / f"calendar-{name}-{first}-{last}-xcals{version}.npz"
+    path = cache_dir() / f"calendar{_CACHE_FORMAT}-{name}-{first}-{last}-xcals{version}.npz"
     cached = _read_sessions(path)
     if cached is not None:
         return cached
@@ -113,7 +116,7 @@ def _read_sessions(path: Path) -> CalendarArrays | None:
     try:
         with np.load(path, allow_pickle=False) as saved:
             days, opens, closes = saved["days"], saved["opens"], saved["closes"]
-    except (OSError, ValueError, KeyError):
+    except Exception:  # missing, empty, truncated, not an archive: a cache, so rebuild
         return None
     ok = (
         days.dtype == np.dtype("datetime64[D]")
@@ -130,11 +133,16 @@ def _write_sessions(path: Path, *arrays: npt.NDArray[np.generic]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, days=arrays[0], opens=arrays[1], closes=arrays[2])
-        os.replace(tmp, path)
     except OSError:
         return
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, days=arrays[0], opens=arrays[1], closes=arrays[2])
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
 
 
 class _Sessions:
