@@ -7,7 +7,8 @@ memo it regenerated every second since the account's first day (most of a job's 
 from __future__ import annotations
 
 import pickle
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -109,9 +110,7 @@ def test_a_memo_of_another_market_is_ignored_and_answers_stay_right(other: str) 
         bounds = list(memo.bounds)
         start, open_, close = bounds[1]
         bounds[1] = (start, open_ + 60, close)
-        memo = type(memo)(
-            memo.config, memo.calendar, memo.days, tuple(bounds), memo.states, memo.session_bars
-        )
+        memo = replace(memo, bounds=tuple(bounds))
     reference = SimulatedMarket(target.config)
     assert target.adopt(memo) is False
     target.advance_to(source.now())
@@ -130,15 +129,30 @@ def test_a_memo_whose_first_state_differs_is_ignored() -> None:
         first.log_vix,
         first.rv2,
     )
-    stale = type(memo)(
-        memo.config,
-        memo.calendar,
-        memo.days,
-        memo.bounds,
-        (moved, *memo.states[1:]),
-        memo.session_bars,
-    )
+    stale = replace(memo, states=(moved, *memo.states[1:]))
     assert SimulatedMarket(source.config).adopt(stale) is False
+
+
+def test_a_memo_the_calendar_or_the_model_no_longer_agrees_with_is_ignored_not_an_error() -> None:
+    source = walked(sessions=4)
+    memo = source.memo()
+    market = SimulatedMarket(source.config)
+    saturday = date(2026, 11, 7)
+    days = list(memo.days)
+    days[2] = saturday  # a closure the calendar gained since: not a session any more
+    assert market.adopt(replace(memo, days=tuple(days))) is False
+    # a session the calendar has between two of the memo's (a holiday it no longer keeps)
+    skipped = replace(
+        memo,
+        days=(memo.days[0], *memo.days[2:]),
+        bounds=(memo.bounds[0], (memo.bounds[0][2], *memo.bounds[2][1:]), *memo.bounds[3:]),
+        states=(memo.states[0], memo.states[1], *memo.states[3:]),
+    )
+    assert market.adopt(skipped) is False
+    assert market.adopt(replace(memo, model_version=memo.model_version + 1)) is False
+    assert market.adopt(replace(memo, history="another calendar's history")) is False
+    assert market.adopt(replace(memo, bounds=memo.bounds[:-1])) is False  # lengths disagree
+    assert market.adopt(memo) is True
 
 
 def test_the_saved_account_carries_the_memo_and_the_next_process_needs_no_old_session(

@@ -9,6 +9,7 @@ that timestamp, however the market got there (see ``tradelib.sim.paths``).
 from __future__ import annotations
 
 import bisect
+import hashlib
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -32,6 +33,7 @@ from tradelib.sim.config import (
 )
 from tradelib.sim.options import MarketOptions, _check_right
 from tradelib.sim.paths import (
+    MODEL_VERSION,
     Block,
     History,
     ModelParams,
@@ -72,6 +74,8 @@ class MarketMemo:
 
     config: SimMarketConfig
     calendar: str
+    model_version: int  # tradelib.sim.paths.MODEL_VERSION of the market that worked it out
+    history: str  # fingerprint of the history window's sessions (the calendar there)
     days: tuple[date, ...]
     bounds: tuple[tuple[int, int, int], ...]  # (block start, session open, session close)
     states: tuple[PathState, ...]  # states[k]: where block k starts (states[0]: history's end)
@@ -284,6 +288,8 @@ class SimulatedMarket(MarketOptions, MarketBars):
         return MarketMemo(
             config=self.config,
             calendar=self.hours.name,
+            model_version=MODEL_VERSION,
+            history=self._history_fingerprint(),
             days=tuple(self._days),
             bounds=tuple(zip(self._block_start, self._block_open, self._block_close, strict=True)),
             states=tuple(self._states),
@@ -293,26 +299,16 @@ class SimulatedMarket(MarketOptions, MarketBars):
     def adopt(self, memo: MarketMemo) -> bool:
         """Take over ``memo`` if it describes this very market; return whether it did.
 
-        A memo of another config or calendar, or one whose sessions or starting
-        state disagree with this market's own, is ignored (nothing is regenerated
-        wrongly: the market then works everything out itself, as before).
+        A memo of another config, calendar or model version, or one whose sessions or
+        starting state disagree with this market's own (a calendar that gained or lost
+        a session since), is ignored: the market then works everything out itself.
         """
-        if (
-            memo.config != self.config
-            or memo.calendar != self.hours.name
-            or not memo.days
-            or memo.days[0] != self._days[0]
-            or memo.bounds[0][0] != self._block_start[0]
-            or len(memo.states) > len(memo.days) + 1
-            or not _same_state(memo.states[0], self._states[0])
-        ):
+        try:
+            fits = self._fits(memo)
+        except Exception:  # a memo this market cannot even check (a day off the calendar)
+            fits = False
+        if not fits:
             return False
-        previous_close = memo.bounds[0][0]
-        for day, (start, open_, close) in zip(memo.days, memo.bounds, strict=True):
-            o, c = self.hours.session_bounds(day)
-            if (start, open_, close) != (previous_close, _epoch(o), _epoch(c)):
-                return False
-            previous_close = close
         self._days = list(memo.days)
         self._block_start = [b[0] for b in memo.bounds]
         self._block_open = [b[1] for b in memo.bounds]
@@ -322,6 +318,34 @@ class SimulatedMarket(MarketOptions, MarketBars):
         self._blocks.clear()
         self._series_of.clear()
         return True
+
+    def _fits(self, memo: MarketMemo) -> bool:
+        if (
+            memo.config != self.config
+            or memo.calendar != self.hours.name
+            or memo.model_version != MODEL_VERSION
+            or memo.history != self._history_fingerprint()
+            or not memo.days
+            or len(memo.bounds) != len(memo.days)
+            or not 1 <= len(memo.states) <= len(memo.days) + 1
+            or memo.days[0] != self._days[0]
+            or memo.bounds[0][0] != self._block_start[0]
+            or not _same_state(memo.states[0], self._states[0])
+        ):
+            return False
+        previous_day, previous_close = None, memo.bounds[0][0]
+        for day, (start, open_, close) in zip(memo.days, memo.bounds, strict=True):
+            if previous_day is not None and day != self.hours.next_trading_day(previous_day):
+                return False  # a session the calendar has between two of the memo's
+            o, c = self.hours.session_bounds(day)
+            if (start, open_, close) != (previous_close, _epoch(o), _epoch(c)):
+                return False
+            previous_day, previous_close = day, close
+        return True
+
+    def _history_fingerprint(self) -> str:
+        digest = hashlib.sha256(self._hist_open.tobytes() + self._hist_close.tobytes())
+        return digest.hexdigest()[:32]
 
     def cached_bytes(self) -> int:
         """Return the memory held by cached 1-second blocks."""

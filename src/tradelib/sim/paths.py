@@ -42,6 +42,11 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 
+# Bump whenever generate_history or generate_block would give other paths from the same
+# inputs: a saved market memo (path states, daily bars) of another version is not adopted.
+MODEL_VERSION = 1
+
+
 @dataclass(frozen=True, slots=True)
 class PathState:
     """What one block hands to the next."""
