@@ -171,3 +171,34 @@ def test_the_saved_state_forgets_resolved_contracts_that_expired_before_today(
     assert far in kept and near not in kept
     assert None in kept  # the stock stays
     assert len(again._resolved) < len(broker._resolved)
+
+
+def test_a_state_whose_contracts_cannot_be_rebuilt_is_refused_with_the_way_out(
+    tmp_path: Path,
+) -> None:
+    import pickle
+
+    from tradelib.broker import sim_state
+
+    broker = new_broker()
+    broker.connect()
+    sell_put(broker, "s1")
+    path = tmp_path / "state.pkl"
+    save_sim_broker(broker, path)
+    again = load_sim_broker(path)
+    again.connect()
+    held = {p.contract.key: p.contract for p in broker.positions()}
+    assert held and {p.contract.key: p.contract for p in again.positions()} == held
+    # contracts saved by a version whose fields this one cannot fill (no sec_type)
+    state = sim_state.snapshot_state(broker)
+
+    class OtherVersion(pickle.Pickler):
+        def reducer_override(self, obj: object) -> object:
+            if type(obj) is Contract:  # no sec_type, and a field this version lacks
+                return sim_state._contract, (("symbol", "gone"), ("SPY", 1))
+            return NotImplemented
+
+    with path.open("wb") as fh:
+        OtherVersion(fh).dump(state)
+    with pytest.raises(SimStateError, match="delete it to start a fresh account"):
+        load_sim_broker(path)

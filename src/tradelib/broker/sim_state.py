@@ -21,7 +21,7 @@ import pickle
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,14 +110,24 @@ def restore_state(
     return broker
 
 
-_CONTRACT_FIELDS = tuple(f.name for f in fields(Contract))
+_CONTRACT_FIELDS = tuple(f.name for f in fields(Contract) if f.name != "_key")
+_CONTRACT_DEFAULTS = {f.name: f.default for f in fields(Contract)}
 
 
-def _contract(values: tuple[Any, ...]) -> Contract:
-    """Rebuild a saved contract as it was (it was validated when first built)."""
+def _contract(names: tuple[str, ...], values: tuple[Any, ...]) -> Contract:
+    """Rebuild a saved contract as it was (it was validated when first built).
+
+    By field name, so a state saved before a field was added loads with its
+    default; the cached key is left to be worked out again, never read from disk.
+    """
     rebuilt = object.__new__(Contract)
-    for name, value in zip(_CONTRACT_FIELDS, values, strict=True):
+    given = dict(zip(names, values, strict=True))
+    for name, default in _CONTRACT_DEFAULTS.items():
+        value = given.get(name, default)
+        if value is MISSING:
+            raise ValueError(f"a saved contract has no {name}")
         object.__setattr__(rebuilt, name, value)
+    object.__setattr__(rebuilt, "_key", "")
     return rebuilt
 
 
@@ -131,7 +141,7 @@ class _StatePickler(pickle.Pickler):
 
     def reducer_override(self, obj: Any) -> Any:
         if type(obj) is Contract:
-            return _contract, (tuple([getattr(obj, n) for n in _CONTRACT_FIELDS]),)
+            return _contract, (_CONTRACT_FIELDS, tuple([getattr(obj, n) for n in _CONTRACT_FIELDS]))
         return NotImplemented
 
 
@@ -157,7 +167,14 @@ def load_sim_state(path: Path) -> SimState:
             state = pickle.load(fh)
     except FileNotFoundError:
         raise SimStateError(path=path, problem="no such file") from None
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        AttributeError,
+        ImportError,
+        TypeError,
+        ValueError,
+    ) as exc:
         raise SimStateError(
             path=path, problem=f"unreadable ({exc}); delete it to start a fresh account"
         ) from None
