@@ -735,3 +735,19 @@ def test_charts_are_drawn_at_once_unless_held(full_lake: Lake) -> None:
     assert dashboard.shown is None
     assert all(len(p.output.outputs) == 1 for p in dashboard.panes.values())
     assert not any(type(w).__name__ == "PageShown" for w in dashboard.widget().children)
+
+
+def test_a_chart_that_fails_to_draw_shows_its_error_and_the_others_draw(
+    full_lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dashboard = MonitoringDashboard(full_lake, refresh_s=30, charts_when_shown=True)
+    broken = dashboard.panes["equity"]
+
+    def fail() -> None:
+        raise RuntimeError(f"cannot draw for {ACCOUNT}")
+
+    monkeypatch.setattr(broken, "_draw", fail)
+    monkeypatch.setattr(broken, "show", lambda fig: setattr(broken, "figure", fig))
+    dashboard.reveal_charts()
+    assert "DU*****67" in str(broken.figure.layout) and ACCOUNT not in str(broken.figure.layout)
+    assert all(len(dashboard.panes[n].output.outputs) == 1 for n in ("predictions", "inception"))

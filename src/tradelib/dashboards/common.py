@@ -8,6 +8,7 @@ can leak an account id even if a table ever stored one unmasked.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import math
@@ -515,6 +516,16 @@ class FigurePane:
         )
 
 
+@functools.cache
+def _page_shown_class() -> type[Any]:
+    import anywidget
+
+    class PageShown(anywidget.AnyWidget):
+        _esm = "export default { render({ model }) { model.send({ shown: true }); } };"
+
+    return PageShown
+
+
 def page_shown(on_shown: Callable[[], None]) -> Any:
     """An invisible widget whose view, once a browser draws it, calls ``on_shown`` in the kernel.
 
@@ -522,12 +533,7 @@ def page_shown(on_shown: Callable[[], None]) -> Any:
     its view exists the numbers above it are on screen. A kernel that never gets a
     browser (papermill, nbval, a preheated kernel waiting in the pool) never calls it.
     """
-    import anywidget
-
-    class PageShown(anywidget.AnyWidget):
-        _esm = "export default { render({ model }) { model.send({ shown: true }); } };"
-
-    widget = PageShown()
+    widget = _page_shown_class()()
 
     def handle(_widget: Any, content: Any, _buffers: Any) -> None:
         if isinstance(content, dict) and content.get("shown"):

@@ -158,9 +158,16 @@ class MonitoringDashboard:
         return cls(resolve_lake(lake_uri, cfg), cfg, refresh_s=refresh_s, **kwargs)
 
     def reveal_charts(self) -> None:
-        """Draw the charts (held until a browser showed the page's numbers)."""
-        for pane in self.panes.values():
-            pane.reveal()
+        """Draw the charts (held until a browser showed the page's numbers).
+
+        One chart that cannot be drawn shows its error; the others still draw.
+        """
+        for name, pane in self.panes.items():
+            try:
+                pane.reveal()
+            except Exception as exc:
+                pane.held = False
+                pane.show(_empty_figure(f"{name} failed: {mask_all(str(exc))}"))
 
     @property
     def figures(self) -> dict[str, go.Figure]:
