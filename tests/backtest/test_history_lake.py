@@ -19,8 +19,8 @@ from tradelib.cli import app
 from tradelib.config import TradingConfig
 from tradelib.errors import BacktestDataError
 from tradelib.lake import Lake, TableName
-from tradelib.sweep import build_grid, run_sweep
-from tradelib.sweep.runner import task_of
+from tradelib.sweep import SweepError, build_grid, run_sweep
+from tradelib.sweep.runner import pinned_history, task_of
 
 DATA = Path(__file__).parent / "data"
 CFG = TradingConfig()
@@ -132,3 +132,75 @@ def test_a_sweep_market_without_a_folder_reads_the_lake_in_its_workers(imported:
     assert result.complete and not result.failed
     runs = imported.read(TableName.BACKTEST_RUNS, filter=pl.col("run_id") == point.run_id)
     assert runs.collect()["source"].to_list() == ["history"]
+
+
+def _slices(
+    tmp_path: Path, name: str, parts: dict[str, slice], close_only_vix: bool = False
+) -> Path:
+    """A folder holding the rows ``parts[symbol]`` of each fixture file."""
+    folder = tmp_path / name
+    folder.mkdir()
+    for symbol, rows in parts.items():
+        frame = pl.read_csv(DATA / f"{symbol}.csv", infer_schema=False)[rows]
+        if symbol == "VIX" and close_only_vix:
+            frame = frame.select("Date", "Close")
+        frame.write_csv(folder / f"{symbol}.csv")
+    return folder
+
+
+def test_two_imports_that_would_leave_a_gap_are_refused_and_an_extension_is_kept(
+    tmp_path: Path,
+) -> None:
+    lake = Lake(tmp_path / "lake")
+    import_history(lake, _slices(tmp_path, "a", {"SPY": slice(0, 100), "VIX": slice(0, 100)}))
+    gap = _slices(tmp_path, "gap", {"SPY": slice(110, 200), "VIX": slice(110, 200)})
+    with pytest.raises(
+        BacktestDataError, match=r"symbol=SPY \(held rows with SPY\.csv merged in\)"
+    ):
+        import_history(lake, gap)
+    assert history_coverage(lake)["SPY"][2] == 100  # nothing of the refused import landed
+    follow = _slices(tmp_path, "next", {"SPY": slice(90, 200), "VIX": slice(90, 200)})
+    done = import_history(lake, follow)
+    assert history_coverage(lake)["SPY"] == (date(2021, 1, 4), done.symbols["SPY"][1], 200)
+    assert done.symbols["SPY"][2] == 200  # the report says what the lake now holds
+
+
+def test_an_index_with_closes_only_imported_in_two_parts_reads_as_one_file(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    parts = {"SPY": slice(0, 60), "VIX": slice(0, 60)}
+    import_history(lake, _slices(tmp_path, "one", parts, close_only_vix=True))
+    later = {"SPY": slice(60, 120), "VIX": slice(60, 120)}
+    import_history(lake, _slices(tmp_path, "two", later, close_only_vix=True))
+    whole = {"SPY": slice(0, 120), "VIX": slice(0, 120)}
+    folder = _slices(tmp_path, "whole", whole, close_only_vix=True)
+    _, vix = history_bars(lake, ["SPY"])
+    from_file = HistoricalSource.from_dir(folder, ["SPY"])._vix
+    for col in ("open", "high", "low", "close"):
+        assert np.array_equal(getattr(vix, col), getattr(from_file, col)), col
+
+
+def test_a_sweep_reads_the_bars_as_they_were_when_it_started(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    import_history(lake, _slices(tmp_path, "a", {"SPY": slice(0, 100), "VIX": slice(0, 100)}))
+    pinned = lake.version(TABLE)
+    spec = {
+        "grid": {"profit_targets.fixed": [0.5]},
+        "markets": [{"source": "history", "lake": str(lake.root)}],
+    }
+    grid = build_grid(spec, base=BASE)
+    versions = pinned_history(list(grid.points), grid, None)
+    assert task_of(grid.points[0], grid, versions).history_version == pinned
+    import_history(lake, _slices(tmp_path, "b", {"SPY": slice(90, 200), "VIX": slice(90, 200)}))
+    (then,), _ = history_bars(lake, ["SPY"], version=pinned)
+    (now,), _ = history_bars(lake, ["SPY"])
+    assert len(then) == 100 and len(now) == 200
+
+
+def test_a_remote_cluster_is_not_sent_to_a_lake_on_this_machine(imported: Lake) -> None:
+    spec = {
+        "grid": {"profit_targets.fixed": [0.5]},
+        "markets": [{"source": "history", "start": "2023-12-27", "lake": str(imported.root)}],
+    }
+    grid = build_grid(spec, base=BASE)
+    with pytest.raises(SweepError, match=r"on this machine; the workers of tcp://10\.0\.0\.9:8786"):
+        run_sweep(grid, lake=imported, scheduler="tcp://10.0.0.9:8786")

@@ -12,6 +12,7 @@ folder trade identically.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -24,6 +25,7 @@ from tradelib.backtest.history.files import DailyBars, bars_from_frame, load_dai
 from tradelib.errors import BacktestDataError
 from tradelib.lake import Lake, TableName
 from tradelib.markethours import MarketHours
+from tradelib.sim.types import FloatArray
 
 TABLE = str(TableName.MARKET_HISTORY)
 VOL_INDEX = "VIX"
@@ -33,6 +35,7 @@ __all__ = [
     "HistoryImport",
     "history_bars",
     "history_coverage",
+    "history_version",
     "import_history",
 ]
 
@@ -88,22 +91,38 @@ def import_history(
         s: load_daily_bars(p, s, hours=hours, vol_index=s == vol_index) for s, p in files.items()
     }
     stamp = now or datetime.now(UTC)
-    frame = pl.concat([_rows(b, files[s].name, stamp) for s, b in bars.items()])
-    stats = lake.upsert(TABLE, frame)
+    new = {
+        s: _rows(b, files[s].name, stamp, derived=s == vol_index and not _has_ohl(files[s]))
+        for s, b in bars.items()
+    }
+    merged = {
+        s: _check_merged(lake, s, rows, files[s].name, vol_index, hours) for s, rows in new.items()
+    }
+    stats = lake.upsert(TABLE, pl.concat(list(new.values())))
     return HistoryImport(
         lake=str(lake.root),
-        symbols={s: (b.first_day, b.last_day, len(b)) for s, b in bars.items()},
+        symbols={s: (b.first_day, b.last_day, len(b)) for s, b in merged.items()},
         inserted=stats.inserted,
         updated=stats.updated,
     )
 
 
-def history_coverage(lake: Lake) -> dict[str, tuple[date, date, int]]:
+def history_version(lake: Lake) -> int | None:
+    """The Delta version of the lake's bars (None before the first import): pin it for a sweep."""
+    return lake.version(TABLE) if lake.exists(TABLE) else None
+
+
+def _table(lake: Lake, version: int | None) -> pl.LazyFrame:
+    return lake.read(TABLE) if version is None else lake.read_version(TABLE, version)
+
+
+def history_coverage(lake: Lake, version: int | None = None) -> dict[str, tuple[date, date, int]]:
     """Symbol -> (first day, last day, rows) of the bars in the lake (empty before an import)."""
     if not lake.exists(TABLE):
         return {}
     got = (
-        lake.read(TABLE, columns=["symbol", "day"])
+        _table(lake, version)
+        .select("symbol", "day")
         .group_by("symbol")
         .agg(pl.col("day").min().alias("first"), pl.col("day").max().alias("last"), pl.len())
         .collect()
@@ -117,44 +136,87 @@ def history_bars(
     *,
     vol_index: str = VOL_INDEX,
     hours: MarketHours | None = None,
+    version: int | None = None,
 ) -> tuple[list[DailyBars], DailyBars]:
     """The underlyings' and the volatility index's bars from the lake, validated like files.
 
-    Raise ``BacktestDataError`` naming the lake and what is missing (no import yet,
-    or a symbol never imported) and how to import it.
+    ``version`` reads the table as it was then (a sweep pins one for all its points).
+    Raise ``BacktestDataError`` naming the lake (and the host reading it) and what is
+    missing (no import yet, or a symbol never imported) and how to import it.
     """
     where = f"{lake.root}/{TABLE}"
-    have = history_coverage(lake)
+    have = history_coverage(lake, version)
     wanted = [*symbols, vol_index]
     missing = [s for s in wanted if s not in have]
     if missing:
         found = ", ".join(sorted(have)) or "nothing imported yet"
         raise BacktestDataError(
             file=where,
-            problem=f"no daily bars for {', '.join(missing)} (found {found}); "
-            "import a folder with `tradelib lake import-history FOLDER`",
+            problem=f"no daily bars for {', '.join(missing)} (found {found}) as read from "
+            f"{socket.gethostname()}; import a folder with `tradelib lake import-history FOLDER`",
         )
     rows = (
-        lake.read(TABLE, filter=pl.col("symbol").is_in(wanted))
-        .select("symbol", "day", "open", "high", "low", "close", "volume", "adj_close")
+        _table(lake, version)
+        .filter(pl.col("symbol").is_in(wanted))
+        .select("symbol", *_BAR_COLUMNS)
         .sort("symbol", "day")
         .collect()
     )
-    parts = {s: rows.filter(pl.col("symbol") == s).drop("symbol") for s in wanted}
 
     def one(symbol: str) -> DailyBars:
-        part = parts[symbol].rename({"day": "date"})
-        if part["adj_close"].null_count() == part.height:
-            part = part.drop("adj_close")
-        return bars_from_frame(
-            part,
-            symbol,
-            Path(f"{where}/symbol={symbol}"),
-            hours=hours,
-            vol_index=symbol == vol_index,
-        )
+        part = rows.filter(pl.col("symbol") == symbol).drop("symbol")
+        where_symbol = Path(f"{where}/symbol={symbol}")
+        return _validated(part, symbol, where_symbol, symbol == vol_index, hours)
 
     return [one(s) for s in symbols], one(vol_index)
+
+
+_BAR_COLUMNS = ("day", "open", "high", "low", "close", "volume", "adj_close")
+
+
+def _validated(
+    rows: pl.DataFrame, symbol: str, where: Path, vol_index: bool, hours: MarketHours | None
+) -> DailyBars:
+    """Bars from lake rows (``_BAR_COLUMNS``), checked as a file's would be.
+
+    An index stored with only its closes (open/high/low null: the file had no
+    others) gets them derived over the whole series, as from one file.
+    """
+    part = rows.select(_BAR_COLUMNS).rename({"day": "date"})
+    if part["adj_close"].null_count():  # optional: kept only where every row has it
+        part = part.drop("adj_close")
+    if vol_index and any(part[c].null_count() for c in ("open", "high", "low")):
+        part = part.drop("open", "high", "low")
+    return bars_from_frame(part, symbol, where, hours=hours, vol_index=vol_index)
+
+
+def _check_merged(
+    lake: Lake, symbol: str, new: pl.DataFrame, source: str, vol_index: str, hours: MarketHours
+) -> DailyBars:
+    """What the lake will hold for ``symbol`` after the import, validated whole.
+
+    Two imports of different ranges must still make one gap-free series: refused
+    (naming both) before anything is written, when they would not.
+    """
+    rows = new
+    if lake.exists(TABLE):
+        held = lake.read(TABLE, filter=pl.col("symbol") == symbol).collect()
+        kept = held.join(new.select("day"), on="day", how="anti")
+        if kept.height:
+            rows = pl.concat([kept.select(new.columns), new]).sort("day")
+    where = Path(f"{lake.root}/{TABLE}/symbol={symbol} (held rows with {source} merged in)")
+    return _validated(rows, symbol, where, symbol == vol_index, hours)
+
+
+def _has_ohl(path: Path) -> bool:
+    """Whether a daily-bar file has open, high and low columns (an index may have closes only)."""
+    names = (
+        pl.read_parquet_schema(path).keys()
+        if path.suffix.lower() in (".parquet", ".pq")
+        else pl.read_csv(path, n_rows=0, infer_schema=False).columns
+    )
+    lowered = {n.strip().lower() for n in names}
+    return {"open", "high", "low"} <= lowered
 
 
 def _calendar(bars: Iterable[DailyBars]) -> MarketHours:
@@ -164,15 +226,20 @@ def _calendar(bars: Iterable[DailyBars]) -> MarketHours:
     return calendar_for(min(b.first_day for b in every), max(b.last_day for b in every))
 
 
-def _rows(b: DailyBars, source: str, stamp: datetime) -> pl.DataFrame:
+def _rows(b: DailyBars, source: str, stamp: datetime, *, derived: bool = False) -> pl.DataFrame:
+    """The lake rows of ``b``; ``derived``: open/high/low were derived from closes, store null."""
     n = len(b)
+
+    def prices(values: FloatArray) -> pl.Series:
+        return pl.Series([None] * n, dtype=pl.Float64) if derived else pl.Series(values)
+
     return pl.DataFrame(
         {
             "symbol": [b.symbol] * n,
             "day": b.day.astype("datetime64[D]").astype(date).tolist(),
-            "open": b.open,
-            "high": b.high,
-            "low": b.low,
+            "open": prices(b.open),
+            "high": prices(b.high),
+            "low": prices(b.low),
             "close": b.close,
             "volume": b.volume.astype(np.int64),
             "adj_close": (

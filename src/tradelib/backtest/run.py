@@ -169,8 +169,19 @@ def sim_market(cfg: TradingConfig, seed: int, days: int, end: date | None) -> Ma
     return MarketPlan(market, trading_days, hours, "sim", f"simulated market (seed {seed})", True)
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryLake:
+    """Daily bars imported into ``lake``, read as of table ``version`` (None: the latest)."""
+
+    lake: Lake
+    version: int | None = None
+
+
+History = Path | Lake | HistoryLake
+
+
 def history_source(
-    history: Path | Lake, symbols: list[str], *, seed: int, start: date | None = None
+    history: History, symbols: list[str], *, seed: int, start: date | None = None
 ) -> MarketSource:
     """Option quotes modelled over daily bars from a folder of files or the lake's import."""
     from tradelib.backtest.history.source import HistoricalSource, HistoryModel, calendar_for
@@ -180,16 +191,17 @@ def history_source(
         return HistoricalSource.from_dir(history, symbols, model=model, start=start)
     from tradelib.backtest.history_store import history_bars
 
-    rough, rough_index = history_bars(history, symbols)
+    held = history if isinstance(history, HistoryLake) else HistoryLake(history)
+    rough, rough_index = history_bars(held.lake, symbols, version=held.version)
     every = [*rough, rough_index]
     hours = calendar_for(min(b.first_day for b in every), max(b.last_day for b in every))
-    bars, index = history_bars(history, symbols, hours=hours)
+    bars, index = history_bars(held.lake, symbols, hours=hours, version=held.version)
     return HistoricalSource(bars, index, model=model, start=start, hours=hours)
 
 
 def history_market(
     cfg: TradingConfig,
-    directory: Path | Lake,
+    directory: History,
     *,
     start: date | None,
     end: date | None,
@@ -233,7 +245,7 @@ def run_backtest(
     end: date | None = None,
     start: date | None = None,
     seed: int | None = None,
-    history: Path | Lake | None = None,
+    history: History | None = None,
     cycles_per_day: int = 5,
     run_id: str | None = None,
     results: Lake | None = None,

@@ -634,9 +634,9 @@ _SPECS: tuple[TableSpec, ...] = (
         schema=_schema(
             ("symbol", TEXT, REQ),  # an underlying or the volatility index
             ("day", DAY, REQ),  # the exchange session
-            ("open", NUMBER, REQ),
-            ("high", NUMBER, REQ),
-            ("low", NUMBER, REQ),
+            ("open", NUMBER, OPT),  # null: an index file with closes only (derived on read)
+            ("high", NUMBER, OPT),
+            ("low", NUMBER, OPT),
             ("close", NUMBER, REQ),  # as traded, not dividend-adjusted
             ("volume", COUNT, REQ),  # 0 where the file had none
             ("adj_close", NUMBER, OPT),

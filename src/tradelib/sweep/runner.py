@@ -18,7 +18,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -167,13 +167,16 @@ def record_sweep(lake: Lake, grid: SweepGrid) -> None:
     )
 
 
-def task_of(point: SweepPoint, grid: SweepGrid) -> PointTask:
-    """The picklable task a worker runs for ``point``."""
+def task_of(
+    point: SweepPoint, grid: SweepGrid, versions: Mapping[str, int | None] | None = None
+) -> PointTask:
+    """The picklable task a worker runs for ``point`` (``versions``: the bars' pinned ones)."""
     history = history_lake = None
     if point.market.source == "history" and point.market.folder is not None:
         history = str(history_folder(point.market, grid.root).resolve())
     elif point.market.source == "history":
         history_lake = history_lake_uri(point.market, point.cfg)
+    version = (versions or {}).get(history_lake) if history_lake else None
     return PointTask(
         run_id=point.run_id,
         cfg=point.cfg.with_account(None),  # a backtest needs no account: none is shipped
@@ -183,6 +186,7 @@ def task_of(point: SweepPoint, grid: SweepGrid) -> PointTask:
         end=point.end,
         history=history,
         history_lake=history_lake,
+        history_version=version,
         cycles_per_day=grid.spec.cycles_per_day,
     )
 
@@ -254,10 +258,11 @@ def run_sweep(
     meter = _Progress(progress, grid, len(done))
     try:
         if todo:
+            versions = pinned_history(todo, grid, scheduler)
             outcomes = (
-                _serial(todo, grid)
+                _serial(todo, grid, versions)
                 if workers == 0 and client is None and scheduler is None
-                else _distributed(todo, grid, workers, scheduler, client, result, say)
+                else _distributed(todo, grid, workers, scheduler, client, result, say, versions)
             )
             for point, outcome in outcomes:
                 result.ran += 1
@@ -278,13 +283,42 @@ def run_sweep(
     return result
 
 
+def pinned_history(
+    todo: list[SweepPoint], grid: SweepGrid, scheduler: str | None
+) -> dict[str, int | None]:
+    """The version of each lake's bars the points of this run read (one for all of them).
+
+    A lake on this machine's disk cannot serve the workers of a remote cluster:
+    refused, naming it, before any point runs.
+    """
+    from tradelib.backtest.history_store import history_version
+    from tradelib.lake.workspace import job_lake
+
+    versions: dict[str, int | None] = {}
+    for point in todo:
+        if point.market.source != "history" or point.market.folder is not None:
+            continue
+        uri = history_lake_uri(point.market, point.cfg)
+        if uri in versions:
+            continue
+        if scheduler and "://" not in uri:
+            raise SweepError(
+                sweep_id=grid.sweep_id,
+                problem=f"market {point.market.label!r} reads the lake at {uri} on this machine; "
+                f"the workers of {scheduler} cannot: put the lake on S3 (storage.lake_uri or "
+                "the market's lake: s3://...) or give the market a folder every worker has",
+            )
+        versions[uri] = history_version(job_lake(point.cfg, uri))
+    return versions
+
+
 def _serial(
-    todo: list[SweepPoint], grid: SweepGrid
+    todo: list[SweepPoint], grid: SweepGrid, versions: Mapping[str, int | None]
 ) -> Iterator[tuple[SweepPoint, PointOutcome | BaseException]]:
     """Each point in this process, one after the other."""
     for point in todo:
         try:
-            yield point, run_point(task_of(point, grid))
+            yield point, run_point(task_of(point, grid, versions))
         except Exception as exc:  # reported as the point's failure, the sweep goes on
             yield point, exc
 
@@ -344,6 +378,7 @@ def _distributed(
     client: Any,
     result: SweepResult,
     say: Progress,
+    versions: Mapping[str, int | None],
 ) -> Iterator[tuple[SweepPoint, PointOutcome | BaseException]]:
     """The points as dask tasks, yielded as they finish."""
     as_completed = _dask_module().as_completed
@@ -368,7 +403,11 @@ def _distributed(
         futures = []
         for point in todo:
             future = dc.submit(
-                run_point, task_of(point, grid), key=f"sweep-{point.run_id}", pure=False, retries=1
+                run_point,
+                task_of(point, grid, versions),
+                key=f"sweep-{point.run_id}",
+                pure=False,
+                retries=1,
             )
             by_key[future.key] = point
             futures.append(future)

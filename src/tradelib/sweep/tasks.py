@@ -32,6 +32,7 @@ class PointTask:
     history: str | None  # a history folder (absolute); None = the simulated market
     cycles_per_day: int
     history_lake: str | None = None  # or the lake holding the bars (a worker opens it)
+    history_version: int | None = None  # the bars' table version every point of a run reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +54,14 @@ class PointOutcome:
 
 def run_point(task: PointTask) -> PointOutcome:
     """Run the point's backtest in memory and return its compact result."""
-    from tradelib.backtest.run import run_backtest
+    from tradelib.backtest.run import HistoryLake, run_backtest
     from tradelib.lake import Lake
     from tradelib.lake.workspace import job_lake
 
-    history: Path | Lake | None = Path(task.history) if task.history else None
+    history: Path | Lake | HistoryLake | None = Path(task.history) if task.history else None
     if task.history_lake:
-        history = job_lake(task.cfg, task.history_lake)  # credentials: the worker's environment
+        # credentials: the worker's environment
+        history = HistoryLake(job_lake(task.cfg, task.history_lake), task.history_version)
     result = run_backtest(
         task.cfg,
         days=task.days,
