@@ -60,10 +60,11 @@ from tradelib.broker.sim_ledger import Ledger
 from tradelib.broker.sim_matching import (
     SimOrderMatching,
 )
-from tradelib.broker.sim_quotes import market_quotes, resolve_contract
+from tradelib.broker.sim_quotes import chain_snapshot, market_quotes, resolve_contract
 from tradelib.domain import (
     NEW_YORK,
     AccountSnapshot,
+    ChainSnapshot,
     Contract,
     Dividend,
     Fill,
@@ -73,6 +74,7 @@ from tradelib.domain import (
     OrderStatus,
     Position,
     Quote,
+    Right,
     SecType,
     TimeInForce,
     TradingMode,
@@ -269,6 +271,32 @@ class SimBroker(SimOrderMatching, SimAccounting, Broker):
         self._require_session()
         resolved = [self._resolve(c) for c in contracts]
         return market_quotes(self.market, resolved)
+
+    def snapshot_chain(
+        self, underlying: str, info: OptionChainInfo, expiries: Sequence[date]
+    ) -> ChainSnapshot | None:
+        """The listed options of ``expiries`` priced as whole chains (see ``sim_quotes``).
+
+        None when a subclass quotes differently (overrides ``snapshot``): its answer stands.
+        """
+        self._require_session()
+        if type(self).snapshot is not SimBroker.snapshot:
+            return None
+
+        def resolve(expiry: date, strike: float, right: Right) -> Contract:
+            # The contract the caller would have built and snapshotted.
+            return self._resolve(
+                Contract.option(
+                    underlying,
+                    expiry,
+                    strike,
+                    right,
+                    multiplier=info.multiplier,
+                    trading_class=info.trading_class,
+                )
+            )
+
+        return chain_snapshot(self.market, info, expiries, resolve)
 
     @property
     def line_budget(self) -> int:
