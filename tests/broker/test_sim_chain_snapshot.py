@@ -83,6 +83,12 @@ def test_quotes_are_built_on_demand_and_match_the_snapshot(broker: SimBroker) ->
     assert all(repr(whole.quotes[k]) == repr(q) for k, q in by_key.items())
     assert whole.quotes[snap[0].contract.key] is whole.quotes[snap[0].contract.key]
     assert "QQQ 19990101 100 C" not in whole.quotes
+    first = snap[0].contract.key
+    assert first[:-1] + "X" not in whole.quotes  # no such right
+    assert first.rsplit(" ", 2)[0] + " 0.001 P" not in whole.quotes  # no such strike
+    with pytest.raises(KeyError):
+        whole.quotes[first[:-1] + "X"]
+    assert len(whole.quotes) == len(by_key)
     joined = JoinedQuotes((whole.quotes, {}))
     now = broker.now()
     assert dict(InvalidQuotes(joined, now, 5.0)) == invalid_quotes(snap, now, _cfg())

@@ -261,8 +261,10 @@ class SimBroker(SimOrderMatching, SimAccounting, Broker):
         self._require_session()
         symbol = underlying.strip().upper()
         expiries = tuple(self.market.expiries(symbol))
+        # tolist: the Python floats float(k) gives, without a call per strike
         strikes = {
-            e: tuple(float(k) for k in np.asarray(self.market.strikes(symbol, e))) for e in expiries
+            e: tuple(np.asarray(self.market.strikes(symbol, e), dtype=np.float64).tolist())
+            for e in expiries
         }
         return OptionChainInfo(symbol, expiries, strikes, 100.0, symbol, "SMART")
 

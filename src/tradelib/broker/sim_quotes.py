@@ -209,7 +209,11 @@ def chain_snapshot(
     listed strikes x put/call): the caller then snapshots contract by contract.
     """
     listed = tuple(info.strikes_for(e) for e in expiries)
-    if not expiries or any(2 * len(strikes) < CHAIN_BATCH_MIN for strikes in listed):
+    if (
+        not expiries
+        or len(set(expiries)) != len(expiries)
+        or any(2 * len(strikes) < CHAIN_BATCH_MIN for strikes in listed)
+    ):
         return None
     # The contracts resolve alike: the first one gives the multiplier the quotes carry.
     multiplier = resolve(expiries[0], listed[0][0], Right.PUT).multiplier

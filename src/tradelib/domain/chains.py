@@ -18,7 +18,7 @@ from datetime import date, datetime
 import numpy as np
 import numpy.typing as npt
 
-from tradelib.domain.contracts import Contract, option_key_of, option_key_prefix
+from tradelib.domain.contracts import Contract, option_key_of, option_key_prefix, strike_text
 from tradelib.domain.enums import Right
 from tradelib.domain.market import OptionGreeks, Quote
 from tradelib.domain.time import ensure_utc
@@ -99,47 +99,81 @@ class ChainQuoteBook(QuoteBook):
     """
 
     symbol: str
-    expiries: tuple[ExpiryQuotes, ...]
+    expiries: tuple[ExpiryQuotes, ...]  # distinct expiries
     listed: tuple[tuple[float, ...], ...]
     resolve: Resolver
-    _index: dict[str, tuple[int, float, Right, int]] = field(default_factory=dict, repr=False)
+    _prefixes: dict[str, int] = field(default_factory=dict, repr=False)  # key prefix -> expiry
+    _strikes: dict[int, dict[str, tuple[float, int, int]]] = field(
+        default_factory=dict, repr=False
+    )  # expiry -> strike as keys spell it -> (strike, put row, call row)
     _built: dict[str, Quote] = field(default_factory=dict, repr=False)
 
-    def _rows(self) -> dict[str, tuple[int, float, Right, int]]:
-        if not self._index and self.expiries:
-            for pos, (chain, strikes) in enumerate(zip(self.expiries, self.listed, strict=True)):
-                rows = {
-                    (round(k, 6), bool(call)): j
-                    for j, (k, call) in enumerate(
-                        zip(chain.strike.tolist(), chain.is_call.tolist(), strict=True)
-                    )
-                }
-                prefix = option_key_prefix(self.symbol, chain.expiry)
-                for k in strikes:
-                    rounded = round(k, 6)
-                    for right in (Right.PUT, Right.CALL):
-                        row = rows[(rounded, right is Right.CALL)]
-                        self._index[option_key_of(prefix, k, right)] = (pos, k, right, row)
-        return self._index
+    def _rows_of(self, pos: int) -> dict[str, tuple[float, int, int]]:
+        found = self._strikes.get(pos)
+        if found is None:
+            chain = self.expiries[pos]
+            rows = {
+                (round(k, 6), bool(call)): j
+                for j, (k, call) in enumerate(
+                    zip(chain.strike.tolist(), chain.is_call.tolist(), strict=True)
+                )
+            }
+            found = {}
+            for k in self.listed[pos]:
+                rounded = round(k, 6)
+                found[strike_text(k)] = (k, rows[(rounded, False)], rows[(rounded, True)])
+            self._strikes[pos] = found
+        return found
+
+    def _find(self, key: object) -> tuple[int, float, Right, int] | None:
+        """(expiry position, strike, right, row) of ``key``; None when it is not listed here."""
+        if not isinstance(key, str):
+            return None
+        if not self._prefixes:
+            for n, chain in enumerate(self.expiries):
+                self._prefixes[option_key_prefix(self.symbol, chain.expiry)] = n
+        head, _, right_part = key.rpartition(" ")
+        prefix, _, strike_part = head.rpartition(" ")
+        pos = self._prefixes.get(prefix + " ")
+        if pos is None or right_part not in _RIGHTS:
+            return None
+        found = self._rows_of(pos).get(strike_part)
+        if found is None:
+            return None
+        right = _RIGHTS[right_part]
+        return pos, found[0], right, found[2] if right is Right.CALL else found[1]
 
     def __getitem__(self, key: str) -> Quote:
         built = self._built.get(key)
         if built is not None:
             return built
-        pos, strike, right, row = self._rows()[key]
+        found = self._find(key)
+        if found is None:
+            raise KeyError(key)
+        pos, strike, right, row = found
         chain = self.expiries[pos]
         quote = chain.quote(row, self.resolve(chain.expiry, strike, right))
         self._built[key] = quote
         return quote
 
     def __contains__(self, key: object) -> bool:
-        return key in self._rows()
+        return self._find(key) is not None
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._rows())
+        # The order of a per-contract snapshot: expiries, strikes, each strike's put then call.
+        for pos, chain in enumerate(self.expiries):
+            prefix = option_key_prefix(self.symbol, chain.expiry)
+            seen: dict[str, None] = {}
+            for k in self.listed[pos]:
+                for right in (Right.PUT, Right.CALL):
+                    seen[option_key_of(prefix, k, right)] = None
+            yield from seen
 
     def __len__(self) -> int:
-        return len(self._rows())
+        return sum(1 for _ in self)
+
+
+_RIGHTS = {r.value: r for r in Right}
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -168,7 +168,12 @@ def option_key_prefix(symbol: str, expiry: date) -> str:
 
 def option_key_of(prefix: str, strike: float, right: Right) -> str:
     """An option's key from its ``option_key_prefix`` (one prefix serves a whole expiry)."""
-    return f"{prefix}{strike:g} {right.value}"
+    return f"{prefix}{strike_text(strike)} {right.value}"
+
+
+def strike_text(strike: float) -> str:
+    """A strike as option keys spell it."""
+    return f"{strike:g}"
 
 
 def default_multiplier(sec_type: SecType) -> float:
