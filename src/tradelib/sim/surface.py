@@ -121,7 +121,13 @@ _SMALL = 32
 
 def _mix_small(head: int, arrays: list[np.ndarray], shape: tuple[int, ...]) -> IntArray:
     """``mix_hash`` of a few elements in exact integer arithmetic (the same bits)."""
-    columns = [np.broadcast_to(a, shape).ravel().tolist() for a in arrays]
+    n = math.prod(shape)
+    columns = [
+        [a.item()] * n
+        if a.size == 1
+        else (a.ravel() if a.shape == shape else np.broadcast_to(a, shape).ravel()).tolist()
+        for a in arrays
+    ]
     out = []
     for values in zip(*columns, strict=True):
         h = head
