@@ -75,3 +75,15 @@ def test_quote_mid_spread_and_naive_timestamp() -> None:
     assert quote.spread_pct == pytest.approx(0.10 / 1.05)
     with pytest.raises(ValueError, match=r"Quote\.ts must be timezone-aware"):
         Quote(SPY, NOW.replace(tzinfo=None), 1.0, 1.1)
+
+
+def test_an_option_key_is_spelled_as_its_contract_spells_it() -> None:
+    from datetime import date
+
+    from tradelib.domain import Contract, Right
+    from tradelib.domain.contracts import option_key
+
+    for strike in (450.0, 450.5, 0.5, 1234.25):
+        for right in (Right.PUT, Right.CALL):
+            c = Contract.option("SPY", date(2026, 12, 18), strike, right)
+            assert option_key("SPY", date(2026, 12, 18), strike, right) == c.key

@@ -21,6 +21,7 @@ import polars as pl
 
 from tradelib.domain import (
     AccountSnapshot,
+    ChainSnapshot,
     Contract,
     Dividend,
     Fill,
@@ -162,6 +163,18 @@ class Broker(ABC):
     @abstractmethod
     def snapshot(self, contracts: Sequence[Contract]) -> list[Quote]:
         """One quote per contract (same order); options carry greeks and the underlying price."""
+
+    def snapshot_chain(
+        self, underlying: str, info: OptionChainInfo, expiries: Sequence[date]
+    ) -> ChainSnapshot | None:
+        """Every option ``info`` lists at ``expiries`` quoted in one call, or None.
+
+        None (this default) means the broker quotes contract by contract: build the
+        contracts and ``snapshot`` them. A broker that answers gives exactly what
+        that snapshot would (same quotes, same contracts once resolved).
+        """
+        del underlying, info, expiries
+        return None
 
     @property
     @abstractmethod

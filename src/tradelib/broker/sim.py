@@ -60,10 +60,11 @@ from tradelib.broker.sim_ledger import Ledger
 from tradelib.broker.sim_matching import (
     SimOrderMatching,
 )
-from tradelib.broker.sim_quotes import market_quotes, resolve_contract
+from tradelib.broker.sim_quotes import chain_snapshot, market_quotes, resolve_contract
 from tradelib.domain import (
     NEW_YORK,
     AccountSnapshot,
+    ChainSnapshot,
     Contract,
     Dividend,
     Fill,
@@ -73,6 +74,7 @@ from tradelib.domain import (
     OrderStatus,
     Position,
     Quote,
+    Right,
     SecType,
     TimeInForce,
     TradingMode,
@@ -259,8 +261,10 @@ class SimBroker(SimOrderMatching, SimAccounting, Broker):
         self._require_session()
         symbol = underlying.strip().upper()
         expiries = tuple(self.market.expiries(symbol))
+        # tolist: the Python floats float(k) gives, without a call per strike
         strikes = {
-            e: tuple(float(k) for k in np.asarray(self.market.strikes(symbol, e))) for e in expiries
+            e: tuple(np.asarray(self.market.strikes(symbol, e), dtype=np.float64).tolist())
+            for e in expiries
         }
         return OptionChainInfo(symbol, expiries, strikes, 100.0, symbol, "SMART")
 
@@ -269,6 +273,32 @@ class SimBroker(SimOrderMatching, SimAccounting, Broker):
         self._require_session()
         resolved = [self._resolve(c) for c in contracts]
         return market_quotes(self.market, resolved)
+
+    def snapshot_chain(
+        self, underlying: str, info: OptionChainInfo, expiries: Sequence[date]
+    ) -> ChainSnapshot | None:
+        """The listed options of ``expiries`` priced as whole chains (see ``sim_quotes``).
+
+        None when a subclass quotes differently (overrides ``snapshot``): its answer stands.
+        """
+        self._require_session()
+        if type(self).snapshot is not SimBroker.snapshot:
+            return None
+
+        def resolve(expiry: date, strike: float, right: Right) -> Contract:
+            # The contract the caller would have built and snapshotted.
+            return self._resolve(
+                Contract.option(
+                    underlying,
+                    expiry,
+                    strike,
+                    right,
+                    multiplier=info.multiplier,
+                    trading_class=info.trading_class,
+                )
+            )
+
+        return chain_snapshot(self.market, info, expiries, resolve)
 
     @property
     def line_budget(self) -> int:

@@ -16,7 +16,7 @@ from tradelib.broker.port import (
     EventHub,
     FillEvent,
 )
-from tradelib.broker.sim_ledger import Ledger
+from tradelib.broker.sim_ledger import Holding, Ledger
 from tradelib.broker.sim_quotes import market_quotes
 from tradelib.domain import (
     AccountSnapshot,
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from tradelib.backtest.source import MarketSource
 from tradelib.broker.sim_matching import _EPS
 
+_MARKED_KEPT = 8  # marked books remembered (a cycle asks a few at one time)
+
 
 class SimAccounting:
     """Positions, account and expiry settlement of ``SimBroker`` (mixin; the state lives on the broker)."""
@@ -40,6 +42,7 @@ class SimAccounting:
     events: EventHub
     market: MarketSource
     _ledger: Ledger
+    _marked: dict[object, list[Position]]
     _fills: list[Fill]
     _account_id: str
     _day_base_nl: float
@@ -52,6 +55,25 @@ class SimAccounting:
     # --- internals: positions, expiry, account ------------------------------------------------------------
     def _marked_positions(self, at: datetime | None = None) -> list[Position]:
         holdings = self._ledger.open_holdings()
+        # The same holdings marked at the same market time give the same positions: a job
+        # asks the account and the positions back to back (~60% of calls are repeats).
+        key = (
+            at,
+            self.market.now() if at is None else None,
+            tuple((h.contract, h.quantity, h.avg_cost, h.realized_pnl) for h in holdings),
+        )
+        memo: dict[object, list[Position]] | None = getattr(self, "_marked", None)
+        if memo is None:
+            memo = self._marked = {}
+        known = memo.get(key)
+        if known is None:
+            known = self._mark(holdings, at)
+            if len(memo) >= _MARKED_KEPT:
+                memo.clear()
+            memo[key] = known
+        return list(known)
+
+    def _mark(self, holdings: Sequence[Holding], at: datetime | None) -> list[Position]:
         quotes = market_quotes(self.market, [h.contract for h in holdings], at)
         out: list[Position] = []
         for h, q in zip(holdings, quotes, strict=True):

@@ -7,9 +7,10 @@ broker holds exactly what it held before.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -54,6 +55,19 @@ MAX_QUOTE_AGE_S = 10.0
 _REJECTED_CODE = 201
 
 
+@dataclass(slots=True)
+class LiveOrders:
+    """The orders of ``orders`` not yet seen finished, in placement order (an index, not state).
+
+    A finished order never works again, so it leaves the index for good; ``seen``
+    counts the orders of ``orders`` (which only grows) already looked at.
+    """
+
+    orders: dict[str, _Order]
+    seen: int = 0
+    index: dict[str, _Order] = field(default_factory=dict)
+
+
 class SimOrderMatching:
     """Order matching of ``SimBroker`` (mixin; the state lives on the broker)."""
 
@@ -64,6 +78,7 @@ class SimOrderMatching:
     fill_seed: int
     _ledger: Ledger
     _orders: dict[str, _Order]
+    _live: LiveOrders | None
     _fills: list[Fill]
 
     if TYPE_CHECKING:
@@ -73,7 +88,23 @@ class SimOrderMatching:
 
     # --- internals: orders --------------------------------------------------------------------------------
     def _working(self) -> list[_Order]:
-        return [o for o in self._orders.values() if not o.state.status.is_terminal]
+        """Working orders in placement order.
+
+        Scanning every order ever placed at each step made each day of a long
+        backtest slower than the one before: the finished ones are left behind.
+        """
+        orders = self._orders
+        live = getattr(self, "_live", None)
+        if live is None or live.orders is not orders or live.seen > len(orders):
+            live = LiveOrders(orders)
+            self._live = live
+        if live.seen < len(orders):
+            live.index.update(itertools.islice(orders.items(), live.seen, None))
+            live.seen = len(orders)
+        index = live.index
+        for ref in [ref for ref, o in index.items() if o.state.status.is_terminal]:
+            del index[ref]
+        return list(index.values())
 
     def _legs_open(self, legs: Sequence[Leg]) -> bool:
         return all(self.market.is_open(leg.contract.symbol) for leg in legs)

@@ -7,18 +7,29 @@ single options); anything else is quoted one by one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tradelib.domain import Contract, OptionGreeks, Quote, Right, SecType
+from tradelib.domain import (
+    ChainQuoteBook,
+    ChainSnapshot,
+    Contract,
+    ExpiryQuotes,
+    OptionGreeks,
+    Quote,
+    Right,
+    SecType,
+)
+from tradelib.domain.chains import float_array, same_listing
 from tradelib.errors import ContractError
 
 if TYPE_CHECKING:
     from tradelib.backtest.source import MarketSource
+    from tradelib.broker.port import OptionChainInfo
 
 # Option groups this large are priced from one chain computation instead of per quote.
 CHAIN_BATCH_MIN = 6
@@ -183,3 +194,56 @@ def _chain_quotes(
 def _floats(values: np.ndarray) -> list[float]:
     """The array as Python floats (what ``float(a[j])`` gives, for every ``j`` at once)."""
     return np.asarray(values, dtype=np.float64).tolist()  # type: ignore[no-any-return]
+
+
+def chain_snapshot(
+    m: MarketSource,
+    info: OptionChainInfo,
+    expiries: Sequence[date],
+    resolve: Callable[[date, float, Right], Contract],
+) -> ChainSnapshot | None:
+    """The listed options of ``expiries`` from one chain computation each, quotes on demand.
+
+    None when a per-contract snapshot would not take the whole-chain path for every
+    contract (an expiry too small to batch, a chain whose rows are not exactly the
+    listed strikes x put/call): the caller then snapshots contract by contract.
+    """
+    listed = tuple(info.strikes_for(e) for e in expiries)
+    if (
+        not expiries
+        or len(set(expiries)) != len(expiries)
+        or any(2 * len(strikes) < CHAIN_BATCH_MIN for strikes in listed)
+    ):
+        return None
+    # The contracts resolve alike: the first one gives the multiplier the quotes carry.
+    multiplier = resolve(expiries[0], listed[0][0], Right.PUT).multiplier
+    out: list[ExpiryQuotes] = []
+    for expiry, strikes in zip(expiries, listed, strict=True):
+        ch = m.option_chain(info.underlying, expiry)
+        strike, is_call = float_array(ch.strike), np.asarray(ch.is_call, dtype=np.bool_)
+        if not same_listing(strikes, strike, is_call):
+            return None
+        out.append(
+            ExpiryQuotes(
+                info.underlying,
+                expiry,
+                ch.ts,
+                float(ch.underlying_price),
+                multiplier,
+                strike,
+                is_call,
+                bid=float_array(ch.bid),
+                ask=float_array(ch.ask),
+                last=float_array(ch.last),
+                bid_size=float_array(ch.bid_size),
+                ask_size=float_array(ch.ask_size),
+                iv=float_array(ch.iv),
+                delta=float_array(ch.delta),
+                gamma=float_array(ch.gamma),
+                theta=float_array(ch.theta),
+                vega=float_array(ch.vega),
+                open_interest=float_array(ch.open_interest),
+            )
+        )
+    chains = tuple(out)
+    return ChainSnapshot(chains, ChainQuoteBook(info.underlying, chains, listed, resolve))

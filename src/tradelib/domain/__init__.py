@@ -1,5 +1,12 @@
 """Broker-neutral domain types: contracts, quotes, positions, strategies, orders, decisions."""
 
+from tradelib.domain.chains import (
+    ChainQuoteBook,
+    ChainSnapshot,
+    ExpiryQuotes,
+    JoinedQuotes,
+    QuoteBook,
+)
 from tradelib.domain.contracts import Contract
 from tradelib.domain.decisions import Decision
 from tradelib.domain.enums import (
@@ -44,11 +51,15 @@ __all__ = [
     "NEW_YORK",
     "AccountSnapshot",
     "Action",
+    "ChainQuoteBook",
+    "ChainSnapshot",
     "Contract",
     "Decision",
     "DecisionAction",
     "Dividend",
+    "ExpiryQuotes",
     "Fill",
+    "JoinedQuotes",
     "Leg",
     "MarketRegime",
     "OptionGreeks",
@@ -62,6 +73,7 @@ __all__ = [
     "PayoffProfile",
     "Position",
     "Quote",
+    "QuoteBook",
     "QuoteCheck",
     "QuoteProblem",
     "Right",

@@ -132,8 +132,8 @@ class Contract:
 
     def _identity(self) -> str:
         if self.sec_type is SecType.OPTION:
-            assert self.expiry is not None and self.right is not None
-            return f"{self.symbol} {self.expiry:%Y%m%d} {self.strike:g} {self.right.value}"
+            assert self.expiry is not None and self.strike is not None and self.right is not None
+            return option_key(self.symbol, self.expiry, self.strike, self.right)
         if self.sec_type is SecType.FUTURE:
             assert self.expiry is not None
             return f"{self.symbol} FUT {self.local_symbol or f'{self.expiry:%Y%m}'}"
@@ -154,6 +154,26 @@ class Contract:
 
     def __str__(self) -> str:
         return self.key
+
+
+def option_key(symbol: str, expiry: date, strike: float, right: Right) -> str:
+    """The ``key`` of the option ``symbol`` ``expiry`` ``strike`` ``right``, without building it."""
+    return option_key_of(option_key_prefix(symbol, expiry), strike, right)
+
+
+def option_key_prefix(symbol: str, expiry: date) -> str:
+    """What the keys of every option of ``symbol`` expiring on ``expiry`` start with."""
+    return f"{symbol} {expiry:%Y%m%d} "
+
+
+def option_key_of(prefix: str, strike: float, right: Right) -> str:
+    """An option's key from its ``option_key_prefix`` (one prefix serves a whole expiry)."""
+    return f"{prefix}{strike_text(strike)} {right.value}"
+
+
+def strike_text(strike: float) -> str:
+    """A strike as option keys spell it."""
+    return f"{strike:g}"
 
 
 def default_multiplier(sec_type: SecType) -> float:

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from tradelib.domain import NEW_YORK, Quote, Right, ensure_utc
+from tradelib.domain import NEW_YORK, ChainSnapshot, Quote, Right, ensure_utc
 from tradelib.errors import ChainDataError
 from tradelib.pricing import T_FLOOR_YEARS, iv_and_greeks
 
@@ -272,6 +272,36 @@ class OptionChain:
         stamp = ts if ts is not None else max(q.ts for q in options)
         return cls.from_arrays(
             underlying, spot, stamp, rate, columns, options[0].contract.multiplier
+        )
+
+    @classmethod
+    def from_chain_snapshot(cls, snapshot: ChainSnapshot, rate: float) -> OptionChain:
+        """Build from a broker's whole-chain answer (``Broker.snapshot_chain``).
+
+        The chain ``from_quotes`` builds from the same quotes, without building them.
+        """
+        chains = snapshot.expiries
+        if not chains:
+            raise ChainDataError(underlying="?", problem="no option quotes given")
+        underlying = _one_underlying(c.underlying for c in chains)
+        columns: dict[date, Mapping[str, npt.ArrayLike]] = {
+            c.expiry: {
+                "strike": c.strike,
+                "is_call": c.is_call,
+                "bid": c.bid,
+                "ask": c.ask,
+                "iv": c.iv,
+                "delta": c.delta,
+                "gamma": c.gamma,
+                "theta": c.theta,
+                "vega": c.vega,
+                "open_interest": c.open_interest,
+            }
+            for c in chains
+        }
+        stamp = max(c.ts for c in chains)
+        return cls.from_arrays(
+            underlying, snapshot.spot, stamp, rate, columns, chains[0].multiplier
         )
 
     @classmethod

@@ -46,9 +46,11 @@ from tradelib.config import TradingConfig
 from tradelib.domain import (
     AccountSnapshot,
     Contract,
+    JoinedQuotes,
     MarketRegime,
     OrderPurpose,
     Quote,
+    QuoteBook,
     Right,
     Strategy,
     ensure_utc,
@@ -68,11 +70,11 @@ from tradelib.jobs.entry_report import (
 )
 from tradelib.jobs.entry_rows import (
     EntryBook,
+    InvalidQuotes,
     as_strategy,
     bad_leg,
     candidate_outcome,
     filtered_outcomes,
-    invalid_quotes,
     line_rejection_row,
     not_tried,
     ny_date,
@@ -121,8 +123,8 @@ class _Market:
     portfolio: PortfolioRisk
     calculator: PortfolioRiskCalculator
     checker: PortfolioLimitsChecker
-    quotes: dict[str, Quote] = field(default_factory=dict)  # contract key -> quote
-    invalid: dict[str, str] = field(default_factory=dict)  # contract key -> why
+    quotes: Mapping[str, Quote] = field(default_factory=dict)  # contract key -> quote
+    invalid: Mapping[str, str] = field(default_factory=dict)  # contract key -> why
     held: set[str] = field(default_factory=set)  # contract keys the account or a strategy holds
     book: list[Strategy] = field(default_factory=list)  # open strategies (for line admission)
 
@@ -255,7 +257,7 @@ class EntryWorkflow:
             open_strategies=open_book,
         )
         store_rejection_rows(self.lake, selector_rejection_rows(selection, day, now))
-        invalid = invalid_quotes(quotes.values(), now, self.cfg)
+        invalid = InvalidQuotes(quotes, now, self.cfg.market_data.max_quote_age_s)
         report = EntryReport(
             now,
             EntryStatus.COMPLETED,
@@ -286,7 +288,7 @@ class EntryWorkflow:
                 reason=reason,
                 outcomes=tuple(ranked + filtered),
             ), set()
-        market.invalid.update(invalid)
+        market.invalid = invalid
         ranked = self._enter(selection.ranked, market, book, day)
         entered = sum(1 for o in ranked if o.outcome is Outcome.ENTERED)
         resumed = {
@@ -306,40 +308,49 @@ class EntryWorkflow:
         """The regime monitoring acts in too (see ``tradelib.jobs.regime``); entry runs in hours."""
         return self.regime_reader.read(now, market_open=self.hours.is_open(now))
 
-    def _chains(
-        self, day: date
-    ) -> tuple[list[OptionChain], list[CandidateOutcome], dict[str, Quote]]:
+    def _chains(self, day: date) -> tuple[list[OptionChain], list[CandidateOutcome], QuoteBook]:
         """Each underlying's chain over the DTE window, and why an underlying has none."""
         st = self.cfg.strategies
         chains: list[OptionChain] = []
         problems: list[CandidateOutcome] = []
-        quotes: dict[str, Quote] = {}
+        books: list[Mapping[str, Quote]] = []
         for u in st.underlyings:
             try:
-                info = self.broker.option_chain(u)
-                expiries = [e for e in info.expiries if st.dte_min <= (e - day).days <= st.dte_max]
-                if not expiries:
-                    raise ChainDataError(
-                        underlying=u, problem=f"no expiry within DTE {st.dte_min}-{st.dte_max}"
-                    )
-                contracts = [
-                    Contract.option(
-                        u, e, k, right, multiplier=info.multiplier, trading_class=info.trading_class
-                    )
-                    for e in expiries
-                    for k in info.strikes_for(e)
-                    for right in (Right.PUT, Right.CALL)
-                ]
-                snap = self.broker.snapshot(contracts)
-                chains.append(OptionChain.from_quotes(snap, st.risk_free_rate))
-                quotes.update((q.contract.key, q) for q in snap)
+                chain, quotes = self._chain(u, day)
+                chains.append(chain)
+                books.append(quotes)
             except (BrokerError, ChainDataError) as exc:
                 problems.append(
                     CandidateOutcome(u, None, None, "", Outcome.FILTERED, f"no chain: {exc}")
                 )
-        return chains, problems, quotes
+        return chains, problems, JoinedQuotes(tuple(books))
 
-    def _market(self, now: datetime, quotes: Mapping[str, Quote], book: list[Strategy]) -> _Market:
+    def _chain(self, u: str, day: date) -> tuple[OptionChain, Mapping[str, Quote]]:
+        """One underlying's chain and its quotes: in one call when the broker can, else
+        contract by contract."""
+        st = self.cfg.strategies
+        info = self.broker.option_chain(u)
+        expiries = [e for e in info.expiries if st.dte_min <= (e - day).days <= st.dte_max]
+        if not expiries:
+            raise ChainDataError(
+                underlying=u, problem=f"no expiry within DTE {st.dte_min}-{st.dte_max}"
+            )
+        whole = self.broker.snapshot_chain(u, info, expiries)
+        if whole is not None:
+            return OptionChain.from_chain_snapshot(whole, st.risk_free_rate), whole.quotes
+        contracts = [
+            Contract.option(
+                u, e, k, right, multiplier=info.multiplier, trading_class=info.trading_class
+            )
+            for e in expiries
+            for k in info.strikes_for(e)
+            for right in (Right.PUT, Right.CALL)
+        ]
+        snap = self.broker.snapshot(contracts)
+        chain = OptionChain.from_quotes(snap, st.risk_free_rate)
+        return chain, {q.contract.key: q for q in snap}
+
+    def _market(self, now: datetime, quotes: QuoteBook, book: list[Strategy]) -> _Market:
         """The account, the current portfolio's risk and the limits checker."""
         measured = measure_portfolio(
             self.cfg,
@@ -356,7 +367,7 @@ class EntryWorkflow:
             portfolio=measured.portfolio,
             calculator=measured.calculator,
             checker=checker,
-            quotes=dict(quotes),
+            quotes=quotes,
             held={p.contract.key for p in measured.positions}
             | {leg.contract.key for s in book for leg in s.legs},
             book=list(book),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
@@ -109,6 +109,48 @@ def invalid_quotes(quotes: Iterable[Quote], now: datetime, cfg: TradingConfig) -
         if not check.ok:
             out[q.contract.key] = check.reason
     return out
+
+
+class InvalidQuotes(Mapping[str, str]):
+    """Contract key -> why its quote must not be traded on, checked when first asked.
+
+    What ``invalid_quotes`` gives over ``quotes`` at ``now``: a run asks about the
+    legs of its candidates, not about every contract of every chain.
+    """
+
+    __slots__ = ("_checked", "_max_age", "_now", "_quotes")
+
+    def __init__(self, quotes: Mapping[str, Quote], now: datetime, max_age_s: float) -> None:
+        self._quotes = quotes
+        self._now = now
+        self._max_age = max_age_s
+        self._checked: dict[str, str] = {}  # key -> reason ("" when the quote is sound)
+
+    def _reason(self, key: str) -> str:
+        reason = self._checked.get(key)
+        if reason is None:
+            q = self._quotes.get(key)
+            check = (
+                None if q is None else check_quote(q, self._now, self._max_age, allow_zero_bid=True)
+            )
+            reason = "" if check is None or check.ok else check.reason
+            self._checked[key] = reason
+        return reason
+
+    def __getitem__(self, key: str) -> str:
+        reason = self._reason(key)
+        if not reason:
+            raise KeyError(key)
+        return reason
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and bool(self._reason(key))
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key in self._quotes if self._reason(key))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def filtered_outcomes(

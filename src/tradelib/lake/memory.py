@@ -45,7 +45,8 @@ class MemoryLake(Lake):
     # --- writes ------------------------------------------------------------------
     def _rows(self, spec: TableSpec, data: TableData) -> pl.DataFrame:
         rows = conform(spec, data)
-        if spec.merge_keys and rows.num_rows:
+        # One row holds no duplicate key: nothing to keep the last of.
+        if spec.merge_keys and rows.num_rows > 1:
             rows = _last_per_key(rows, spec.merge_keys)
         frame = pl.from_arrow(rows)
         assert isinstance(frame, pl.DataFrame)

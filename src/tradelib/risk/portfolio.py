@@ -27,7 +27,7 @@ from datetime import date
 
 import polars as pl
 
-from tradelib.domain import Leg, OptionGreeks, Position, Quote, SecType, Strategy
+from tradelib.domain import Leg, OptionGreeks, Position, Quote, QuoteBook, SecType, Strategy
 from tradelib.errors import RiskInputError
 from tradelib.risk.margin import margin_requirement
 from tradelib.risk.returns import daily_returns, estimate_betas
@@ -256,8 +256,11 @@ def _split_market(
     Callers price and measure a handful of legs against a market of whole option
     chains: splitting every quote up front was one of a backtest's largest costs.
     """
-    # Quotes and greeks are immutable: a shallow copy freezes the view.
-    frozen: dict[str, OptionGreeks | Quote] = dict(market)
+    # Quotes and greeks are immutable: a shallow copy freezes the view (a QuoteBook
+    # is frozen already, and may build its quotes only when asked).
+    frozen: Mapping[str, OptionGreeks | Quote] = (
+        market if isinstance(market, QuoteBook) else dict(market)
+    )
     return _MarketGreeks(frozen, {}), _Marks(frozen, marks or {})
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from tradelib.sim.types import FloatArray, IntArray
@@ -91,7 +93,8 @@ def _mix_int(h: int, part: int) -> int:
 
 def mix_hash(*parts: IntArray | int) -> IntArray:
     """Return a deterministic 63-bit hash of integer arrays (splitmix64), elementwise."""
-    shape = np.broadcast(*[np.asarray(p) for p in parts]).shape
+    arrays = [np.asarray(p) for p in parts]
+    shape = np.broadcast(*arrays).shape
     # Leading plain ints (the seed, a timestamp) mix the same into every element:
     # hash them once in Python integers and start the arrays from that state.
     head, start = 0, 0
@@ -99,6 +102,8 @@ def mix_hash(*parts: IntArray | int) -> IntArray:
         while start < len(parts) and _is_int64(parts[start]):
             head = _mix_int(head, int(parts[start]))
             start += 1
+        if math.prod(shape) <= _SMALL and all(a.dtype.kind in "biu" for a in arrays[start:]):
+            return _mix_small(head, arrays[start:], shape)
     h = np.full(shape, head, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for part in parts[start:]:
@@ -108,6 +113,28 @@ def mix_hash(*parts: IntArray | int) -> IntArray:
             h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
             h ^= h >> np.uint64(31)
     return (h >> np.uint64(1)).astype(np.int64)
+
+
+# Up to this many elements, Python integers beat numpy's fixed cost per operation.
+_SMALL = 32
+
+
+def _mix_small(head: int, arrays: list[np.ndarray], shape: tuple[int, ...]) -> IntArray:
+    """``mix_hash`` of a few elements in exact integer arithmetic (the same bits)."""
+    n = math.prod(shape)
+    columns = [
+        [a.item()] * n
+        if a.size == 1
+        else (a.ravel() if a.shape == shape else np.broadcast_to(a, shape).ravel()).tolist()
+        for a in arrays
+    ]
+    out = []
+    for values in zip(*columns, strict=True):
+        h = head
+        for v in values:
+            h = _mix_int(h, int(v))
+        out.append(h >> 1)
+    return np.array(out, dtype=np.int64).reshape(shape)
 
 
 def _is_int64(part: object) -> bool:
