@@ -488,11 +488,17 @@ class FigurePane:
 
         self.output = widgets.Output()
         self.figure: Any = None
+        self._output: dict[str, Any] = {}
         self.held = held
 
     def show(self, figure: Any) -> None:
-        """Replace what the pane shows with ``figure`` (a ``go.Figure``) in one update."""
+        """Replace what the pane shows with ``figure`` (a ``go.Figure``) in one update.
+
+        The figure is serialised here, also when held: a preheated kernel does it
+        before the page is requested, and ``reveal`` then only sends it.
+        """
         self.figure = figure
+        self._output = _plotly_output(figure)
         if not self.held:
             self._draw()
 
@@ -504,16 +510,18 @@ class FigurePane:
                 self._draw()
 
     def _draw(self) -> None:
-        figure = self.figure
-        spec = json.loads(figure.to_json())
-        title = ((spec.get("layout") or {}).get("title") or {}).get("text") or "figure"
-        self.output.outputs = (
-            {
-                "output_type": "display_data",
-                "data": {PLOTLY_MIME: spec, "text/plain": f"<{title}>"},
-                "metadata": {},
-            },
-        )
+        self.output.outputs = (self._output,)
+
+
+def _plotly_output(figure: Any) -> dict[str, Any]:
+    """The display_data output plotly's mime renderer draws ``figure`` from."""
+    spec = json.loads(figure.to_json())
+    title = ((spec.get("layout") or {}).get("title") or {}).get("text") or "figure"
+    return {
+        "output_type": "display_data",
+        "data": {PLOTLY_MIME: spec, "text/plain": f"<{title}>"},
+        "metadata": {},
+    }
 
 
 @functools.cache
