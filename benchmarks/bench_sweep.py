@@ -28,16 +28,16 @@ END = date(2026, 11, 25)
 
 
 def grid_data(days: int, points: int) -> dict[str, object]:
-    """A 4 x 4 x seeds grid of ``points`` points (a multiple of 16), or 2 x 2 for 4 points."""
-    side = 2 if points == 4 else 4
-    if points != 4 and points % 16:
-        raise SystemExit(f"--points {points}: 4, or a multiple of 16")
+    """A 4 x 4 x seeds grid of ``points`` points (a multiple of 16); 2 x 2 or 2 x 1 for 4 or 2."""
+    targets, deltas = {2: (2, 1), 4: (2, 2)}.get(points, (4, 4))
+    if points not in (2, 4) and points % 16:
+        raise SystemExit(f"--points {points}: 2, 4, or a multiple of 16")
     return {
         "grid": {
-            "profit_targets.fixed": [0.4, 0.5, 0.6, 0.7][:side],
-            "strategies.target_delta": [0.12, 0.16, 0.2, 0.25][:side],
+            "profit_targets.fixed": [0.4, 0.5, 0.6, 0.7][:targets],
+            "strategies.target_delta": [0.12, 0.16, 0.2, 0.25][:deltas],
         },
-        "seeds": list(range(1, max(1, points // (side * side)) + 1)),
+        "seeds": list(range(1, max(1, points // (targets * deltas)) + 1)),
         "markets": [{"source": "sim", "days": days, "end": END.isoformat()}],
     }
 
