@@ -57,8 +57,9 @@ test-notebooks: venv
 	  $(BIN)/pytest -p no:cacheprovider --nbval-lax --nbval-current-env notebooks/research; \
 	fi
 
+# The quick loop: no slow or browser tests, spread over the cores (pytest-xdist).
 test-fast: venv
-	$(BIN)/pytest -x -q -m "not slow and not browser"
+	$(BIN)/pytest -x -q -n auto -m "not slow and not browser"
 
 # Mutation testing of the pure core (long, so not part of `make test`): one mutmut run per
 # package under nice, then the kill rate and the survivors go to docs/mutation.md.

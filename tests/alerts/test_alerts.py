@@ -319,6 +319,7 @@ def test_one_failing_channel_does_not_stop_the_others(
     assert record.reason == "hook-json: HTTP 500 from the webhook"
 
 
+@pytest.mark.slow
 def test_smtp_without_starttls_or_with_a_bad_password_fails_cleanly(
     smtp_server: SmtpServer,
 ) -> None:

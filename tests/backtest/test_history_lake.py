@@ -59,6 +59,7 @@ def test_the_lake_gives_back_exactly_the_bars_the_files_hold(imported: Lake) -> 
             assert np.array_equal(getattr(b, col), getattr(f, col)), (b.symbol, col)
 
 
+@pytest.mark.slow
 def test_a_backtest_over_the_lake_trades_exactly_as_one_over_the_folder(imported: Lake) -> None:
     start, days = date(2023, 12, 20), 5
     files = run_backtest(CFG, history=DATA, start=start, days=days, seed=4, run_id="f")

@@ -78,6 +78,7 @@ def test_a_missing_grid_file_and_bad_options_are_usage_errors(
     assert code == 2 and "--workers" in err
 
 
+@pytest.mark.slow
 def test_the_configured_scheduler_is_used_and_named_when_unreachable(
     workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
