@@ -21,7 +21,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from tradelib.backtest.history.files import DailyBars, bars_from_frame, load_daily_bars
+from tradelib.backtest.history.files import (
+    DailyBars,
+    bars_from_frame,
+    history_files,
+    load_daily_bars,
+)
 from tradelib.errors import BacktestDataError
 from tradelib.lake import Lake, TableName
 from tradelib.markethours import MarketHours
@@ -74,15 +79,7 @@ def import_history(
     root = Path(folder)
     if not root.is_dir():
         raise BacktestDataError(file=str(root), problem="not a folder")
-    files = {
-        p.stem.lstrip("^").upper(): p
-        for p in sorted(root.iterdir())
-        if p.suffix.lower() in (".csv", ".parquet")
-    }
-    if vol_index not in files:
-        raise BacktestDataError(
-            file=str(root), problem=f"no {vol_index}.csv or {vol_index}.parquet in the folder"
-        )
+    files = history_files(root, vol_index)
     if len(files) < 2:
         raise BacktestDataError(file=str(root), problem="no underlying's file beside the index")
     rough = {s: load_daily_bars(p, s, vol_index=s == vol_index) for s, p in files.items()}

@@ -22,7 +22,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -216,21 +216,7 @@ class OptionChain:
             raise ChainDataError(underlying="?", problem="no expiry chain given")
         underlying = _one_underlying(c.underlying for c in chains)
         first = chains[0]
-        columns: dict[date, Mapping[str, npt.ArrayLike]] = {
-            c.expiry: {
-                "strike": c.strike,
-                "is_call": c.is_call,
-                "bid": c.bid,
-                "ask": c.ask,
-                "iv": c.iv,
-                "delta": c.delta,
-                "gamma": c.gamma,
-                "theta": c.theta,
-                "vega": c.vega,
-                "open_interest": c.open_interest,
-            }
-            for c in chains
-        }
+        columns = _chain_columns(chains)
         ts = max(c.ts for c in chains)
         return cls.from_arrays(
             underlying, first.underlying_price, ts, rate, columns, float(first.multiplier)
@@ -284,21 +270,7 @@ class OptionChain:
         if not chains:
             raise ChainDataError(underlying="?", problem="no option quotes given")
         underlying = _one_underlying(c.underlying for c in chains)
-        columns: dict[date, Mapping[str, npt.ArrayLike]] = {
-            c.expiry: {
-                "strike": c.strike,
-                "is_call": c.is_call,
-                "bid": c.bid,
-                "ask": c.ask,
-                "iv": c.iv,
-                "delta": c.delta,
-                "gamma": c.gamma,
-                "theta": c.theta,
-                "vega": c.vega,
-                "open_interest": c.open_interest,
-            }
-            for c in chains
-        }
+        columns = _chain_columns(chains)
         stamp = max(c.ts for c in chains)
         return cls.from_arrays(
             underlying, snapshot.spot, stamp, rate, columns, chains[0].multiplier
@@ -483,3 +455,22 @@ def _fill_model_greeks(
     model = np.zeros(strike.shape[0], dtype=np.bool_)
     model[missing] = res.ok
     return model
+
+
+def _chain_columns(chains: Sequence[Any]) -> dict[date, Mapping[str, npt.ArrayLike]]:
+    """Each expiry's arrays, by the names ``from_arrays`` takes, from chains of one underlying."""
+    return {
+        c.expiry: {
+            "strike": c.strike,
+            "is_call": c.is_call,
+            "bid": c.bid,
+            "ask": c.ask,
+            "iv": c.iv,
+            "delta": c.delta,
+            "gamma": c.gamma,
+            "theta": c.theta,
+            "vega": c.vega,
+            "open_interest": c.open_interest,
+        }
+        for c in chains
+    }

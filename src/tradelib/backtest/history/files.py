@@ -101,6 +101,24 @@ def _row(i: int, csv: bool) -> str:
     return f"row {i + 1} (line {i + 2})" if csv else f"row {i + 1}"
 
 
+def history_files(directory: str | Path, vol_index: str) -> dict[str, Path]:
+    """Symbol -> file of a folder of daily bars (``SPY.csv``, ``^VIX.parquet``...).
+
+    Raise ``BacktestDataError`` when the volatility index has no file there.
+    """
+    root = Path(directory)
+    files = {
+        p.stem.lstrip("^").upper(): p
+        for p in sorted(root.iterdir())
+        if p.suffix.lower() in (".csv", ".parquet")
+    }
+    if vol_index not in files:
+        raise BacktestDataError(
+            file=str(root), problem=f"no {vol_index}.csv or {vol_index}.parquet in the folder"
+        )
+    return files
+
+
 def load_daily_bars(
     path: str | Path,
     symbol: str | None = None,

@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from tradelib.backtest.history.bridge import bridge_path
-from tradelib.backtest.history.files import DailyBars, load_daily_bars
+from tradelib.backtest.history.files import DailyBars, history_files, load_daily_bars
 from tradelib.backtest.history.model import estimate_atm_ratio, known_atm_ratio, modelled_chain
 from tradelib.backtest.listing import (
     ContractBook,
@@ -187,15 +187,7 @@ class HistoricalSource:
     ) -> HistoricalSource:
         """Load ``SYMBOL.csv``/``.parquet`` files (``^VIX.csv`` works too) from ``directory``."""
         root = Path(directory)
-        files = {
-            p.stem.lstrip("^").upper(): p
-            for p in sorted(root.iterdir())
-            if p.suffix.lower() in (".csv", ".parquet")
-        }
-        if vol_index not in files:
-            raise BacktestDataError(
-                file=str(root), problem=f"no {vol_index}.csv or {vol_index}.parquet in the folder"
-            )
+        files = history_files(root, vol_index)
         wanted = list(symbols) if symbols is not None else [s for s in files if s != vol_index]
         missing = [s for s in wanted if s not in files]
         if missing or not wanted:
